@@ -1,0 +1,15 @@
+import type { VigilError } from './errors.js';
+import type { PollerExitedInfo, PollerStartedInfo } from './poller-host.js';
+import type { SessionInfo } from './session.js';
+
+/** The typed events of a vigil instance (`vigil.on(name, listener)` returns an unregister function). */
+export interface VigilEvents {
+  'session:opened': [SessionInfo];
+  'session:closed': [SessionInfo];
+  'poller:started': [PollerStartedInfo];
+  'poller:exited': [PollerExitedInfo];
+  /** Background failures that have no caller to reject (a pool error, a deliver that keeps failing). */
+  error: [VigilError];
+}
+
+export type VigilEventName = keyof VigilEvents;

@@ -1,0 +1,105 @@
+import { threadId } from 'node:worker_threads';
+import { toVigilError, VigilError } from './errors.js';
+import { runPoller } from './poller.js';
+import type { PollerHost, PollerHostStats, PollerObserver, PollerStopResult } from './poller-host.js';
+import type { PollerLink } from './poller-link.js';
+
+interface Run {
+  readonly link: PollerLink;
+  readonly runId: number;
+  readonly done: Promise<void>;
+}
+
+/**
+ * Runs every poller on the calling thread. Fine for small embeddings and tests; a poller stuck in
+ * synchronous code blocks this thread, so use `@vigil/worker` where isolation matters.
+ */
+export class InThreadHost implements PollerHost {
+  readonly kind = 'in-thread';
+  #observer: PollerObserver | undefined;
+  #runSeq = 0;
+  #closed = false;
+  readonly #runs = new Map<string, Run>();
+
+  attach(observer: PollerObserver): void {
+    if (this.#observer !== undefined) {
+      throw new VigilError('ERR_INVALID_CONFIG', 'host: a poller host serves exactly one vigil instance');
+    }
+    this.#observer = observer;
+  }
+
+  async start(link: PollerLink): Promise<void> {
+    if (this.#closed) throw new VigilError('ERR_CLOSED', 'the poller host is closed');
+    const runId = ++this.#runSeq;
+    const port = link.openRun(runId);
+    let started!: () => void;
+    const hello = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const done = runPoller(
+      {
+        hello: async (info) => {
+          const reply = await port.hello(info);
+          started();
+          return reply;
+        },
+        pull: (request) => port.pull(request),
+        commit: (report) => port.commit(report),
+      },
+      { runId, threadId, allowFaults: false },
+    ).then(
+      () => this.#exited(link, runId, undefined),
+      (error: unknown) => this.#exited(link, runId, error),
+    );
+    this.#runs.set(link.sessionId, { link, runId, done });
+    await Promise.race([hello, done]);
+    this.#observer?.started({ sessionId: link.sessionId, runId, threadId, restart: false });
+  }
+
+  async stop(sessionId: string, options: { readonly timeoutMs: number }): Promise<PollerStopResult> {
+    const run = this.#runs.get(sessionId);
+    if (run === undefined) return { forced: false };
+    run.link.requestStop();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), options.timeoutMs);
+    });
+    const late = await Promise.race([run.done.then(() => false), timedOut]);
+    clearTimeout(timer);
+    // In-thread code cannot be terminated; a poller that ignores stop is abandoned and fenced off.
+    if (late) this.#runs.delete(sessionId);
+    return { forced: late };
+  }
+
+  async restart(sessionId: string): Promise<void> {
+    const run = this.#runs.get(sessionId);
+    if (run === undefined) return;
+    run.link.requestStop();
+    await run.done;
+  }
+
+  stats(): PollerHostStats {
+    return { threads: 0, pollers: this.#runs.size };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#runs.keys()].map((id) => this.stop(id, { timeoutMs: 1000 })));
+  }
+
+  #exited(link: PollerLink, runId: number, error: unknown): void {
+    if (this.#runs.get(link.sessionId)?.runId === runId) this.#runs.delete(link.sessionId);
+    this.#observer?.exited({
+      sessionId: link.sessionId,
+      runId,
+      threadId,
+      reason: error === undefined ? 'stopped' : 'crashed',
+      ...(error === undefined ? {} : { error: toVigilError(error) }),
+    });
+  }
+}
+
+/** The in-thread poller host (the default when `createVigil` gets no `host`). */
+export function createInThreadHost(): InThreadHost {
+  return new InThreadHost();
+}

@@ -1,0 +1,141 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createVigil, type Vigil, VigilError, type VigilOptions } from '../src/index.js';
+
+const made: Vigil[] = [];
+afterEach(async () => {
+  await Promise.all(made.splice(0).map((vigil) => vigil.close()));
+});
+
+function vigilOf(options: VigilOptions = {}): Vigil {
+  const vigil = createVigil(options);
+  made.push(vigil);
+  return vigil;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error).toBeInstanceOf(VigilError);
+  return (error as VigilError).code;
+}
+
+function syncCodeOf(action: () => unknown): string {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(VigilError);
+    return (error as VigilError).code;
+  }
+  throw new Error('expected a VigilError');
+}
+
+describe('sessions (in-thread host)', () => {
+  it('opens a session whose poller answers probes, and lists it', async () => {
+    const vigil = vigilOf();
+    const info = await vigil.sessions.open('agent:1');
+    expect(info).toMatchObject({ sessionId: 'agent:1', state: 'open', poller: { running: true } });
+    await expect(vigil.sessions.probe('agent:1')).resolves.toMatchObject({ runId: info.poller.runId });
+    expect(vigil.sessions.list().map((s) => s.sessionId)).toEqual(['agent:1']);
+    expect(vigil.stats()).toMatchObject({ sessions: 1, pollers: 1, threads: 0 });
+  });
+
+  it.each(['', 'a b', 'x'.repeat(129), 'semi;colon', 'ünï'])('rejects the session id %j', async (id) => {
+    const vigil = vigilOf();
+    expect(await codeOf(vigil.sessions.open(id))).toBe('ERR_INVALID_SESSION_ID');
+  });
+
+  it('rejects a non-function deliver naming the field', async () => {
+    const vigil = vigilOf();
+    await expect(vigil.sessions.open('s', { deliver: 'nope' as never })).rejects.toThrow(/deliver/);
+  });
+
+  it('refuses to open an id that is already open', async () => {
+    const vigil = vigilOf();
+    await vigil.sessions.open('s');
+    expect(await codeOf(vigil.sessions.open('s'))).toBe('ERR_SESSION_EXISTS');
+  });
+
+  it('answers unknown sessions with ERR_UNKNOWN_SESSION', async () => {
+    const vigil = vigilOf();
+    expect(syncCodeOf(() => vigil.sessions.get('ghost'))).toBe('ERR_UNKNOWN_SESSION');
+    expect(await codeOf(vigil.sessions.close('ghost'))).toBe('ERR_UNKNOWN_SESSION');
+  });
+
+  it('stops the poller before close resolves and refuses work afterwards', async () => {
+    const vigil = vigilOf();
+    const exited: string[] = [];
+    vigil.on('poller:exited', (info) => exited.push(info.reason));
+    await vigil.sessions.open('s');
+    const result = await vigil.sessions.close('s', { reason: 'done' });
+    expect(result).toEqual({ sessionId: 's', reason: 'done', forced: false });
+    expect(exited).toEqual(['stopped']);
+    expect(vigil.sessions.get('s')).toMatchObject({
+      state: 'closed',
+      closeReason: 'done',
+      poller: { running: false },
+    });
+    expect(syncCodeOf(() => vigil.sessions.probe('s'))).toBe('ERR_SESSION_CLOSED');
+  });
+
+  it('shares one result between concurrent and repeated closes', async () => {
+    const vigil = vigilOf();
+    const closed: string[] = [];
+    vigil.on('session:closed', (info) => closed.push(info.sessionId));
+    await vigil.sessions.open('s');
+    const first = vigil.sessions.close('s');
+    const second = vigil.sessions.close('s', { reason: 'other' });
+    expect(second).toBe(first);
+    await first;
+    expect(vigil.sessions.close('s')).toBe(first);
+    expect(closed).toEqual(['s']);
+  });
+
+  it('closes a session that is closed while it is still opening', async () => {
+    const vigil = vigilOf();
+    const opening = vigil.sessions.open('s');
+    const closing = vigil.sessions.close('s');
+    await opening;
+    await expect(closing).resolves.toMatchObject({ forced: false });
+    expect(vigil.sessions.get('s').state).toBe('closed');
+  });
+
+  it('reaps a session nobody touched for sessionIdleTtlMs', async () => {
+    const vigil = vigilOf({ sessionIdleTtlMs: 40 });
+    const reaped = new Promise<string | null>((resolve) => {
+      vigil.on('session:closed', (info) => resolve(info.closeReason));
+    });
+    await vigil.sessions.open('forgotten');
+    await expect(reaped).resolves.toBe('idle');
+  });
+
+  it('keeps two instances apart: same ids, separate sessions and pollers', async () => {
+    const a = vigilOf();
+    const b = vigilOf();
+    await a.sessions.open('shared-id');
+    await b.sessions.open('shared-id');
+    const seenByA: string[] = [];
+    a.on('session:closed', (info) => seenByA.push(info.sessionId));
+    await b.sessions.close('shared-id');
+    expect(seenByA).toEqual([]);
+    expect(a.sessions.get('shared-id').state).toBe('open');
+    await expect(a.sessions.probe('shared-id')).resolves.toBeDefined();
+    expect(a.stats().sessions).toBe(1);
+    expect(b.stats().sessions).toBe(0);
+  });
+
+  it('refuses a host that already serves another instance', () => {
+    const a = vigilOf();
+    expect(syncCodeOf(() => createVigil({ host: a.host }))).toBe('ERR_INVALID_CONFIG');
+  });
+
+  it('closes every session on vigil.close and refuses new ones', async () => {
+    const vigil = vigilOf();
+    await vigil.sessions.open('a');
+    await vigil.sessions.open('b');
+    await vigil[Symbol.asyncDispose]();
+    expect(vigil.stats()).toMatchObject({ sessions: 0, pollers: 0 });
+    expect(await codeOf(vigil.sessions.open('c'))).toBe('ERR_CLOSED');
+  });
+});

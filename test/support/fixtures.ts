@@ -1,0 +1,108 @@
+import { readdirSync } from 'node:fs';
+import {
+  createVigil,
+  type Vigil,
+  type VigilEventName,
+  type VigilEvents,
+  type VigilOptions,
+} from '@vigil/core';
+import { createWorkerHost, type WorkerHost, type WorkerHostOptions } from '@vigil/worker';
+import { afterEach } from 'vitest';
+
+const open = new Set<Vigil>();
+
+afterEach(async () => {
+  const all = [...open];
+  open.clear();
+  await Promise.all(all.map((vigil) => vigil.close()));
+});
+
+/** A vigil on the worker host with fault injection, closed after the test. */
+export function workerVigil(
+  options: Omit<VigilOptions, 'host'> = {},
+  hostOptions: WorkerHostOptions = {},
+): { vigil: Vigil; host: WorkerHost } {
+  const host = createWorkerHost({ allowFaultInjection: true, ...hostOptions });
+  const vigil = createVigil({ ...options, host });
+  open.add(vigil);
+  return { vigil, host };
+}
+
+/** A vigil on the in-thread host, closed after the test. */
+export function inThreadVigil(options: VigilOptions = {}): Vigil {
+  const vigil = createVigil(options);
+  open.add(vigil);
+  return vigil;
+}
+
+/** Resolves with the first event `name` whose payload satisfies `match`. */
+export function nextEvent<E extends VigilEventName>(
+  vigil: Vigil,
+  name: E,
+  match: (...args: VigilEvents[E]) => boolean = () => true,
+): Promise<VigilEvents[E]> {
+  return new Promise((resolve) => {
+    const off = vigil.on(name, (...args: VigilEvents[E]) => {
+      if (!match(...args)) return;
+      off();
+      resolve(args);
+    });
+  });
+}
+
+/** Records every event `name` until the returned stop function is called. */
+export function record<E extends VigilEventName>(vigil: Vigil, name: E): VigilEvents[E][] {
+  const seen: VigilEvents[E][] = [];
+  vigil.on(name, (...args: VigilEvents[E]) => {
+    seen.push(args);
+  });
+  return seen;
+}
+
+/** Counts of the active resources vigil could leak (threads, ports, timers, children). */
+export function resources(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const kind of process.getActiveResourcesInfo()) {
+    if (kind === 'CloseReq' || kind === 'FSReqCallback' || kind === 'TTYWrap') continue;
+    counts[kind] = (counts[kind] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Resources above `baseline`, by kind (empty when nothing leaked). */
+export function excess(baseline: Record<string, number>, now = resources()): Record<string, number> {
+  const over: Record<string, number> = {};
+  for (const [kind, count] of Object.entries(now)) {
+    const extra = count - (baseline[kind] ?? 0);
+    if (extra > 0) over[kind] = extra;
+  }
+  return over;
+}
+
+/** Resolves with what is still above `baseline` once handles had a chance to close (they close after their owner). */
+export async function leakedResources(
+  baseline: Record<string, number>,
+  rounds = 50,
+): Promise<Record<string, number>> {
+  let over = excess(baseline);
+  for (let i = 0; i < rounds && Object.keys(over).length > 0; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    over = excess(baseline);
+  }
+  return over;
+}
+
+/** OS threads of this process (worker threads included): /proc/self/task on Linux. */
+export function osThreads(): number {
+  return readdirSync('/proc/self/task').length;
+}
+
+/** Resolves once the OS thread count is back to `baseline` (a terminated thread is joined asynchronously). */
+export async function settledThreads(baseline: number, rounds = 200): Promise<number> {
+  let now = osThreads();
+  for (let i = 0; i < rounds && now > baseline; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    now = osThreads();
+  }
+  return now;
+}
