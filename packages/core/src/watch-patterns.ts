@@ -1,0 +1,182 @@
+import { z } from 'zod';
+import { VigilError } from './errors.js';
+
+/** Most patterns one process may watch. */
+export const MAX_WATCH_PATTERNS = 50;
+/** Longest pattern source, in characters. */
+export const MAX_WATCH_PATTERN_LENGTH = 1000;
+/** Regex flags a pattern may use (each at most once). `g`, `y`, `d` and `v` are refused. */
+export const WATCH_REGEX_FLAGS = 'imsu';
+
+const source = z.string().min(1).max(MAX_WATCH_PATTERN_LENGTH);
+const flags = z
+  .string()
+  .refine(validFlags, { message: `flags must be distinct letters of "${WATCH_REGEX_FLAGS}"` });
+
+/**
+ * One watch pattern, as a caller writes it: a string (substring match), `{ substring }`, or
+ * `{ regex, flags? }`. Plain JSON, so it crosses threads as is and is compiled on each side.
+ */
+export const watchPatternSchema = z.union([
+  source,
+  z.strictObject({ substring: source }),
+  z.strictObject({ regex: source, flags: flags.optional() }),
+]);
+
+/** The `watch.patterns` list of a spawn request. */
+export const watchPatternsSchema = z.array(watchPatternSchema).max(MAX_WATCH_PATTERNS);
+
+export type WatchPatternInput = z.input<typeof watchPatternSchema>;
+
+/** A pattern in its one normalised form. */
+export type WatchPattern =
+  | { readonly kind: 'substring'; readonly substring: string }
+  | { readonly kind: 'regex'; readonly regex: string; readonly flags: string };
+
+export interface CompilePatternsOptions {
+  /** Field path used in error messages. Default `watch.patterns`. */
+  readonly path?: string;
+}
+
+/** Watch patterns compiled for matching; build with `compilePatterns`. */
+export class CompiledPatterns {
+  /** The normalised patterns, in input order (plain data). */
+  readonly patterns: readonly WatchPattern[];
+  readonly #tests: readonly ((line: string) => boolean)[];
+
+  /** @internal Use `compilePatterns`, which validates. */
+  constructor(patterns: readonly WatchPattern[]) {
+    this.patterns = patterns;
+    this.#tests = patterns.map((pattern) => {
+      if (pattern.kind === 'substring') {
+        const needle = pattern.substring;
+        return (line: string) => line.includes(needle);
+      }
+      // Without `g` or `y`, `test` keeps no `lastIndex` state between lines.
+      const re = new RegExp(pattern.regex, pattern.flags);
+      return (line: string) => re.test(line);
+    });
+  }
+
+  /** Number of patterns. */
+  get size(): number {
+    return this.#tests.length;
+  }
+
+  /** Index of the first pattern (in input order) that matches `line`, or -1. */
+  match(line: string): number {
+    const tests = this.#tests;
+    for (let i = 0; i < tests.length; i++) {
+      if (tests[i]!(line)) return i;
+    }
+    return -1;
+  }
+}
+
+/**
+ * Validates and compiles watch patterns. Throws `ERR_INVALID_PATTERN` naming the offending
+ * pattern and its index, e.g. `watch.patterns[2]: invalid regex "a(b": Unterminated group`.
+ */
+export function compilePatterns(
+  patterns: readonly WatchPatternInput[],
+  options: CompilePatternsOptions = {},
+): CompiledPatterns {
+  const path = options.path ?? 'watch.patterns';
+  if (!Array.isArray(patterns)) {
+    throw new VigilError('ERR_INVALID_PATTERN', `${path}: must be an array of patterns`, {
+      details: { field: path },
+    });
+  }
+  if (patterns.length > MAX_WATCH_PATTERNS) {
+    throw new VigilError(
+      'ERR_INVALID_PATTERN',
+      `${path}: at most ${MAX_WATCH_PATTERNS} patterns are allowed, got ${patterns.length}`,
+      { details: { field: path } },
+    );
+  }
+  return new CompiledPatterns(
+    patterns.map((input, index) => validatePattern(input, `${path}[${index}]`, index)),
+  );
+}
+
+/** Turns any accepted input form into a `WatchPattern`, or throws `ERR_INVALID_PATTERN`. */
+export function normalizePattern(input: WatchPatternInput, field = 'pattern'): WatchPattern {
+  return validatePattern(input, field, undefined);
+}
+
+/** A short human form of a pattern for messages: `"text"` or `/source/flags`. */
+export function describePattern(pattern: WatchPatternInput | WatchPattern): string {
+  if (typeof pattern === 'string') return JSON.stringify(pattern);
+  if (typeof pattern !== 'object' || pattern === null) return String(pattern);
+  if ('regex' in pattern && typeof pattern.regex === 'string') {
+    return `/${pattern.regex}/${typeof pattern.flags === 'string' ? pattern.flags : ''}`;
+  }
+  if ('substring' in pattern && typeof pattern.substring === 'string')
+    return JSON.stringify(pattern.substring);
+  return '(invalid pattern)';
+}
+
+function validatePattern(input: unknown, field: string, index: number | undefined): WatchPattern {
+  const fail = (message: string): never => {
+    throw new VigilError('ERR_INVALID_PATTERN', `${field}: ${message}`, {
+      details: index === undefined ? { field } : { field, index },
+    });
+  };
+  if (typeof input === 'string') {
+    checkSource(input, 'substring', fail);
+    return { kind: 'substring', substring: input };
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return fail('must be a string, { substring } or { regex, flags? }');
+  }
+  const record = input as Record<string, unknown>;
+  const keys = Object.keys(record);
+  if ('substring' in record) {
+    if (keys.length !== 1) fail('a { substring } pattern takes no other keys');
+    checkSource(record.substring, 'substring', fail);
+    return { kind: 'substring', substring: record.substring as string };
+  }
+  if ('regex' in record) {
+    if (keys.some((key) => key !== 'regex' && key !== 'flags'))
+      fail('a { regex } pattern takes only regex and flags');
+    const regex = record.regex;
+    checkSource(regex, 'regex', fail);
+    const flagText = record.flags ?? '';
+    if (typeof flagText !== 'string' || !validFlags(flagText)) {
+      fail(
+        `invalid flags ${JSON.stringify(flagText)} for regex ${JSON.stringify(regex)}: use distinct letters of "${WATCH_REGEX_FLAGS}"`,
+      );
+    }
+    try {
+      new RegExp(regex as string, flagText as string);
+    } catch (error) {
+      fail(`invalid regex ${JSON.stringify(regex)}: ${regexReason(error)}`);
+    }
+    return { kind: 'regex', regex: regex as string, flags: flagText as string };
+  }
+  return fail('must be a string, { substring } or { regex, flags? }');
+}
+
+function checkSource(value: unknown, what: string, fail: (message: string) => never): void {
+  if (typeof value !== 'string') fail(`${what} must be a string`);
+  const text = value as string;
+  if (text.length === 0) fail(`${what} must not be empty`);
+  if (text.length > MAX_WATCH_PATTERN_LENGTH) {
+    fail(`${what} is ${text.length} characters long, at most ${MAX_WATCH_PATTERN_LENGTH} are allowed`);
+  }
+}
+
+function validFlags(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const flag = text[i]!;
+    if (!WATCH_REGEX_FLAGS.includes(flag) || text.indexOf(flag) !== i) return false;
+  }
+  return true;
+}
+
+/** `Invalid regular expression: /a(b/: Unterminated group` → `Unterminated group`. */
+function regexReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const at = message.lastIndexOf(': ');
+  return at === -1 ? message : message.slice(at + 2);
+}
