@@ -1,0 +1,340 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type ChildEnd, ChildRun, type ChildRunOptions } from '../src/child-run.js';
+
+// Timers are tracked by `trackTimers` instead: vitest's own timers come and go in this list.
+const TRACKED = new Set(['ChildProcess', 'ProcessWrap', 'PipeWrap', 'TTYWrap']);
+
+function resourceCounts(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const name of process.getActiveResourcesInfo()) {
+    if (TRACKED.has(name)) counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Counts the timers created through the global `setTimeout` that have neither fired nor been cleared. */
+function trackTimers(): { pending(): number; restore(): void } {
+  const { setTimeout: realSet, clearTimeout: realClear } = globalThis;
+  const pending = new Set<unknown>();
+  globalThis.setTimeout = ((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const timer = realSet(() => {
+      pending.delete(timer);
+      callback(...args);
+    }, ms);
+    pending.add(timer);
+    return timer;
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((timer?: NodeJS.Timeout) => {
+    pending.delete(timer);
+    realClear(timer);
+  }) as typeof clearTimeout;
+  return {
+    pending: () => pending.size,
+    restore() {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    },
+  };
+}
+
+/** Pids of live (not zombie) processes in a process group, read from /proc. */
+function liveMembers(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state !== 'Z' && Number(group) === pgid) members.push(Number(entry));
+    } catch {
+      // The process exited while we listed it.
+    }
+  }
+  return members;
+}
+
+/** True while `pid` is a live process. A zombie counts as gone: this sandbox's init does not reap. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+/** No event reports a foreign process's death, so poll it: bounded to ~2 s of short awaits. */
+async function until(condition: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  return condition();
+}
+
+const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+interface Observed {
+  readonly run: ChildRun;
+  /** Resolves with the end and the output delivered before it. */
+  readonly ended: Promise<{ end: ChildEnd; output: Buffer }>;
+  endCalls(): number;
+  /** onOutput calls that came after onEnd: must stay 0. */
+  lateOutputs(): number;
+  text(): string;
+  /** Resolves when the output so far contains `needle`; rejects if the run ends first. */
+  waitFor(needle: string): Promise<void>;
+}
+
+const observedRuns: Observed[] = [];
+
+function observe(options: Partial<ChildRunOptions> & Pick<ChildRunOptions, 'command'>): Observed {
+  const chunks: Buffer[] = [];
+  const waiters: { needle: string; resolve(): void; reject(error: Error): void }[] = [];
+  let endCalls = 0;
+  let lateOutputs = 0;
+  let settle: (value: { end: ChildEnd; output: Buffer }) => void = () => {};
+  const ended = new Promise<{ end: ChildEnd; output: Buffer }>((resolve) => {
+    settle = resolve;
+  });
+  const text = (): string => Buffer.concat(chunks).toString('utf8');
+  const run = ChildRun.start(
+    { killGraceMs: 2000, ...options },
+    {
+      onOutput(chunk) {
+        if (endCalls > 0) lateOutputs++;
+        chunks.push(chunk);
+        for (const waiter of waiters.filter((w) => text().includes(w.needle))) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve();
+        }
+      },
+      onEnd(end) {
+        endCalls++;
+        for (const waiter of waiters.splice(0)) waiter.reject(new Error(`ended before '${waiter.needle}'`));
+        settle({ end, output: Buffer.concat(chunks) });
+      },
+    },
+  );
+  const observed: Observed = {
+    run,
+    ended,
+    endCalls: () => endCalls,
+    lateOutputs: () => lateOutputs,
+    text,
+    waitFor: (needle) =>
+      text().includes(needle)
+        ? Promise.resolve()
+        : new Promise((resolve, reject) => waiters.push({ needle, resolve, reject })),
+  };
+  observedRuns.push(observed);
+  return observed;
+}
+
+describe('ChildRun', () => {
+  let baseline: Record<string, number>;
+  let timers: ReturnType<typeof trackTimers>;
+
+  beforeEach(() => {
+    baseline = resourceCounts();
+    timers = trackTimers();
+  });
+
+  afterEach(async () => {
+    const observed = observedRuns.splice(0);
+    for (const { run } of observed) run.killGroup();
+    await Promise.all(observed.map(({ run }) => run.kill()));
+    const pendingTimers = timers.pending();
+    timers.restore();
+    expect(pendingTimers).toBe(0);
+    const pgids = observed.flatMap(({ run }) => (run.pid === undefined ? [] : [run.pid]));
+    expect(await until(() => pgids.every((pgid) => liveMembers(pgid).length === 0))).toBe(true);
+    // A closed handle leaves the list in the close phase of the loop turn after its close() call.
+    await nextMacrotask();
+    await nextMacrotask();
+    expect(resourceCounts()).toEqual(baseline);
+    expect(observed.map((o) => [o.endCalls(), o.lateOutputs()])).toEqual(observed.map(() => [1, 0]));
+  });
+
+  it('delivers the output and ends with the exit code', async () => {
+    const observed = observe({ command: 'echo hi; exit 3' });
+    expect(observed.run.running).toBe(true);
+    expect(observed.run.pid).toBeGreaterThan(0);
+    const { end, output } = await observed.ended;
+    expect(end).toEqual({ kind: 'exited', exitCode: 3, signal: null });
+    expect(output.toString()).toBe('hi\n');
+    expect(observed.run.running).toBe(false);
+  });
+
+  it('ends promptly from its own exit while a grandchild holds stdout open (G6)', async () => {
+    const started = performance.now();
+    const observed = observe({ command: 'sleep 60 & echo started' });
+    const { end, output } = await observed.ended;
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(end).toEqual({ kind: 'exited', exitCode: 0, signal: null });
+    expect(output.toString()).toBe('started\n');
+    // The grandchild still holds the other end, yet our pipes and the process handle are released.
+    await nextMacrotask();
+    await nextMacrotask();
+    expect(resourceCounts()).toEqual(baseline);
+  });
+
+  it("delivers the child's final output before onEnd", async () => {
+    const expected = `${Array.from({ length: 20_000 }, (_, i) => i + 1).join('\n')}\n`;
+    for (let i = 0; i < 20; i++) {
+      const { end, output } = await observe({ command: ['seq', '1', '20000'] }).ended;
+      expect(end).toEqual({ kind: 'exited', exitCode: 0, signal: null });
+      expect(output.toString() === expected).toBe(true);
+    }
+  });
+
+  it('delivers stdout and stderr in arrival order', async () => {
+    const observed = observe({ command: 'echo out1; read a; echo err >&2; read b; echo out2' });
+    await observed.waitFor('out1\n');
+    await observed.run.write('\n');
+    await observed.waitFor('err\n');
+    await observed.run.write('\n');
+    const { end, output } = await observed.ended;
+    expect(end).toMatchObject({ kind: 'exited', exitCode: 0 });
+    expect(output.toString()).toBe('out1\nerr\nout2\n');
+  });
+
+  it('calls onEnd exactly once when kill races the natural exit', async () => {
+    for (let i = 0; i < 50; i++) {
+      const observed = observe({ command: 'exit 3' });
+      await observed.run.kill();
+      await observed.run.kill();
+      await nextMacrotask();
+      expect(observed.endCalls()).toBe(1);
+      const { end } = await observed.ended;
+      expect(end.kind === 'exited' && (end.exitCode === 3 || end.signal === 'SIGTERM')).toBe(true);
+    }
+  });
+
+  it('signals the whole process group and resolves kill after onEnd', async () => {
+    const observed = observe({ command: 'sleep 60 & echo $!; wait' });
+    await observed.waitFor('\n');
+    const grandchild = Number.parseInt(observed.text(), 10);
+    expect(isAlive(grandchild)).toBe(true);
+    await observed.run.kill();
+    expect(observed.endCalls()).toBe(1);
+    expect((await observed.ended).end).toEqual({ kind: 'exited', exitCode: null, signal: 'SIGTERM' });
+    expect(await until(() => !isAlive(grandchild))).toBe(true);
+  });
+
+  it('sends SIGKILL after killGraceMs when the group ignores SIGTERM', async () => {
+    const observed = observe({ command: "trap '' TERM; echo ready; sleep 60", killGraceMs: 300 });
+    await observed.waitFor('ready');
+    const started = performance.now();
+    await observed.run.kill();
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+    expect((await observed.ended).end).toEqual({ kind: 'exited', exitCode: null, signal: 'SIGKILL' });
+  });
+
+  it('escalates at once when kill is repeated with SIGKILL', async () => {
+    const observed = observe({ command: "trap '' TERM; echo ready; sleep 60", killGraceMs: 60_000 });
+    await observed.waitFor('ready');
+    void observed.run.kill();
+    await observed.run.kill('SIGKILL');
+    expect((await observed.ended).end).toMatchObject({ signal: 'SIGKILL' });
+  });
+
+  it('resolves kill at once after the end', async () => {
+    const observed = observe({ command: 'true' });
+    await observed.ended;
+    await observed.run.kill();
+    await expect(observed.run.kill('NOPE' as NodeJS.Signals)).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+    });
+    expect(observed.endCalls()).toBe(1);
+  });
+
+  it('kills a grandchild left behind after the leader exited with killGroup', async () => {
+    const observed = observe({ command: 'sleep 60 & echo $!' });
+    const { end, output } = await observed.ended;
+    expect(end).toMatchObject({ kind: 'exited', exitCode: 0 });
+    const grandchild = Number.parseInt(output.toString(), 10);
+    expect(isAlive(grandchild)).toBe(true);
+    observed.run.killGroup();
+    expect(await until(() => !isAlive(grandchild))).toBe(true);
+    observed.run.killGroup();
+  });
+
+  it('reports a missing command as failed_start without throwing', async () => {
+    const observed = observe({ command: ['vigil-no-such-command', '--flag'] });
+    expect(observed.run.pid).toBeUndefined();
+    expect(observed.run.running).toBe(false);
+    const { end } = await observed.ended;
+    expect(end).toEqual({ kind: 'failed_start', error: 'spawn vigil-no-such-command ENOENT' });
+    await nextMacrotask();
+    expect(observed.endCalls()).toBe(1);
+    await expect(observed.run.write('x')).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+
+  it('reports a missing cwd as failed_start naming the cwd', async () => {
+    const observed = observe({ command: 'echo never', cwd: '/vigil/no/such/dir' });
+    expect((await observed.ended).end).toEqual({
+      kind: 'failed_start',
+      error: 'cwd /vigil/no/such/dir does not exist',
+    });
+    await nextMacrotask();
+    expect(observed.endCalls()).toBe(1);
+  });
+
+  it('reports a cwd that is a file as failed_start, asynchronously', async () => {
+    const file = fileURLToPath(import.meta.url);
+    const observed = observe({ command: ['true'], cwd: file });
+    expect(observed.endCalls()).toBe(0);
+    expect((await observed.ended).end).toEqual({
+      kind: 'failed_start',
+      error: `cwd ${file} is not a directory`,
+    });
+  });
+
+  it('runs in cwd with env merged over process.env', async () => {
+    const observed = observe({
+      command: 'echo "$VIGIL_TEST_VAR:$(pwd):$HOME"',
+      cwd: tmpdir(),
+      env: { VIGIL_TEST_VAR: 'x' },
+    });
+    expect((await observed.ended).output.toString()).toBe(`x:${tmpdir()}:${process.env.HOME}\n`);
+  });
+
+  it('writes to stdin', async () => {
+    const observed = observe({ command: ['head', '-n1'] });
+    await observed.run.write('hello\nrest\n');
+    const { end, output } = await observed.ended;
+    expect(end).toMatchObject({ kind: 'exited', exitCode: 0 });
+    expect(output.toString()).toBe('hello\n');
+  });
+
+  it('closes stdin and then rejects writes with ERR_INVALID_INPUT', async () => {
+    const observed = observe({ command: ['cat'] });
+    await observed.run.write('a');
+    await observed.run.write(Buffer.from('b'));
+    observed.run.closeStdin();
+    observed.run.closeStdin();
+    await expect(observed.run.write('c')).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    const { end, output } = await observed.ended;
+    expect(end).toMatchObject({ kind: 'exited', exitCode: 0 });
+    expect(output.toString()).toBe('ab');
+    await expect(observed.run.write('d')).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+
+  it('passes binary output through as bytes', async () => {
+    const random = await observe({ command: ['head', '-c', '4096', '/dev/urandom'] }).ended;
+    expect(random.output.length).toBe(4096);
+    const exact = await observe({ command: ['printf', '\\377\\000\\200\\376\\n'] }).ended;
+    expect([...exact.output]).toEqual([0xff, 0x00, 0x80, 0xfe, 0x0a]);
+  });
+
+  it('rejects invalid options with ERR_INVALID_INPUT', () => {
+    const handlers = { onOutput() {}, onEnd() {} };
+    expect(() => ChildRun.start({ command: '', killGraceMs: 10 }, handlers)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_INPUT' }),
+    );
+    expect(() => ChildRun.start({ command: ['true'], killGraceMs: -1 }, handlers)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_INPUT' }),
+    );
+  });
+});
