@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import {
   leakedResources,
   nextEvent,
@@ -11,11 +11,12 @@ import {
   settledThreads,
   workerVigil,
 } from './support/fixtures.js';
+import { raceIt } from './support/race.js';
 
 const STOP_MS = 300;
 
 describe('worker host lifecycle', () => {
-  it('stops a poller cooperatively and its thread stays for the others (G1)', async () => {
+  raceIt('stops a poller cooperatively and its thread stays for the others (G1)', async () => {
     const { vigil } = workerVigil({ stopTimeoutMs: STOP_MS }, { pool: { minThreads: 2, maxThreads: 2 } });
     await vigil.sessions.open('a');
     await vigil.sessions.open('b');
@@ -29,7 +30,7 @@ describe('worker host lifecycle', () => {
     expect(vigil.stats()).toMatchObject({ sessions: 1, pollers: 1, threads: 2 });
   });
 
-  it('terminates the thread of a poller wedged in a busy loop, within stopTimeoutMs (G1)', async () => {
+  raceIt('terminates the thread of a poller wedged in a busy loop, within stopTimeoutMs (G1)', async () => {
     const { vigil, host } = workerVigil(
       { stopTimeoutMs: STOP_MS },
       { pool: { minThreads: 2, maxThreads: 2 } },
@@ -41,7 +42,7 @@ describe('worker host lifecycle', () => {
     expect(neighbours.length).toBeGreaterThan(0);
     const restarted = record(vigil, 'poller:started');
 
-    host.injectFault('s1', 'spin');
+    await host.injectFault('s1', 'spin');
     const started = Date.now();
     const result = await vigil.sessions.close('s1');
     const elapsed = Date.now() - started;
@@ -59,7 +60,7 @@ describe('worker host lifecycle', () => {
     expect(restarted.every(([info]) => info.restart)).toBe(true);
   });
 
-  it('gives each session its own thread with pollersPerThread 1, and ends it on close', async () => {
+  raceIt('gives each session its own thread with pollersPerThread 1, and ends it on close', async () => {
     const { vigil } = workerVigil({}, { pool: { pollersPerThread: 1, minThreads: 0, maxThreads: 4 } });
     await vigil.sessions.open('x');
     await vigil.sessions.open('y');
@@ -73,7 +74,7 @@ describe('worker host lifecycle', () => {
     expect(vigil.sessions.get('z').poller.threadId).not.toBe(x);
   });
 
-  it('refuses sessions beyond the pool capacity with ERR_CAPACITY', async () => {
+  raceIt('refuses sessions beyond the pool capacity with ERR_CAPACITY', async () => {
     const { vigil } = workerVigil({}, { pool: { pollersPerThread: 1, minThreads: 0, maxThreads: 1 } });
     await vigil.sessions.open('only');
     await expect(vigil.sessions.open('one-too-many')).rejects.toMatchObject({ code: 'ERR_CAPACITY' });
@@ -81,36 +82,42 @@ describe('worker host lifecycle', () => {
     await expect(vigil.sessions.open('one-too-many')).resolves.toMatchObject({ state: 'open' });
   });
 
-  it('runs nothing for a session after its close resolves, and concurrent closes share one result (G2)', async () => {
-    const { vigil, host } = workerVigil({ stopTimeoutMs: STOP_MS });
-    await vigil.sessions.open('gone');
-    await vigil.sessions.open('stays');
-    const events: string[] = [];
-    for (const name of ['poller:started', 'poller:exited', 'session:closed'] as const) {
-      vigil.on(name, (info) => {
-        if (info.sessionId === 'gone') events.push(name);
-      });
-    }
-    const closes = [vigil.sessions.close('gone'), vigil.sessions.close('gone'), vigil.sessions.close('gone')];
-    expect(new Set(closes).size).toBe(1);
-    await Promise.all(closes);
-    expect(events).toEqual(['poller:exited', 'session:closed']);
-    expect(() => vigil.sessions.probe('gone')).toThrow(
-      expect.objectContaining({ code: 'ERR_SESSION_CLOSED' }),
-    );
-    expect(() => host.injectFault('gone', 'spin')).toThrow(
-      expect.objectContaining({ code: 'ERR_UNKNOWN_SESSION' }),
-    );
-    // Crash the neighbour's thread: restarts must not resurrect the closed session's poller.
-    host.injectFault('stays', 'exit');
-    await nextEvent(vigil, 'poller:started', (info) => info.sessionId === 'stays' && info.restart);
-    await vigil.sessions.probe('stays');
-    expect(events).toEqual(['poller:exited', 'session:closed']);
-  });
+  raceIt(
+    'runs nothing for a session after its close resolves, and concurrent closes share one result (G2)',
+    async () => {
+      const { vigil, host } = workerVigil({ stopTimeoutMs: STOP_MS });
+      await vigil.sessions.open('gone');
+      await vigil.sessions.open('stays');
+      const events: string[] = [];
+      for (const name of ['poller:started', 'poller:exited', 'session:closed'] as const) {
+        vigil.on(name, (info) => {
+          if (info.sessionId === 'gone') events.push(name);
+        });
+      }
+      const closes = [
+        vigil.sessions.close('gone'),
+        vigil.sessions.close('gone'),
+        vigil.sessions.close('gone'),
+      ];
+      expect(new Set(closes).size).toBe(1);
+      await Promise.all(closes);
+      expect(events).toEqual(['poller:exited', 'session:closed']);
+      expect(() => vigil.sessions.probe('gone')).toThrow(
+        expect.objectContaining({ code: 'ERR_SESSION_CLOSED' }),
+      );
+      expect(() => host.injectFault('gone', 'spin')).toThrow(
+        expect.objectContaining({ code: 'ERR_UNKNOWN_SESSION' }),
+      );
+      // Crash the neighbour's thread: restarts must not resurrect the closed session's poller.
+      await host.injectFault('stays', 'exit');
+      await nextEvent(vigil, 'poller:started', (info) => info.sessionId === 'stays' && info.restart);
+      await vigil.sessions.probe('stays');
+      expect(events).toEqual(['poller:exited', 'session:closed']);
+    },
+  );
 
-  it.each(['throw', 'exit', 'oom'] as const)(
-    'replaces a thread that dies by %s and resumes its pollers (G4)',
-    async (fault) => {
+  for (const fault of ['throw', 'exit', 'oom'] as const) {
+    raceIt(`replaces a thread that dies by ${fault} and resumes its pollers (G4)`, async () => {
       const { vigil, host } = workerVigil(
         {},
         { pool: { minThreads: 1, maxThreads: 1, resourceLimits: { maxOldGenerationSizeMb: 32 } } },
@@ -126,30 +133,30 @@ describe('worker host lifecycle', () => {
         nextEvent(vigil, 'poller:started', (info) => info.sessionId === 'victim' && info.restart),
         nextEvent(vigil, 'poller:started', (info) => info.sessionId === 'bystander' && info.restart),
       ]);
-      host.injectFault('victim', fault);
+      await host.injectFault('victim', fault);
       await back;
       expect(crashed.map(([info]) => info.reason)).toEqual(['crashed', 'crashed']);
       const victim = await vigil.sessions.probe('victim');
       const bystander = await vigil.sessions.probe('bystander');
       expect(victim.runId).toBeGreaterThan(runs.victim);
       expect(bystander.runId).toBeGreaterThan(runs.bystander);
-    },
-  );
+    });
+  }
 
-  it('keeps two instances isolated: same ids, separate pools (G5)', async () => {
+  raceIt('keeps two instances isolated: same ids, separate pools (G5)', async () => {
     const a = workerVigil();
     const b = workerVigil();
     await a.vigil.sessions.open('same');
     await b.vigil.sessions.open('same');
     const aExits = record(a.vigil, 'poller:exited');
-    b.host.injectFault('same', 'spin');
+    await b.host.injectFault('same', 'spin');
     await b.vigil.sessions.close('same');
     expect(aExits).toEqual([]);
     await expect(a.vigil.sessions.probe('same')).resolves.toBeDefined();
     expect(a.vigil.stats().sessions).toBe(1);
   });
 
-  it('reaps a forgotten session after sessionIdleTtlMs and stops its poller (G3)', async () => {
+  raceIt('reaps a forgotten session after sessionIdleTtlMs and stops its poller (G3)', async () => {
     const { vigil } = workerVigil({ sessionIdleTtlMs: 50 });
     const reaped = nextEvent(vigil, 'session:closed');
     await vigil.sessions.open('forgotten');
@@ -158,12 +165,12 @@ describe('worker host lifecycle', () => {
     expect(vigil.stats().pollers).toBe(0);
   });
 
-  it('leaves no thread, MessagePort or timer behind after vigil.close (G3)', async () => {
+  raceIt('leaves no thread, MessagePort or timer behind after vigil.close (G3)', async () => {
     const baseResources = resources();
     const baseThreads = osThreads();
     const { vigil, host } = workerVigil({ stopTimeoutMs: STOP_MS });
     for (let i = 0; i < 20; i++) await vigil.sessions.open(`s${i}`);
-    host.injectFault('s3', 'spin');
+    await host.injectFault('s3', 'spin');
     expect(osThreads()).toBeGreaterThan(baseThreads);
     await vigil.close();
     expect(vigil.stats()).toMatchObject({ sessions: 0, pollers: 0, threads: 0 });
@@ -171,7 +178,7 @@ describe('worker host lifecycle', () => {
     expect(await leakedResources(baseResources)).toEqual({});
   });
 
-  it('lets a Node process that creates and closes a vigil exit on its own (G3)', async () => {
+  raceIt('lets a Node process that creates and closes a vigil exit on its own (G3)', async () => {
     const script = `
       import { createVigil } from '@vigil/core';
       import { createWorkerHost } from '@vigil/worker';

@@ -1,4 +1,6 @@
 import type { VigilError } from './errors.js';
+import type { ProcessInfo } from './managed-process.js';
+import type { Notification } from './outbox.js';
 import type { PollerExitedInfo, PollerStartedInfo } from './poller-host.js';
 import type { SessionInfo } from './session.js';
 
@@ -8,6 +10,11 @@ export interface VigilEvents {
   'session:closed': [SessionInfo];
   'poller:started': [PollerStartedInfo];
   'poller:exited': [PollerExitedInfo];
+  'process:exited': [ProcessInfo];
+  /** A `deliver` call threw, rejected or timed out; the notification is retried with backoff. */
+  'delivery:failed': [
+    { readonly notification: Notification; readonly error: VigilError; readonly attempt: number },
+  ];
   /** Background failures that have no caller to reject (a pool error, a deliver that keeps failing). */
   error: [VigilError];
 }

@@ -3,9 +3,20 @@ import { VigilError } from './errors.js';
 import type { VigilEvents } from './events.js';
 import { assertSessionId } from './ids.js';
 import type { VigilConfig } from './options.js';
+import type { Deliver } from './outbox.js';
 import type { PollerHost } from './poller-host.js';
 import type { ProbeResult } from './poller-link.js';
-import { type Deliver, Session, type SessionCloseResult, type SessionInfo } from './session.js';
+import { Session, type SessionCloseResult, type SessionInfo, type SessionParts } from './session.js';
+
+/** What the rest of the registry does when a session opens and closes. */
+export interface SessionHooks {
+  /** Parts a new session needs from its owner (delivery withdrawal rules, failure reporting). */
+  parts(deliver: Deliver | undefined): SessionParts;
+  /** Wires a new session (poller link handlers). */
+  opened(session: Session): void;
+  /** Runs while the poller stops: ends the session's processes and approvals. */
+  closing(session: Session): Promise<void>;
+}
 
 export interface OpenSessionOptions {
   /** Called with each notification for the session; resolving acknowledges it. */
@@ -26,13 +37,20 @@ export class SessionRegistry {
   readonly #events: EventEmitter<VigilEvents>;
   readonly #sessions = new Map<string, Session>();
   readonly #now: () => number;
+  readonly #hooks: SessionHooks;
   #closed = false;
 
-  constructor(config: VigilConfig, host: PollerHost, events: EventEmitter<VigilEvents>, now: () => number) {
+  constructor(
+    config: VigilConfig,
+    host: PollerHost,
+    events: EventEmitter<VigilEvents>,
+    options: { readonly now: () => number; readonly hooks: SessionHooks },
+  ) {
     this.#config = config;
     this.#host = host;
     this.#events = events;
-    this.#now = now;
+    this.#now = options.now;
+    this.#hooks = options.hooks;
   }
 
   /** Opens a session and resolves once its poller runs. */
@@ -51,7 +69,8 @@ export class SessionRegistry {
     if (existing?.state === 'closing') {
       throw new VigilError('ERR_SESSION_CLOSED', `session ${sessionId} is still closing`);
     }
-    const session = new Session(sessionId, options.deliver, this.#now());
+    const session = new Session(sessionId, this.#config, this.#hooks.parts(options.deliver));
+    this.#hooks.opened(session);
     this.#sessions.set(sessionId, session);
     session.opened = this.#host.start(session.link);
     try {
@@ -64,6 +83,7 @@ export class SessionRegistry {
     }
     if (session.state === 'opening') {
       session.state = 'open';
+      session.tape.append('session.opened', { threadId: session.link.threadId });
       this.#events.emit('session:opened', session.info());
     }
     return session.info();
@@ -88,9 +108,15 @@ export class SessionRegistry {
     session.closeReason = reason;
     // Closing during open waits for the poller to exist, so that it can be stopped.
     await session.opened.catch(() => undefined);
-    const { forced } = await this.#host.stop(session.id, { timeoutMs: this.#config.stopTimeoutMs });
+    const [{ forced }] = await Promise.all([
+      this.#host.stop(session.id, { timeoutMs: this.#config.stopTimeoutMs }),
+      this.#hooks.closing(session),
+    ]);
     session.link.dispose();
     session.pollerRunning = false;
+    // No deliver call starts after this, and the one in flight has settled.
+    await session.outbox.close();
+    session.tape.append('session.closed', { reason, forced });
     session.state = 'closed';
     session.closedAt = this.#now();
     this.#events.emit('session:closed', session.info());
@@ -145,13 +171,21 @@ export class SessionRegistry {
   /** Open sessions idle for longer than `sessionIdleTtlMs`. */
   idle(now: number): Session[] {
     const ttl = this.#config.sessionIdleTtlMs;
-    return [...this.#sessions.values()].filter((s) => s.state === 'open' && now - s.lastActivityAt >= ttl);
+    return [...this.#sessions.values()].filter(
+      (s) => s.state === 'open' && s.active.size === 0 && now - s.lastActivityAt >= ttl,
+    );
   }
 
   get openCount(): number {
     let count = 0;
     for (const session of this.#sessions.values()) if (session.live) count++;
     return count;
+  }
+
+  get outboxDepth(): number {
+    let depth = 0;
+    for (const session of this.#sessions.values()) depth += session.outbox.depth;
+    return depth;
   }
 
   byId(sessionId: string): Session | undefined {

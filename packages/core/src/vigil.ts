@@ -1,12 +1,24 @@
 import { EventEmitter } from 'eventemitter3';
-import { VigilError } from './errors.js';
+import type { ApprovalDecision, ApprovalOutcome, ApprovalRequest, ApprovalSnapshot } from './approvals.js';
+import { toVigilError, VigilError } from './errors.js';
 import type { VigilEventName, VigilEvents } from './events.js';
 import { createInThreadHost } from './in-thread-host.js';
+import type { ProcessInfo } from './managed-process.js';
 import { parseConfig, type VigilConfig, type VigilConfigInput } from './options.js';
 import type { PollerHost } from './poller-host.js';
 import type { ProbeResult } from './poller-link.js';
+import type { SpawnInput } from './process-spec.js';
+import {
+  type LogOptions,
+  type PollResult,
+  ProcessRegistry,
+  type WaitOptions,
+  type WaitResult,
+} from './processes.js';
 import type { SessionCloseResult, SessionInfo } from './session.js';
 import { type CloseSessionOptions, type OpenSessionOptions, SessionRegistry } from './sessions.js';
+import type { TapeEvent, TapePage, TapeReadOptions, TapeSubscribeOptions } from './tape-events.js';
+import { WatchReports } from './watch-reports.js';
 
 export interface VigilOptions extends VigilConfigInput {
   /** Where pollers run. Default: the in-thread host; pass `createWorkerHost()` from `@vigil/worker`. */
@@ -30,11 +42,41 @@ export interface SessionsApi {
   probe(sessionId: string): Promise<ProbeResult>;
 }
 
+export interface ProcessesApi {
+  spawn(input: SpawnInput): ProcessInfo;
+  get(processId: string): ProcessInfo;
+  list(filter?: { readonly sessionId?: string }): ProcessInfo[];
+  poll(processId: string): PollResult;
+  log(processId: string, options?: LogOptions): ReturnType<ProcessRegistry['log']>;
+  wait(processId: string, options?: WaitOptions): Promise<WaitResult>;
+  kill(processId: string, options?: { readonly signal?: NodeJS.Signals }): Promise<ProcessInfo>;
+  write(processId: string, data: string): Promise<void>;
+}
+
+export interface TapeApi {
+  read(sessionId: string, options?: TapeReadOptions): Promise<TapePage>;
+  subscribe(sessionId: string, options?: TapeSubscribeOptions): AsyncIterableIterator<TapeEvent, undefined>;
+}
+
+export interface ApprovalsApi {
+  request(
+    sessionId: string,
+    request: ApprovalRequest,
+    options?: { readonly timeoutMs?: number },
+  ): { readonly approvalId: string; readonly decision: Promise<ApprovalOutcome> };
+  respond(sessionId: string, approvalId: string, decision: ApprovalDecision): ApprovalOutcome;
+  snapshot(sessionId: string): ApprovalSnapshot;
+  subscribe(sessionId: string, listener: (snapshot: ApprovalSnapshot) => void | Promise<void>): () => void;
+}
+
 /** A vigil instance: sessions, their pollers and everything they own. No state is shared between instances. */
 export interface Vigil extends AsyncDisposable {
   readonly config: VigilConfig;
   readonly host: PollerHost;
   readonly sessions: SessionsApi;
+  readonly processes: ProcessesApi;
+  readonly tape: TapeApi;
+  readonly approvals: ApprovalsApi;
   on<E extends VigilEventName>(event: E, listener: (...args: VigilEvents[E]) => void): () => void;
   stats(): VigilStats;
   /** Closes every session in parallel, then the host, within `shutdownTimeoutMs`. Idempotent. */
@@ -68,7 +110,35 @@ export function createVigil(options: VigilOptions = {}): Vigil {
   const host = givenHost ?? createInThreadHost();
   const events = new EventEmitter<VigilEvents>();
   const now = Date.now;
-  const registry = new SessionRegistry(config, host, events, now);
+  let processes!: ProcessRegistry;
+  let watch!: WatchReports;
+
+  const registry = new SessionRegistry(config, host, events, {
+    now,
+    hooks: {
+      parts: (deliver) => ({
+        deliver,
+        now,
+        withdrawn: (notification) => processes.withdrawn(notification),
+        onDeliveryFailure: (notification, error, attempt) => {
+          events.emit('delivery:failed', { notification, error: toVigilError(error), attempt });
+        },
+        onDelivered: (notification) => processes.acknowledged(notification),
+      }),
+      opened: (session) => watch.attach(session),
+      closing: async (session) => {
+        await processes.closeSession(session);
+        watch.detach(session);
+      },
+    },
+  });
+  processes = new ProcessRegistry({
+    config,
+    sessions: registry,
+    now,
+    onFinished: (process) => events.emit('process:exited', process.info()),
+  });
+  watch = new WatchReports({ config, sessions: registry, processes, host, now });
 
   host.attach({
     started: (info) => {
@@ -103,8 +173,9 @@ export function createVigil(options: VigilOptions = {}): Vigil {
         await Promise.race([registry.closeAll('shutdown'), deadline]);
       } finally {
         clearTimeout(timer);
-        // The host's close is forceful: whatever did not stop by now is terminated with its thread.
-        await host.close();
+        // Whatever did not stop by now is ended by force: processes by SIGKILL, pollers with their threads.
+        await Promise.all([processes.closeAll(), host.close()]);
+        watch.close();
         registry.forgetAll();
       }
     })();
@@ -121,6 +192,29 @@ export function createVigil(options: VigilOptions = {}): Vigil {
       list: () => registry.list(),
       probe: (sessionId) => registry.probe(sessionId),
     },
+    processes: {
+      spawn: (input) => processes.spawn(input),
+      get: (processId) => processes.get(processId),
+      list: (filter) => processes.list(filter),
+      poll: (processId) => processes.poll(processId),
+      log: (processId, logOptions) => processes.log(processId, logOptions),
+      wait: (processId, waitOptions) => processes.wait(processId, waitOptions),
+      kill: (processId, killOptions) => processes.kill(processId, killOptions),
+      write: (processId, data) => processes.write(processId, data),
+    },
+    tape: {
+      read: async (sessionId, readOptions) => registry.require(sessionId).tape.read(readOptions),
+      subscribe: (sessionId, subscribeOptions) =>
+        registry.require(sessionId).tape.subscribe(subscribeOptions),
+    },
+    approvals: {
+      request: (sessionId, request, requestOptions) =>
+        registry.requireLive(sessionId).approvals.request(request, requestOptions),
+      respond: (sessionId, approvalId, decision) =>
+        registry.require(sessionId).approvals.respond(approvalId, decision),
+      snapshot: (sessionId) => registry.require(sessionId).approvals.snapshot(),
+      subscribe: (sessionId, listener) => registry.require(sessionId).approvals.subscribe(listener),
+    },
     on(event, listener) {
       events.on(event, listener as never);
       return () => {
@@ -133,8 +227,8 @@ export function createVigil(options: VigilOptions = {}): Vigil {
         sessions: registry.openCount,
         pollers: hostStats.pollers,
         threads: hostStats.threads,
-        processes: 0,
-        outboxDepth: 0,
+        processes: processes.activeCount,
+        outboxDepth: registry.outboxDepth,
       };
     },
     close,

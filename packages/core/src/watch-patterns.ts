@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { VigilError } from './errors.js';
 
 /** Most patterns one process may watch. */
@@ -8,25 +7,16 @@ export const MAX_WATCH_PATTERN_LENGTH = 1000;
 /** Regex flags a pattern may use (each at most once). `g`, `y`, `d` and `v` are refused. */
 export const WATCH_REGEX_FLAGS = 'imsu';
 
-const source = z.string().min(1).max(MAX_WATCH_PATTERN_LENGTH);
-const flags = z
-  .string()
-  .refine(validFlags, { message: `flags must be distinct letters of "${WATCH_REGEX_FLAGS}"` });
-
 /**
  * One watch pattern, as a caller writes it: a string (substring match), `{ substring }`, or
  * `{ regex, flags? }`. Plain JSON, so it crosses threads as is and is compiled on each side.
+ * (The zod schema lives in `watch-pattern-schema.ts`: this module runs in poller threads, which
+ * should not pay for loading zod.)
  */
-export const watchPatternSchema = z.union([
-  source,
-  z.strictObject({ substring: source }),
-  z.strictObject({ regex: source, flags: flags.optional() }),
-]);
-
-/** The `watch.patterns` list of a spawn request. */
-export const watchPatternsSchema = z.array(watchPatternSchema).max(MAX_WATCH_PATTERNS);
-
-export type WatchPatternInput = z.input<typeof watchPatternSchema>;
+export type WatchPatternInput =
+  | string
+  | { readonly substring: string }
+  | { readonly regex: string; readonly flags?: string };
 
 /** A pattern in its one normalised form. */
 export type WatchPattern =
@@ -40,14 +30,17 @@ export interface CompilePatternsOptions {
 
 /** Watch patterns compiled for matching; build with `compilePatterns`. */
 export class CompiledPatterns {
-  /** The normalised patterns, in input order (plain data). */
-  readonly patterns: readonly WatchPattern[];
-  readonly #tests: readonly ((line: string) => boolean)[];
+  /** The normalised patterns, in input order (plain data); `null` marks a disabled pattern. */
+  readonly patterns: readonly (WatchPattern | null)[];
+  readonly #tests: readonly (((line: string) => boolean) | null)[];
+  readonly #regex: readonly boolean[];
 
   /** @internal Use `compilePatterns`, which validates. */
-  constructor(patterns: readonly WatchPattern[]) {
+  constructor(patterns: readonly (WatchPattern | null)[]) {
     this.patterns = patterns;
+    this.#regex = patterns.map((pattern) => pattern?.kind === 'regex');
     this.#tests = patterns.map((pattern) => {
+      if (pattern === null) return null;
       if (pattern.kind === 'substring') {
         const needle = pattern.substring;
         return (line: string) => line.includes(needle);
@@ -58,25 +51,28 @@ export class CompiledPatterns {
     });
   }
 
-  /** Number of patterns. */
+  /** Number of patterns (disabled ones included, so indices stay stable). */
   get size(): number {
     return this.#tests.length;
   }
 
-  /** Index of the first pattern (in input order) that matches `line`, or -1. */
-  match(line: string): number {
+  /**
+   * Index of the first pattern (in input order) that matches `line`, or -1. With `progress`, the
+   * index of each regex is stored in `progress[slot]` before it runs, so a watchdog on another
+   * thread can name the pattern a stuck thread is in.
+   */
+  match(line: string, progress?: Int32Array, slot = 0): number {
     const tests = this.#tests;
     for (let i = 0; i < tests.length; i++) {
-      if (tests[i]!(line)) return i;
+      const test = tests[i];
+      if (test == null) continue;
+      if (progress !== undefined && this.#regex[i]) Atomics.store(progress, slot, i + 1);
+      if (test(line)) return i;
     }
     return -1;
   }
 }
 
-/**
- * Validates and compiles watch patterns. Throws `ERR_INVALID_PATTERN` naming the offending
- * pattern and its index, e.g. `watch.patterns[2]: invalid regex "a(b": Unterminated group`.
- */
 export function compilePatterns(
   patterns: readonly WatchPatternInput[],
   options: CompilePatternsOptions = {},
@@ -166,7 +162,7 @@ function checkSource(value: unknown, what: string, fail: (message: string) => ne
   }
 }
 
-function validFlags(text: string): boolean {
+export function validFlags(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const flag = text[i]!;
     if (!WATCH_REGEX_FLAGS.includes(flag) || text.indexOf(flag) !== i) return false;

@@ -6,6 +6,7 @@ import {
   type PollerLink,
   type PollerObserver,
   type PollerStopResult,
+  type PollerWork,
   type PoolOptionsInput,
   parseWith,
   poolOptionsSchema,
@@ -118,15 +119,18 @@ export class WorkerHost implements PollerHost {
     await this.#terminate(run);
   }
 
-  /** Test hook: makes the session's poller misbehave. Requires `allowFaultInjection`. */
-  injectFault(sessionId: string, fault: PollerFault): void {
+  /**
+   * Test hook: makes the session's poller misbehave. Requires `allowFaultInjection`. Resolves once
+   * the poller has been handed the fault (a stop requested later cannot overtake it).
+   */
+  injectFault(sessionId: string, fault: PollerFault): Promise<void> {
     if (!this.#allowFaults) {
       throw new VigilError('ERR_INVALID_INPUT', 'fault injection is disabled (allowFaultInjection: false)');
     }
     const entry = this.#entries.get(sessionId);
     if (entry === undefined)
       throw new VigilError('ERR_UNKNOWN_SESSION', `no poller for session ${sessionId}`);
-    entry.link.injectFault(fault);
+    return entry.link.injectFault(fault);
   }
 
   stats(): PollerHostStats {
@@ -175,7 +179,7 @@ export class WorkerHost implements PollerHost {
         said();
         return reply;
       },
-      pull: (request) => registry.pull(request),
+      pull: async (request) => transferOutput(await registry.pull(request)),
       commit: (report) => registry.commit(report),
     };
     Comlink.expose(exposed, port1);
@@ -262,6 +266,21 @@ export class WorkerHost implements PollerHost {
   #reportError(error: unknown): void {
     this.#observer?.error?.(toVigilError(error));
   }
+}
+
+/**
+ * Output slices are fresh copies: hand their memory to the thread instead of cloning it again.
+ * Small Buffers share node's allocation pool, so only slices that own their whole ArrayBuffer move.
+ */
+function transferOutput(work: PollerWork): PollerWork {
+  const owned: ArrayBuffer[] = [];
+  for (const { bytes } of work.output) {
+    const { buffer } = bytes;
+    if (buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength) {
+      owned.push(buffer);
+    }
+  }
+  return owned.length === 0 ? work : Comlink.transfer(work, owned);
 }
 
 /** Creates a poller host that runs pollers in pooled worker threads. Pass it as `createVigil({ host })`. */

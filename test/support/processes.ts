@@ -1,0 +1,180 @@
+import { readFileSync } from 'node:fs';
+import type { Notification, TapeEvent, Vigil, VigilOptions } from '@vigil/core';
+import { inThreadVigil, resources, workerVigil } from './fixtures.js';
+
+/** A way to build a vigil (closed after the test by the fixtures). */
+export interface HostCase {
+  readonly name: string;
+  readonly make: (options?: Omit<VigilOptions, 'host'>) => Vigil;
+}
+
+/** Both poller hosts: most process tests run on each. */
+export const HOSTS: readonly HostCase[] = [
+  {
+    name: 'worker host',
+    make: (options = {}) => workerVigil(options, { pool: { minThreads: 1, maxThreads: 2 } }).vigil,
+  },
+  { name: 'in-thread host', make: (options = {}) => inThreadVigil(options) },
+];
+
+let sessionSeq = 0;
+/** A session id unique within this test file (race tests repeat in one process). */
+export function newSessionId(prefix = 's'): string {
+  sessionSeq += 1;
+  return `${prefix}-${sessionSeq}`;
+}
+
+interface Waiter {
+  readonly match: (notification: Notification) => boolean;
+  readonly resolve: (notification: Notification) => void;
+}
+
+/**
+ * A `deliver` callback that records every call and every acknowledgement, and lets a test await a
+ * notification. `failWhen(notification, call)` (call is 1-based over all calls) makes a call fail:
+ * `'throw'` throws synchronously, `'reject'` returns a rejected promise.
+ */
+export class Inbox {
+  /** Every `deliver` call, in call order (failed ones included). */
+  readonly calls: Notification[] = [];
+  /** Acknowledged notifications, in acknowledgement order. */
+  readonly acked: Notification[] = [];
+  failWhen: (notification: Notification, call: number) => 'throw' | 'reject' | undefined = () => undefined;
+  readonly #waiters = new Set<Waiter>();
+
+  readonly deliver = (notification: Notification): Promise<void> => {
+    this.calls.push(notification);
+    const failure = this.failWhen(notification, this.calls.length);
+    if (failure === 'throw') throw new Error(`deliver failure (call ${this.calls.length})`);
+    if (failure === 'reject')
+      return Promise.reject(new Error(`deliver rejection (call ${this.calls.length})`));
+    this.acked.push(notification);
+    for (const waiter of this.#waiters) {
+      if (!waiter.match(notification)) continue;
+      this.#waiters.delete(waiter);
+      waiter.resolve(notification);
+    }
+    return Promise.resolve();
+  };
+
+  /** Resolves with the first acknowledged notification (already or later) that satisfies `match`. */
+  next(match: (notification: Notification) => boolean): Promise<Notification> {
+    const seen = this.acked.find(match);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve) => {
+      this.#waiters.add({ match, resolve });
+    });
+  }
+
+  /** Resolves with the next acknowledged notification of `type` for `processId`. */
+  of(processId: string, type: Notification['type'], match: (n: Notification) => boolean = () => true) {
+    return this.next((n) => n.processId === processId && n.type === type && match(n));
+  }
+
+  /** Acknowledged notifications of `processId` (optionally of one type). */
+  ackedFor(processId: string, type?: Notification['type']): Notification[] {
+    return this.acked.filter((n) => n.processId === processId && (type === undefined || n.type === type));
+  }
+}
+
+/** Every retained event of a session's tape (pages without waiting). */
+export async function readTape(vigil: Vigil, sessionId: string): Promise<TapeEvent[]> {
+  const events: TapeEvent[] = [];
+  let after = 0;
+  for (;;) {
+    const page = await vigil.tape.read(sessionId, { after, limit: 1000 });
+    events.push(...page.events);
+    after = page.next;
+    if (!page.hasMore) return events;
+  }
+}
+
+/**
+ * Long-polls the tape until `done(allEventsSoFar)` holds; rejects after `timeoutMs` (a liveness
+ * bound: the events under test are expected long before it).
+ */
+export async function tapeUntil(
+  vigil: Vigil,
+  sessionId: string,
+  done: (events: readonly TapeEvent[]) => boolean,
+  timeoutMs = 10_000,
+): Promise<TapeEvent[]> {
+  const events: TapeEvent[] = [];
+  const deadline = Date.now() + timeoutMs;
+  let after = 0;
+  for (;;) {
+    const page = await vigil.tape.read(sessionId, { after, limit: 1000, waitMs: 500 });
+    events.push(...page.events);
+    after = page.next;
+    if (done(events)) return events;
+    if (page.closed && !page.hasMore) throw new Error('the tape closed before the awaited event');
+    if (Date.now() > deadline)
+      throw new Error(`the awaited tape event did not appear within ${timeoutMs} ms`);
+  }
+}
+
+/** The state letter of `/proc/<pid>/stat` (R, S, Z, ...), or null when the pid does not exist. */
+export function procState(pid: number): string | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? null;
+}
+
+/** Gone or a zombie (this sandbox's PID 1 does not reap orphans, so 'Z' counts as dead). */
+export function isDead(pid: number): boolean {
+  const state = procState(pid);
+  return state === null || state === 'Z' || state === 'X';
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Whether a foreign pid (a grandchild vigil does not own) is dead within `timeoutMs`. Its death
+ * has no event, so this is a bounded poll of /proc.
+ */
+export async function diesWithin(pid: number, timeoutMs = 3_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!isDead(pid)) {
+    if (Date.now() > deadline) return false;
+    await pause(5);
+  }
+  return true;
+}
+
+/** Child process and pipe handles of this process (libuv `ProcessWrap` / `PipeWrap`). */
+export function childHandles(): number {
+  const counts = resources();
+  return (counts.ProcessWrap ?? 0) + (counts.PipeWrap ?? 0);
+}
+
+/**
+ * Resolves once this process holds no more child/pipe handles than `baseline`: proof that a child's
+ * exit was reaped and its pipes closed, which vigil does not announce. A bounded poll.
+ */
+export async function untilChildHandles(baseline: number, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (childHandles() > baseline) {
+    if (Date.now() > deadline) throw new Error(`child handles stayed above ${baseline}`);
+    await pause(2);
+  }
+  // The last pipe's 'close' listener (which ends the run) runs on a tick after the handle closed.
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Resolves with `promise`, or with `fallback` once `ms` passed (a liveness bound on a hang). */
+export function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<F>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A few event-loop turns (timers and I/O callbacks included). */
+export async function turns(count = 5): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
+}

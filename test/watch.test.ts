@@ -1,0 +1,173 @@
+import { createVigil, type Notification, type Vigil } from '@vigil/core';
+import { createWorkerHost } from '@vigil/worker';
+import { afterAll, describe, expect, it } from 'vitest';
+import { nextEvent, workerVigil } from './support/fixtures.js';
+import { raceIt } from './support/race.js';
+
+/** A deliver that records notifications and lets a test await a given one. */
+function inbox() {
+  const got: Notification[] = [];
+  const waiters: { match: (n: Notification) => boolean; resolve: (n: Notification) => void }[] = [];
+  return {
+    got,
+    deliver: (n: Notification) => {
+      got.push(n);
+      for (const waiter of waiters.splice(0)) {
+        if (waiter.match(n)) waiter.resolve(n);
+        else waiters.push(waiter);
+      }
+    },
+    next(match: (n: Notification) => boolean): Promise<Notification> {
+      const seen = got.find(match);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ match, resolve }));
+    },
+  };
+}
+
+const leaked: Vigil[] = [];
+afterAll(async () => {
+  await Promise.all(leaked.map((vigil) => vigil.close()));
+});
+
+describe('seed 003: a delivered completion is final for its process', () => {
+  raceIt('delivers matches before the completion and nothing for the process after it', async () => {
+    const { vigil } = workerVigil({ watch: { cooldownMs: 0, lifetimeMaxHits: 1000 } });
+    const box = inbox();
+    await vigil.sessions.open('s', { deliver: box.deliver });
+    // Matching lines right before the exit: the race that delivered a match after the completion.
+    const { processId } = vigil.processes.spawn({
+      sessionId: 's',
+      command: 'for i in 1 2 3; do echo "ERROR $i"; done; printf \'ERROR last\'; exit 1',
+      watch: ['ERROR'],
+    });
+    const completion = await box.next((n) => n.type === 'completion');
+    await vigil.processes.wait(processId);
+    expect(vigil.processes.get(processId).completionConsumed).toBe(true);
+    const types = box.got.filter((n) => n.processId === processId).map((n) => n.type);
+    expect(types.at(-1)).toBe('completion');
+    expect(types.filter((t) => t === 'watch_match').length).toBeGreaterThanOrEqual(1);
+    const lines = box.got.filter((n) => n.type === 'watch_match').flatMap((n) => n.data.lines as string[]);
+    expect(lines).toEqual(['ERROR 1', 'ERROR 2', 'ERROR 3', 'ERROR last']);
+    const { events } = await vigil.tape.read('s', { limit: 1000 });
+    const own = events.filter((e) => e.processId === processId);
+    expect(own.at(-1)?.type).toBe('process.exited');
+    expect(own.at(-1)?.seq).toBe(completion.seq);
+  });
+});
+
+describe('seed 000: no leaked poller, no global queue, dedup in the session outbox', () => {
+  it('leaves sessions open on purpose, as an earlier test that forgot its cleanup would', async () => {
+    const earlier = createVigil({ host: createWorkerHost(), watch: { cooldownMs: 0 } });
+    leaked.push(earlier);
+    for (const id of ['0abe5e79', 'ec783fb7', 'sid_watch_dedup']) {
+      await earlier.sessions.open(id, {
+        deliver: (n) => {
+          throw new Error(`leaked session ${id} received ${n.id}`);
+        },
+      });
+      earlier.processes.spawn({ sessionId: id, command: 'read line; echo "$line"', watch: ['app.log'] });
+    }
+    expect(earlier.stats().sessions).toBe(3);
+  });
+
+  raceIt(
+    'delivers two distinct matches and one exact replay exactly twice, across a thread restart',
+    async () => {
+      const { vigil, host } = workerVigil(
+        { watch: { cooldownMs: 0 } },
+        { pool: { minThreads: 1, maxThreads: 1 } },
+      );
+      const box = inbox();
+      const foreign: string[] = [];
+      for (const other of leaked)
+        other.on('delivery:failed', ({ notification }) => foreign.push(notification.id));
+      await vigil.sessions.open('sid_watch_dedup', { deliver: box.deliver });
+      const { processId } = vigil.processes.spawn({
+        sessionId: 'sid_watch_dedup',
+        command: "read go; echo 'tail -f app.log: match one'; echo 'tail -f app.log: match two'; read done",
+        watch: ['app.log'],
+      });
+      // The poller detects both matches, then its thread dies before committing them, so the
+      // restarted poller detects the same two again: an exact replay of the batch.
+      await host.injectFault('sid_watch_dedup', 'exit-before-commit');
+      const restarted = nextEvent(
+        vigil,
+        'poller:started',
+        (info) => info.sessionId === 'sid_watch_dedup' && info.restart,
+      );
+      await vigil.processes.write(processId, 'go\n');
+      await restarted;
+      await box.next(
+        (n) => n.type === 'watch_match' && (n.data.lines as string[]).includes('tail -f app.log: match two'),
+      );
+      await vigil.processes.write(processId, 'done\n');
+      await box.next((n) => n.type === 'completion');
+      const matches = box.got.filter((n) => n.type === 'watch_match');
+      expect(matches.flatMap((n) => n.data.lines as string[])).toEqual([
+        'tail -f app.log: match one',
+        'tail -f app.log: match two',
+      ]);
+      expect(new Set(box.got.map((n) => n.id)).size).toBe(box.got.length);
+      expect(box.got.every((n) => n.sessionId === 'sid_watch_dedup')).toBe(true);
+      expect(foreign).toEqual([]);
+    },
+  );
+});
+
+describe('catastrophic regex', () => {
+  raceIt(
+    'terminates the stuck thread, disables that pattern with a reason, and keeps everything else going',
+    async () => {
+      const { vigil } = workerVigil(
+        { watch: { cooldownMs: 0, matchTimeoutMs: 300 } },
+        { pool: { pollersPerThread: 1, minThreads: 0, maxThreads: 4 } },
+      );
+      const victim = inbox();
+      const bystander = inbox();
+      await vigil.sessions.open('victim', { deliver: victim.deliver });
+      await vigil.sessions.open('bystander', { deliver: bystander.deliver });
+      let ticks = 0;
+      let ticking = true;
+      const tick = (): void => {
+        ticks++;
+        if (ticking) setImmediate(tick);
+      };
+      tick();
+      const evil = vigil.processes.spawn({
+        sessionId: 'victim',
+        command: `printf '%s\\n' "$(printf 'a%.0s' $(seq 1 40))b"; read go; echo 'still watched'`,
+        watch: [{ regex: '^(a+)+$' }, 'still watched'],
+      });
+      const disabled = await victim.next((n) => n.type === 'watch_disabled');
+      expect(disabled.data.reason).toBe('pattern_timeout');
+      expect(disabled.data.message).toContain('/^(a+)+$/');
+      expect(ticks).toBeGreaterThan(10);
+
+      const calm = vigil.processes.spawn({ sessionId: 'bystander', command: 'echo READY', watch: ['READY'] });
+      await bystander.next((n) => n.type === 'watch_match' && n.processId === calm.processId);
+
+      await vigil.processes.write(evil.processId, 'go\n');
+      const later = await victim.next((n) => n.type === 'watch_match');
+      expect(later.data.lines).toEqual(['still watched']);
+      await victim.next((n) => n.type === 'completion');
+      ticking = false;
+      expect(vigil.sessions.get('victim').poller.restarts).toBeGreaterThanOrEqual(1);
+    },
+  );
+});
+
+describe('grandchild holding the pipe (G6)', () => {
+  it('completes from the child exit, not from end-of-pipe', async () => {
+    const { vigil } = workerVigil();
+    const box = inbox();
+    await vigil.sessions.open('g', { deliver: box.deliver });
+    const started = Date.now();
+    const { processId } = vigil.processes.spawn({ sessionId: 'g', command: 'sleep 60 & echo started' });
+    const completion = await box.next((n) => n.type === 'completion');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(completion.data).toMatchObject({ exitCode: 0, state: 'exited' });
+    expect(String(completion.data.outputTail)).toContain('started');
+    expect(vigil.processes.get(processId).state).toBe('exited');
+  });
+});
