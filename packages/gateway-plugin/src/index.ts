@@ -1,1 +1,2 @@
-export {};
+export type { DemoOptions } from './demo.js';
+export { runDemo } from './demo.js';

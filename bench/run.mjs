@@ -1,0 +1,39 @@
+/**
+ * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
+ * (no scenario names: all of them). Each host is measured in its own child process; the run exits
+ * non-zero if any child fails. Build first (`pnpm bench` does).
+ */
+import { report } from './report.mjs';
+import * as churn from './scenarios/churn.mjs';
+import * as hungClose from './scenarios/hung-close.mjs';
+import * as scale from './scenarios/scale.mjs';
+
+const SCENARIOS = { churn, scale, 'hung-close': hungClose };
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const names = args.filter((arg) => !arg.startsWith('--'));
+const unknown = names.filter((name) => !(name in SCENARIOS));
+if (unknown.length > 0) {
+  console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  process.exit(2);
+}
+const chosen = names.length > 0 ? names : Object.keys(SCENARIOS);
+
+const started = Date.now();
+const rows = [];
+const errors = [];
+for (const name of chosen) {
+  console.error(`${name}${quick ? ' (quick)' : ''}`);
+  try {
+    rows.push(...(await SCENARIOS[name].run({ quick })));
+  } catch (error) {
+    console.error(`\n${name} failed: ${error instanceof Error ? error.message : error}`);
+    errors.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+report(rows, { quick, scenarios: chosen, durationMs: Date.now() - started, errors });
+if (errors.length > 0) {
+  console.error(`${errors.length} scenario(s) failed:\n  ${errors.join('\n  ')}`);
+  process.exitCode = 1;
+}
