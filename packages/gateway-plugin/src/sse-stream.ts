@@ -1,0 +1,190 @@
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { toVigilError, type Vigil, VigilError } from '@vigil/core';
+
+/**
+ * The multiplexed Server-Sent Events stream of `GET /v1/stream?sessions=a,b`.
+ *
+ * Every event carries `id:` = base64url of the JSON object `{ "<sessionId>": <seq>, ... }`: for each
+ * session of the stream, the seq of the last tape event sent (0: none yet). Resuming with that id in
+ * `Last-Event-ID` (or `?lastEventId=`) continues every session right after its cursor. Events:
+ *
+ * - `tape`: `{ sessionId, event }`, one tape event, exactly as `GET /v1/sessions/:sid/events` returns it.
+ * - `approval`: `{ sessionId, snapshot }`, an approval snapshot. Not on the tape, so it moves no
+ *   cursor: each connection starts with every session's current snapshot, then each later one.
+ * - `reset`: `{ sessionId, after, firstSeq }`, the cursor fell out of the retained window; the
+ *   session continues from `firstSeq` (events `after + 1 .. firstSeq - 1` are lost).
+ * - `failure`: `{ sessionId, error: { code, message } }`, the session's part ended on an error.
+ * - `end`: `{ sessions }`, every session's part ended (after its `session.closed`); the response ends.
+ *   A reconnect whose cursors are all at their closed session's last event is answered 204.
+ */
+
+/** Session id → the seq of the last tape event sent for it. */
+export type StreamCursors = Map<string, number>;
+
+/** Settings of the stream. */
+export interface StreamOptions {
+  /** Sent first as `retry:`: the client's reconnection delay. */
+  readonly retryMs: number;
+  /** A `: keep-alive` comment is sent this often. */
+  readonly keepAliveMs: number;
+}
+
+/** What a stream will serve: its sessions, their starting cursors, and whether all are already finished. */
+export interface StreamPlan {
+  readonly sessions: readonly string[];
+  readonly cursors: StreamCursors;
+  /** Every session is closed and its cursor is at `session.closed`: nothing will ever be sent. */
+  readonly done: boolean;
+}
+
+/** Encodes every session's cursor as one SSE id. */
+export function encodeStreamId(cursors: ReadonlyMap<string, number>): string {
+  return Buffer.from(JSON.stringify(Object.fromEntries(cursors)), 'utf8').toString('base64url');
+}
+
+/** Decodes an SSE id; anything but an object of non-negative integers is `ERR_INVALID_CURSOR`. */
+export function decodeStreamId(id: string): StreamCursors {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(id, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw badId();
+  const cursors: StreamCursors = new Map();
+  for (const [sessionId, seq] of Object.entries(parsed)) {
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw badId();
+    cursors.set(sessionId, seq);
+  }
+  return cursors;
+}
+
+function badId(): VigilError {
+  return new VigilError('ERR_INVALID_CURSOR', 'Last-Event-ID: not an id this stream sent', {
+    details: { fields: ['Last-Event-ID'] },
+  });
+}
+
+/**
+ * Checks a stream request before any byte is sent: every session exists (`ERR_UNKNOWN_SESSION`), the
+ * list is at most `maxSessions` long, and no cursor is ahead of its tape (`ERR_INVALID_CURSOR`).
+ */
+export function planStream(
+  vigil: Vigil,
+  sessions: readonly string[],
+  options: { readonly lastEventId: string | undefined; readonly maxSessions: number },
+): StreamPlan {
+  if (sessions.length > options.maxSessions) {
+    throw new VigilError(
+      'ERR_INVALID_INPUT',
+      `Invalid request query: sessions: at most ${options.maxSessions} sessions per stream`,
+      { details: { fields: ['sessions'] } },
+    );
+  }
+  const given =
+    options.lastEventId === undefined ? new Map<string, number>() : decodeStreamId(options.lastEventId);
+  const cursors: StreamCursors = new Map();
+  let done = true;
+  for (const sessionId of sessions) {
+    const info = vigil.sessions.get(sessionId);
+    const cursor = given.get(sessionId) ?? 0;
+    if (cursor > info.lastSeq) {
+      throw new VigilError(
+        'ERR_INVALID_CURSOR',
+        `Last-Event-ID: the cursor of session ${sessionId} (${cursor}) is ahead of its tape (lastSeq ${info.lastSeq})`,
+        { details: { fields: ['Last-Event-ID'], sessionId, after: cursor, lastSeq: info.lastSeq } },
+      );
+    }
+    cursors.set(sessionId, cursor);
+    if (info.state !== 'closed' || cursor < info.lastSeq) done = false;
+  }
+  return { sessions, cursors, done };
+}
+
+const HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-store, no-transform',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+};
+
+/**
+ * Serves a planned stream on `res` until every session's part ended or `signal` aborts (the client
+ * left, or the API closes). Resolves once every subscription, listener and timer is released.
+ */
+export async function runStream(
+  vigil: Vigil,
+  res: ServerResponse,
+  plan: StreamPlan,
+  options: StreamOptions & { readonly signal: AbortSignal },
+): Promise<void> {
+  const { cursors, sessions } = plan;
+  const { signal } = options;
+  let open = true;
+  // Synchronous: the id written is the cursor state right after this event, never a mix.
+  const send = (event: string, data: unknown): void => {
+    if (!open || res.destroyed) return;
+    res.write(`id: ${encodeStreamId(cursors)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  res.writeHead(200, HEADERS);
+  res.socket?.setNoDelay(true);
+  res.write(`retry: ${options.retryMs}\n\n`);
+  const keepAlive = setInterval(() => {
+    if (open && !res.destroyed) res.write(': keep-alive\n\n');
+  }, options.keepAliveMs);
+
+  const fail = (sessionId: string, error: unknown): void => {
+    const failure = toVigilError(error);
+    send('failure', { sessionId, error: { code: failure.code, message: failure.message } });
+  };
+
+  const followTape = async (sessionId: string): Promise<void> => {
+    for (;;) {
+      try {
+        const events = vigil.tape.subscribe(sessionId, { after: cursors.get(sessionId) ?? 0, signal });
+        for await (const event of events) {
+          cursors.set(sessionId, event.seq);
+          send('tape', { sessionId, event });
+          if (res.writableNeedDrain) await once(res, 'drain', { signal });
+        }
+        return;
+      } catch (error) {
+        if (signal.aborted) return;
+        const failure = toVigilError(error);
+        const firstSeq = failure.details?.firstSeq;
+        if (failure.code !== 'ERR_INVALID_CURSOR' || typeof firstSeq !== 'number') {
+          fail(sessionId, failure);
+          return;
+        }
+        const after = cursors.get(sessionId) ?? 0;
+        cursors.set(sessionId, firstSeq - 1);
+        send('reset', { sessionId, after, firstSeq });
+      }
+    }
+  };
+
+  const follow = async (sessionId: string): Promise<void> => {
+    let unsubscribe = (): void => {};
+    try {
+      unsubscribe = vigil.approvals.subscribe(sessionId, (snapshot) => {
+        send('approval', { sessionId, snapshot });
+      });
+      await followTape(sessionId);
+    } catch (error) {
+      fail(sessionId, error);
+    } finally {
+      unsubscribe();
+    }
+  };
+
+  try {
+    // `follow` never rejects: each session's part ends on its own.
+    await Promise.all(sessions.map(follow));
+    if (!signal.aborted) send('end', { sessions });
+  } finally {
+    open = false;
+    clearInterval(keepAlive);
+    res.end();
+  }
+}
