@@ -1,19 +1,38 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
+import { serve } from './serve.js';
 
 const HELP = `vigil: background commands for agent gateways, with exactly-once notifications
 
 Usage:
-  vigil demo [--sessions N]   run the demo: sessions, their pollers on worker threads, clean shutdown
-  vigil --help                show this help
+  vigil serve [options]   run the embedded reference gateway: HTTP API, SSE stream, web page
+  vigil demo              run the demo: a session with real commands, printing each notification
+  vigil --help            show this help
+
+Options of serve:
+  --host <addr>           interface to bind (default 127.0.0.1: loopback only)
+  --port <n>              port (default 7420; 0 picks a free one)
+  --token <t>             bearer token (default: VIGIL_TOKEN, else a random one, printed at start);
+                          prefer VIGIL_TOKEN: a command-line token shows in the process list
+  --config <file.json>    vigil configuration as JSON (see the README's config table)
+  --allowed-host <h:p>    also accept this Host header (repeatable; for a proxy or a name)
+  --cors-origin <origin>  allow this browser origin (repeatable; default: no CORS)
 `;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' }, sessions: { type: 'string' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      token: { type: 'string' },
+      config: { type: 'string' },
+      'allowed-host': { type: 'string', multiple: true },
+      'cors-origin': { type: 'string', multiple: true },
+    },
   });
   const command = positionals[0];
   if (values.help || command === undefined || command === 'help') {
@@ -21,12 +40,23 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined && !values.help ? 1 : 0;
   }
   if (command === 'demo') {
-    const sessions = values.sessions === undefined ? 3 : Number(values.sessions);
-    if (!Number.isInteger(sessions) || sessions < 1 || sessions > 1000) {
-      process.stderr.write('vigil demo: --sessions must be an integer from 1 to 1000\n');
+    await runDemo();
+    return 0;
+  }
+  if (command === 'serve') {
+    const port = values.port === undefined ? undefined : Number(values.port);
+    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
+      process.stderr.write('vigil serve: --port must be an integer from 0 to 65535\n');
       return 2;
     }
-    await runDemo({ sessions });
+    await serve({
+      ...(values.host === undefined ? {} : { host: values.host }),
+      ...(port === undefined ? {} : { port }),
+      ...(values.token === undefined ? {} : { token: values.token }),
+      ...(values.config === undefined ? {} : { configFile: values.config }),
+      ...(values['allowed-host'] === undefined ? {} : { allowedHosts: values['allowed-host'] }),
+      ...(values['cors-origin'] === undefined ? {} : { corsOrigins: values['cors-origin'] }),
+    });
     return 0;
   }
   process.stderr.write(`vigil: unknown command ${JSON.stringify(command)}\n\n${HELP}`);

@@ -1,8 +1,18 @@
 export type { DemoOptions } from './demo.js';
 export { runDemo } from './demo.js';
+export type { EmbeddedGateway, EmbeddedGatewayOptions } from './gateway.js';
+export { startGateway } from './gateway.js';
+export type { HttpApiOptions, HttpHandler, HttpHandlerStats, StreamInfo } from './http-api.js';
+export { createHttpHandler } from './http-api.js';
+export type { ErrorBody, HttpErrorCode } from './http-errors.js';
+export { HTTP_STATUS } from './http-errors.js';
+export type { CorsOptions, HostAllowlist } from './http-security.js';
 export type { GatewayPlugin, GatewayPluginOptions, SessionHookContext } from './plugin.js';
 export { createGatewayPlugin } from './plugin.js';
 export type { ProcessToolInput, ToolContext, ToolDefinition, ToolResult } from './process-tool.js';
 export { createProcessTool, processToolInputSchema } from './process-tool.js';
 export type { RenderedNotification } from './render.js';
 export { renderNotification } from './render.js';
+export type { ServeOptions } from './serve.js';
+export { serve } from './serve.js';
+export { decodeStreamId, encodeStreamId } from './sse-stream.js';

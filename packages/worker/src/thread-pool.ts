@@ -12,6 +12,8 @@ export class ThreadPool {
   readonly #options: PoolOptions;
   readonly #onError: (error: unknown) => void;
   #piscina: Piscina | undefined;
+  /** One termination per thread, however many of its pollers need it gone. */
+  readonly #terminating = new Map<number, Promise<void>>();
 
   constructor(options: PoolOptions, onError: (error: unknown) => void) {
     this.#options = options;
@@ -37,9 +39,16 @@ export class ThreadPool {
 
   /** Terminates the thread with `threadId`; piscina rejects its tasks and replaces it if needed. */
   async terminate(threadId: number): Promise<boolean> {
-    const worker = this.#piscina?.threads.find((thread) => thread.threadId === threadId);
-    if (worker === undefined) return false;
-    await worker.terminate();
+    let terminating = this.#terminating.get(threadId);
+    if (terminating === undefined) {
+      const worker = this.#piscina?.threads.find((thread) => thread.threadId === threadId);
+      if (worker === undefined) return false;
+      terminating = worker.terminate().then(() => {
+        this.#terminating.delete(threadId);
+      });
+      this.#terminating.set(threadId, terminating);
+    }
+    await terminating;
     return true;
   }
 

@@ -1,0 +1,79 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../packages/gateway-plugin/dist/cli.js', import.meta.url));
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    clearTimeout(watchdog);
+    return { code: code as number | null, signal: signal as string | null, out, err };
+  });
+  return { child, exited };
+}
+
+describe('vigil CLI', () => {
+  it('runs the demo to completion, printing every notification as it arrives, and exits 0', async () => {
+    const { exited } = run(['demo']);
+    const { code, out, err } = await exited;
+    expect({ code, err }).toEqual({ code: 0, err: '' });
+    for (const step of ['[1/6]', '[2/6]', '[3/6]', '[4/6]', '[5/6]', '[6/6]']) expect(out).toContain(step);
+    expect(out).toContain('Watch pattern "READY" matched');
+    expect(out).toContain('server READY on :8080');
+    expect(out).toContain('Watch pattern /^error/i matched');
+    expect(out).toContain('deployed');
+    expect(out).toContain('exited with code 2');
+    expect(out).toContain('killed by SIGTERM');
+    expect(out).toMatch(/done: 2 watch matches and 4 completions delivered/);
+    expect(out.indexOf('Watch pattern "READY"')).toBeLessThan(out.indexOf('[3/6]'));
+  });
+
+  it('serves the API and the page on loopback, refuses requests without the token, and stops on SIGTERM', async () => {
+    const token = 'a-test-token-that-is-long-enough';
+    const { child, exited } = run(['serve', '--port', '0'], { VIGIL_TOKEN: token });
+    const lines = createInterface({ input: child.stdout });
+    let url = '';
+    for await (const line of lines) {
+      const found = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      if (found?.[1]) {
+        url = found[1];
+        break;
+      }
+    }
+    expect(url).not.toBe('');
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script type="module" src="/assets/app.js">');
+    expect((await fetch(`${url}/v1/sessions`)).status).toBe(401);
+    const authed = await fetch(`${url}/v1/sessions`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await authed.json()).toEqual({ sessions: [] });
+    child.kill('SIGTERM');
+    const { code, signal } = await exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+  });
+
+  it('prints help with every serve flag and rejects unknown commands', async () => {
+    const help = await run(['--help']).exited;
+    for (const flag of ['--host', '--port', '--token', '--config', '--allowed-host', '--cors-origin']) {
+      expect(help.out).toContain(flag);
+    }
+    const bad = await run(['launch']).exited;
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('unknown command "launch"');
+  });
+});
