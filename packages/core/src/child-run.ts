@@ -51,6 +51,8 @@ export class ChildRun {
   #openPipes = 0;
   #finishing = false;
   #finished = false;
+  /** Output chunks read so far: tells the exit drain whether the pipes are still busy. */
+  #chunks = 0;
   #killSent = false;
   #stdinClosed = false;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -107,6 +109,7 @@ export class ChildRun {
       this.#openPipes++;
       pipe.on('error', () => {}); // A read error destroys the pipe; its 'close' below still counts.
       pipe.on('data', (chunk: Buffer) => {
+        this.#chunks++;
         if (!this.#finishing) this.#handlers.onOutput(chunk);
       });
       pipe.once('close', () => {
@@ -179,17 +182,43 @@ export class ChildRun {
     }
   }
 
+  /** Stops reading output: the pipe fills and the child blocks on write (backpressure). */
+  pause(): void {
+    if (this.#exit !== undefined || this.#finishing) return;
+    this.#child?.stdout?.pause();
+    this.#child?.stderr?.pause();
+  }
+
+  resume(): void {
+    this.#child?.stdout?.resume();
+    this.#child?.stderr?.resume();
+  }
+
   #onExit(exitCode: number | null, signal: NodeJS.Signals | null): void {
     this.#exit = { kind: 'exited', exitCode, signal };
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
-    if (this.#openPipes > 0) {
-      this.#drainTimer = setTimeout(() => {
-        this.#drainTimer = undefined;
-        if (this.#exit) this.#finish(this.#exit);
-      }, this.#exitDrainMs);
-    }
+    // What the child wrote before it exited is still in the pipes: read it.
+    this.resume();
+    if (this.#openPipes > 0) this.#armDrain(Date.now() + this.#exitDrainMs * 40);
     this.#maybeDrained();
+  }
+
+  /**
+   * The pipes stay open (a grandchild holds them): finish once they were quiet for `exitDrainMs`,
+   * or at `deadline` for a grandchild that keeps writing. The check runs after a poll phase, so
+   * output that is already readable is read even when the loop was too busy to run the timer on time.
+   */
+  #armDrain(deadline: number): void {
+    const seen = this.#chunks;
+    this.#drainTimer = setTimeout(() => {
+      this.#drainTimer = undefined;
+      setImmediate(() => {
+        if (this.#finishing || this.#exit === undefined) return;
+        if (this.#chunks !== seen && Date.now() < deadline) this.#armDrain(deadline);
+        else this.#finish(this.#exit);
+      });
+    }, this.#exitDrainMs);
   }
 
   #maybeDrained(): void {

@@ -43,7 +43,11 @@ export class InThreadHost implements PollerHost {
           started();
           return reply;
         },
-        pull: (request) => port.pull(request),
+        // Yield to the event loop between batches: in-thread, a busy poller would starve it.
+        pull: async (request) => {
+          await new Promise((resolve) => setImmediate(resolve));
+          return port.pull(request);
+        },
         commit: (report) => port.commit(report),
       },
       { runId, threadId, allowFaults: false },

@@ -61,6 +61,8 @@ export class ManagedProcess {
   /** How the child ended, kept until the poller has drained its output. */
   end: ChildEnd | undefined;
   killRequested = false;
+  /** Output reading is paused until the poller catches up (backpressure). */
+  paused = false;
   watching: boolean;
   /** Watching was disabled: the completion is delivered even without `notifyOnComplete`. */
   fallbackNotify = false;

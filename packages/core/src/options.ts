@@ -48,8 +48,13 @@ export const configSchema = z.strictObject({
   sessionIdleTtlMs: ms().default(3_600_000),
   output: z
     .strictObject({
-      /** Bytes of output kept per process (ring buffer). Default 1 MiB. */
-      bufferBytes: positive(1 << 30).default(1 << 20),
+      /** Bytes of output kept per process (ring buffer), at least 256 KiB. Default 1 MiB. */
+      bufferBytes: z
+        .number()
+        .int()
+        .min(256 * 1024)
+        .max(1 << 30)
+        .default(1 << 20),
       /** Longer lines are truncated and flagged before matching. Default 4096 chars. */
       maxLineLength: positive(1 << 20).default(4096),
     })

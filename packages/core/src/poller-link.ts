@@ -218,6 +218,11 @@ export class PollerLink {
     return this.#followed.has(processId);
   }
 
+  /** Committed position of a followed process: output before it has been matched. */
+  cursorOf(processId: string): number | undefined {
+    return this.#followed.get(processId)?.cursor;
+  }
+
   /** Disables one pattern of a process (it made the poller stuck); takes effect in the next run. */
   disablePattern(processId: string, pattern: number): void {
     const entry = this.#followed.get(processId);

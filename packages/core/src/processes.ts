@@ -254,6 +254,30 @@ export class ProcessRegistry {
     await process.finished;
   }
 
+  /**
+   * Backpressure: a watched process whose unmatched output passes a quarter of the ring buffer
+   * stops being read (its pipe fills and it blocks on write) until the poller is back under an
+   * eighth. The headroom takes what arrives after a pause or at exit (the stream's buffer and the
+   * pipe's, 64 KiB each at most), so no output is evicted before it was matched.
+   */
+  #flow(session: Session, process: ManagedProcess): void {
+    const cursor = session.live ? session.link.cursorOf(process.processId) : undefined;
+    const backlog = cursor === undefined ? 0 : process.output.end - cursor;
+    const capacity = this.#config.output.bufferBytes;
+    if (!process.paused && backlog > capacity / 4) {
+      process.paused = true;
+      process.run?.pause();
+    } else if (process.paused && backlog < capacity / 8) {
+      process.paused = false;
+      process.run?.resume();
+    }
+  }
+
+  /** The poller committed progress on a process. */
+  progressed(session: Session, process: ManagedProcess): void {
+    if (process.paused) this.#flow(session, process);
+  }
+
   /** The poller reported that all output of an exited process was matched. */
   drained(process: ManagedProcess): void {
     if (process.end !== undefined && !process.terminal) this.#finish(process);
@@ -265,7 +289,10 @@ export class ProcessRegistry {
       if (!process.terminal) this.#finish(process);
       return;
     }
-    if (process.spec.heartbeatMs === 0) session.link.unfollow(process.processId);
+    if (process.spec.heartbeatMs === 0) {
+      session.link.unfollow(process.processId);
+      this.#flow(session, process);
+    }
   }
 
   #require(processId: string): ManagedProcess {
@@ -310,7 +337,9 @@ export class ProcessRegistry {
       {
         onOutput: (chunk) => {
           process.output.append(chunk);
-          if (follow) session.link.outputAvailable(process.processId);
+          if (!follow) return;
+          session.link.outputAvailable(process.processId);
+          this.#flow(session, process);
         },
         onEnd: (end) => this.#ended(session, process, end),
       },

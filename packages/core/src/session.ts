@@ -82,6 +82,8 @@ export class Session {
       },
       matchTimeoutMs: config.watch.matchTimeoutMs,
       slots: config.processes.maxPerSession,
+      // Small enough that a paused child resumes before its unmatched output could be evicted.
+      batchBytes: Math.max(4096, Math.min(1 << 20, Math.floor(config.output.bufferBytes / 4))),
     });
     this.tape = new Tape(id, { ...config.tape, now: parts.now });
     const tape = this.tape;

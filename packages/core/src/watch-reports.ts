@@ -86,6 +86,7 @@ export class WatchReports {
       this.#processes.stopFollowing(session, process);
     }
     if (report.heartbeat !== undefined) this.#heartbeat(session, process, report.heartbeat.upTo);
+    this.#processes.progressed(session, process);
     if (report.drained) this.#processes.drained(process);
   }
 

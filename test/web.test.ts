@@ -1,0 +1,144 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TapeEvent } from '@vigil/core';
+import { type EmbeddedGateway, startGateway } from '@vigil/gateway-plugin';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/screenshots/', import.meta.url));
+const FEED = new Set(['watch.match', 'watch.disabled', 'watch.resumed', 'heartbeat', 'process.exited']);
+
+let gateway: EmbeddedGateway;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+
+async function api(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const response = await fetch(`${gateway.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${gateway.token}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+async function feedSeqs(sessionId: string): Promise<number[]> {
+  return page
+    .locator(`[data-session="${sessionId}"] .feed li`)
+    .evaluateAll((items) => items.map((item) => Number(item.getAttribute('data-seq'))));
+}
+
+async function tapeFeed(sessionId: string): Promise<number[]> {
+  const { events } = (await api('GET', `/v1/sessions/${sessionId}/events?limit=1000`)) as {
+    events: TapeEvent[];
+  };
+  return events.filter((e) => FEED.has(e.type)).map((e) => e.seq);
+}
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  profile = mkdtempSync(join(tmpdir(), 'vigil-chromium-'));
+  gateway = await startGateway({ port: 0, config: { watch: { cooldownMs: 0 } }, keepAliveMs: 1000 });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+    ],
+    viewport: { width: 1280, height: 900 },
+  });
+  page = await context.newPage();
+  await api('POST', '/v1/sessions', { sessionId: 'web-demo' });
+  await page.goto(`${gateway.url}/#token=${gateway.token}`);
+}, 60_000);
+
+afterAll(async () => {
+  await context?.close();
+  await gateway?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+describe('web page (headless Chromium)', () => {
+  it('takes the token from the fragment and removes it from the address bar', async () => {
+    await page.locator('#connection[data-state="live"]').waitFor();
+    expect(new URL(page.url()).hash).toBe('');
+    await page.locator('[data-session="web-demo"]').waitFor();
+  });
+
+  it("shows a session's process, its output and its watch match as they arrive", async () => {
+    const spawned = await api('POST', '/v1/sessions/web-demo/processes', {
+      command: "echo 'booting the log producer'; echo 'service READY'; read x",
+      watch: ['READY'],
+    });
+    const row = page.locator(`[data-process="${String(spawned.processId)}"]`);
+    await row.locator('.state[data-state="running"]').waitFor();
+    await row.locator('.tail', { hasText: 'service READY' }).waitFor();
+    await page
+      .locator('[data-session="web-demo"] .feed li[data-type="watch.match"]', { hasText: 'READY' })
+      .waitFor();
+    await page.locator('.delivery[data-delivery="delivered"]').first().waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'process-output.png'), fullPage: true });
+    await api('POST', `/v1/processes/${String(spawned.processId)}/kill`, {});
+  });
+
+  it('approves the head approval card and shows the next one', async () => {
+    const first = await api('POST', '/v1/sessions/web-demo/processes', {
+      command: 'echo first deploy',
+      requireApproval: true,
+      description: 'first deploy',
+    });
+    await api('POST', '/v1/sessions/web-demo/processes', {
+      command: 'echo second deploy',
+      requireApproval: true,
+      description: 'second deploy',
+    });
+    const card = page.locator('[data-session="web-demo"] .approval');
+    await card.filter({ hasText: '2 pending' }).filter({ hasText: 'echo first deploy' }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'approval-card.png'), fullPage: true });
+    await card.locator('button[data-action="approve"]').click();
+    await card.filter({ hasText: '1 pending' }).filter({ hasText: 'echo second deploy' }).waitFor();
+    await page.locator(`[data-process="${String(first.processId)}"] .state[data-state="exited"]`).waitFor();
+    await card.locator('button[data-action="deny"]').click();
+    await card.waitFor({ state: 'detached' });
+  });
+
+  it('kills a process from its row and shows its final state', async () => {
+    const spawned = await api('POST', '/v1/sessions/web-demo/processes', {
+      command: 'echo serving; sleep 300',
+    });
+    const row = page.locator(`[data-process="${String(spawned.processId)}"]`);
+    await row.locator('button[data-action="kill"]').click();
+    await row.locator('.state[data-state="killed"]').waitFor();
+    await expect(row.locator('.exit').textContent()).resolves.toBe('');
+    await page.screenshot({ path: join(ARTIFACTS, 'killed.png'), fullPage: true });
+  });
+
+  it('says when it is disconnected and resumes the feed without a gap or a duplicate', async () => {
+    const before = await tapeFeed('web-demo');
+    await expect.poll(() => feedSeqs('web-demo')).toEqual(before);
+    // Drop every connection, including the stream, then make events while the page is away.
+    gateway.server.closeAllConnections();
+    await page.locator('#connection[data-state="disconnected"]').waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'disconnected.png'), fullPage: true });
+    const offline = await api('POST', '/v1/sessions/web-demo/processes', {
+      command: 'for i in 1 2 3; do echo "READY $i"; sleep 0.05; done; echo \'ERROR while you were away\'',
+      watch: ['READY', 'ERROR'],
+    });
+    await api('POST', `/v1/processes/${String(offline.processId)}/wait`);
+    await page.locator('#connection[data-state="live"]').waitFor();
+    const after = await tapeFeed('web-demo');
+    expect(after.length).toBeGreaterThan(before.length);
+    await expect.poll(() => feedSeqs('web-demo')).toEqual(after);
+    const seqs = await feedSeqs('web-demo');
+    expect(new Set(seqs).size).toBe(seqs.length);
+    await page.screenshot({ path: join(ARTIFACTS, 'resumed.png'), fullPage: true });
+  });
+});
