@@ -171,7 +171,7 @@ function processRow(process) {
       {},
       el('code', { text: process.command }),
       el('div', { class: 'meta', text: process.processId }),
-      el('pre', { class: 'tail', text: process.tail ?? '' }),
+      process.tail ? el('pre', { class: 'tail', text: process.tail }) : null,
     ),
     el('td', {}, el('span', { class: 'state', 'data-state': process.state, text: process.state })),
     el('td', { class: 'exit', text: process.exitCode ?? '' }),
