@@ -70,13 +70,23 @@ export class Outbox {
     return true;
   }
 
-  /** Stops delivering: no new `deliver` call starts; resolves once the one in flight settled. */
-  async close(): Promise<void> {
+  /**
+   * Stops delivering: no new `deliver` call starts, and the one in flight sees its signal abort.
+   * Resolves once that call settled, or after `graceMs` if it ignores the signal.
+   */
+  async close(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.#closed = true;
     this.#abort.abort();
     clearTimeout(this.#timer);
     this.#wakeRetry?.();
-    await this.#running;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#running,
+      new Promise<void>((resolve) => {
+        if (Number.isFinite(graceMs)) timer = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
     this.#queue.length = 0;
     this.#queued.clear();
   }

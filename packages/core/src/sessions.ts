@@ -114,8 +114,8 @@ export class SessionRegistry {
     ]);
     session.link.dispose();
     session.pollerRunning = false;
-    // No deliver call starts after this, and the one in flight has settled.
-    await session.outbox.close();
+    // No deliver call starts after this; the one in flight is aborted and gets stopTimeoutMs to settle.
+    await session.outbox.close(this.#config.stopTimeoutMs);
     session.tape.append('session.closed', { reason, forced });
     session.state = 'closed';
     session.closedAt = this.#now();

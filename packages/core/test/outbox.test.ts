@@ -122,6 +122,23 @@ describe('Outbox', () => {
     expect(box.enqueue(note('c', 3))).toBe(false);
   });
 
+  it('aborts the deliver in flight on close and stops waiting for it after the grace period', async () => {
+    let seen: AbortSignal | undefined;
+    let first!: () => void;
+    const firstCall = new Promise<void>((resolve) => {
+      first = resolve;
+    });
+    const box = outbox((_n, { signal }) => {
+      seen = signal;
+      first();
+      return new Promise(() => undefined);
+    });
+    box.enqueue(note('a', 1));
+    await firstCall;
+    await box.close(10);
+    expect(seen?.aborted).toBe(true);
+  });
+
   it('treats a deliver that never settles as failed after timeoutMs and retries it', async () => {
     let calls = 0;
     const tracker = acks(1);
