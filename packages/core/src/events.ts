@@ -11,6 +11,8 @@ export interface VigilEvents {
   'poller:started': [PollerStartedInfo];
   'poller:exited': [PollerExitedInfo];
   'process:exited': [ProcessInfo];
+  /** Output of a process as it is read (for live views; decoded as UTF-8). Emitted only while someone listens. */
+  'process:output': [{ readonly sessionId: string; readonly processId: string; readonly text: string }];
   /** A `deliver` call threw, rejected or timed out; the notification is retried with backoff. */
   'delivery:failed': [
     { readonly notification: Notification; readonly error: VigilError; readonly attempt: number },

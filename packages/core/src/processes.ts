@@ -14,6 +14,8 @@ export interface ProcessRegistryOptions {
   readonly now: () => number;
   /** Called when a process reached its terminal state (after its final tape event). */
   readonly onFinished?: (process: ManagedProcess) => void;
+  /** Called with each chunk of output as it is read. */
+  readonly onOutput?: (process: ManagedProcess, chunk: Buffer) => void;
 }
 
 export interface WaitOptions {
@@ -50,6 +52,7 @@ export class ProcessRegistry {
   readonly #sessions: SessionRegistry;
   readonly #now: () => number;
   readonly #onFinished: ((process: ManagedProcess) => void) | undefined;
+  readonly #onOutput: ((process: ManagedProcess, chunk: Buffer) => void) | undefined;
   readonly #processes = new Map<string, ManagedProcess>();
   #active = 0;
 
@@ -58,6 +61,7 @@ export class ProcessRegistry {
     this.#sessions = options.sessions;
     this.#now = options.now;
     this.#onFinished = options.onFinished;
+    this.#onOutput = options.onOutput;
   }
 
   /** Processes that have not ended, across all sessions. */
@@ -337,6 +341,7 @@ export class ProcessRegistry {
       {
         onOutput: (chunk) => {
           process.output.append(chunk);
+          this.#onOutput?.(process, chunk);
           if (!follow) return;
           session.link.outputAvailable(process.processId);
           this.#flow(session, process);

@@ -137,6 +137,14 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     sessions: registry,
     now,
     onFinished: (process) => events.emit('process:exited', process.info()),
+    onOutput: (process, chunk) => {
+      if (events.listenerCount('process:output') === 0) return;
+      events.emit('process:output', {
+        sessionId: process.spec.sessionId,
+        processId: process.processId,
+        text: chunk.toString('utf8'),
+      });
+    },
   });
   watch = new WatchReports({ config, sessions: registry, processes, host, now });
 

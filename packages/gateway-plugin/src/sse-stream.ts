@@ -102,6 +102,9 @@ export function planStream(
   return { sessions, cursors, done };
 }
 
+const OUTPUT_FLUSH_MS = 250;
+const OUTPUT_TAIL_CHARS = 4096;
+
 const HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-store, no-transform',
@@ -164,6 +167,21 @@ export async function runStream(
     }
   };
 
+  // Live output, for views: coalesced per process (one event per OUTPUT_FLUSH_MS, its last
+  // OUTPUT_TAIL_CHARS characters). Not on the tape, so it moves no cursor and is not replayed.
+  const streamed = new Set(sessions);
+  const output = new Map<string, { sessionId: string; text: string }>();
+  const flushOutput = setInterval(() => {
+    for (const [processId, { sessionId, text }] of output) send('output', { sessionId, processId, text });
+    output.clear();
+  }, OUTPUT_FLUSH_MS);
+  const offOutput = vigil.on('process:output', ({ sessionId, processId, text }) => {
+    if (!streamed.has(sessionId)) return;
+    const pending = output.get(processId);
+    const joined = (pending?.text ?? '') + text;
+    output.set(processId, { sessionId, text: joined.slice(-OUTPUT_TAIL_CHARS) });
+  });
+
   const follow = async (sessionId: string): Promise<void> => {
     let unsubscribe = (): void => {};
     try {
@@ -185,6 +203,8 @@ export async function runStream(
   } finally {
     open = false;
     clearInterval(keepAlive);
+    clearInterval(flushOutput);
+    offOutput();
     res.end();
   }
 }

@@ -62,9 +62,14 @@ function session(sessionId) {
 
 async function refreshProcess(sessionId, processId) {
   try {
-    const info = await api(`/v1/processes/${encodeURIComponent(processId)}`);
+    const { process: info, tail } = await api(`/v1/processes/${encodeURIComponent(processId)}/poll`);
     const entry = session(sessionId);
-    entry.processes.set(processId, { ...entry.processes.get(processId), ...info });
+    const known = entry.processes.get(processId);
+    entry.processes.set(processId, {
+      ...known,
+      ...info,
+      tail: (known?.tail?.length ?? 0) > tail.length ? known.tail : tail,
+    });
     render();
   } catch {
     // Forgotten after its TTL: keep what the tape told us.
@@ -267,6 +272,10 @@ async function stream(sessionIds) {
     if (message.event === 'tape') apply(payload.sessionId, payload.event);
     if (message.event === 'approval') session(payload.sessionId).approval = payload.snapshot;
     if (message.event === 'reset') session(payload.sessionId).lastSeq = payload.firstSeq - 1;
+    if (message.event === 'output') {
+      const process = session(payload.sessionId).processes.get(payload.processId);
+      if (process) process.tail = `${process.tail ?? ''}${payload.text}`.slice(-2000);
+    }
     if (message.id) state.lastEventId = message.id;
     render();
   });
@@ -301,7 +310,7 @@ async function connect() {
   }
 }
 
-/** Reconnects the stream when sessions appear, and refreshes running processes' output tails. */
+/** Reconnects the stream when sessions appear (output tails arrive live on the stream). */
 async function housekeeping() {
   try {
     const { sessions } = await api('/v1/sessions');
@@ -309,13 +318,6 @@ async function housekeeping() {
     if (state.streamed && sessions.map((info) => info.sessionId).join(',') !== state.streamed) {
       state.restarting = true;
       state.controller?.abort();
-    }
-    for (const entry of state.sessions.values()) {
-      for (const process of entry.processes.values()) {
-        if (process.state !== 'running') continue;
-        const { tail } = await api(`/v1/processes/${encodeURIComponent(process.processId)}/poll`);
-        process.tail = tail;
-      }
     }
     render();
   } catch {
