@@ -1,19 +1,20 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
- * [latency] [throughput] [delivery] [tape]
+ * [latency] [throughput] [delivery] [tape] [http]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
 import { report } from './report.mjs';
 import * as churn from './scenarios/churn.mjs';
 import * as delivery from './scenarios/delivery.mjs';
+import * as http from './scenarios/http.mjs';
 import * as hungClose from './scenarios/hung-close.mjs';
 import * as latency from './scenarios/latency.mjs';
 import * as scale from './scenarios/scale.mjs';
 import * as tape from './scenarios/tape.mjs';
 import * as throughput from './scenarios/throughput.mjs';
 
-const SCENARIOS = { churn, scale, 'hung-close': hungClose, latency, throughput, delivery, tape };
+const SCENARIOS = { churn, scale, 'hung-close': hungClose, latency, throughput, delivery, tape, http };
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { toVigilError, type Vigil, VigilError } from '@vigil/core';
 
@@ -124,6 +124,8 @@ export async function runStream(
 ): Promise<void> {
   const { cursors, sessions } = plan;
   const { signal } = options;
+  // Every session's subscription listens on the request's one signal.
+  setMaxListeners(sessions.length + 10, signal);
   let open = true;
   // Synchronous: the id written is the cursor state right after this event, never a mix.
   const send = (event: string, data: unknown): void => {
