@@ -33,12 +33,17 @@ export class CompiledPatterns {
   /** The normalised patterns, in input order (plain data); `null` marks a disabled pattern. */
   readonly patterns: readonly (WatchPattern | null)[];
   readonly #tests: readonly (((line: string) => boolean) | null)[];
-  readonly #regex: readonly boolean[];
+  /** Indices of the regex patterns, in input order. */
+  readonly #regexes: readonly number[];
+  /**
+   * Every substring pattern as one literal alternation: one test per line instead of one per
+   * pattern. A literal alternation cannot backtrack catastrophically, so it needs no progress mark.
+   */
+  readonly #literals: RegExp | null;
 
   /** @internal Use `compilePatterns`, which validates. */
   constructor(patterns: readonly (WatchPattern | null)[]) {
     this.patterns = patterns;
-    this.#regex = patterns.map((pattern) => pattern?.kind === 'regex');
     this.#tests = patterns.map((pattern) => {
       if (pattern === null) return null;
       if (pattern.kind === 'substring') {
@@ -49,6 +54,11 @@ export class CompiledPatterns {
       const re = new RegExp(pattern.regex, pattern.flags);
       return (line: string) => re.test(line);
     });
+    this.#regexes = patterns.flatMap((pattern, index) => (pattern?.kind === 'regex' ? [index] : []));
+    const literals = patterns.flatMap((pattern) =>
+      pattern?.kind === 'substring' ? [pattern.substring.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')] : [],
+    );
+    this.#literals = literals.length === 0 ? null : new RegExp(literals.join('|'));
   }
 
   /** Number of patterns (disabled ones included, so indices stay stable). */
@@ -62,11 +72,22 @@ export class CompiledPatterns {
    * thread can name the pattern a stuck thread is in.
    */
   match(line: string, progress?: Int32Array, slot = 0): number {
+    if (this.#literals?.test(line)) return this.#first(line, progress, slot);
+    for (const index of this.#regexes) {
+      if (progress !== undefined) Atomics.store(progress, slot, index + 1);
+      // No substring matched, and no earlier regex: this is the first matching pattern.
+      if (this.#tests[index]!(line)) return index;
+    }
+    return -1;
+  }
+
+  /** The slow path for a line known to match something: the first pattern in input order. */
+  #first(line: string, progress: Int32Array | undefined, slot: number): number {
     const tests = this.#tests;
     for (let i = 0; i < tests.length; i++) {
       const test = tests[i];
       if (test == null) continue;
-      if (progress !== undefined && this.#regex[i]) Atomics.store(progress, slot, i + 1);
+      if (progress !== undefined && this.patterns[i]?.kind === 'regex') Atomics.store(progress, slot, i + 1);
       if (test(line)) return i;
     }
     return -1;

@@ -146,3 +146,36 @@ describe('watchPatternsSchema', () => {
     expect(watchPatternsSchema.safeParse(Array.from({ length: 51 }, () => 'x')).success).toBe(false);
   });
 });
+
+describe('CompiledPatterns fast path', () => {
+  test('returns the same first match as testing every pattern in order, for random patterns and lines', () => {
+    const atoms = ['a', 'b', '.', '*', '(', ')', '[', ']', '|', '\\', '/', '$', '^', '+', '?', '{', '}', 'x'];
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const word = (max: number): string =>
+      Array.from({ length: 1 + random(max) }, () => atoms[random(atoms.length)]).join('');
+    for (let round = 0; round < 300; round++) {
+      const inputs: WatchPatternInput[] = Array.from({ length: 1 + random(6) }, () =>
+        random(3) === 0
+          ? { regex: ['a+b', '^x', 'b$', '\\(a\\)', '[ab]{2}'][random(5)]!, flags: random(2) ? 'i' : '' }
+          : word(3),
+      );
+      const compiled = compilePatterns(inputs);
+      const naive = (line: string): number =>
+        compiled.patterns.findIndex((p) =>
+          p === null
+            ? false
+            : p.kind === 'substring'
+              ? line.includes(p.substring)
+              : new RegExp(p.regex, p.flags).test(line),
+        );
+      for (let i = 0; i < 20; i++) {
+        const line = word(8);
+        expect(compiled.match(line)).toBe(naive(line));
+      }
+    }
+  });
+});
