@@ -1,20 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { VigilError } from '../src/errors.js';
 import { LineSplitter, type SplitLine } from '../src/line-splitter.js';
+import { mulberry32 as random } from './support/random.js';
 
 const bytes = (text: string) => Buffer.from(text, 'utf8');
-
-/** A small seeded PRNG (mulberry32), so failures replay. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Feeds `stream[from..]` in random chunks; returns every line, the flushed tail included. */
 function feed(

@@ -4,6 +4,7 @@ import { VigilError } from '../src/errors.js';
 import { parseConfig } from '../src/options.js';
 import { Tape } from '../src/tape.js';
 import type { TapeEvent, TapeOptions } from '../src/tape-events.js';
+import { mulberry32 as prng } from './support/random.js';
 
 const defaults = parseConfig({}).tape;
 
@@ -49,18 +50,6 @@ function expectCode(code: string, field?: string) {
     code,
     ...(field === undefined ? {} : { details: expect.objectContaining({ field }) }),
   });
-}
-
-/** A small deterministic PRNG (mulberry32) so interleavings vary per repetition but reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 afterEach(() => {

@@ -1,20 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import { VigilError } from '../src/errors.js';
 import { type LimiterVerdict, WatchLimiter, type WatchLimits } from '../src/watch-limiter.js';
+import { mulberry32 as random } from './support/random.js';
 
 /** The defaults of G8 (Hermes' numbers). */
 const HERMES: WatchLimits = { cooldownMs: 15_000, strikeLimit: 3, lifetimeMaxHits: 8 };
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const actions = (limiter: WatchLimiter, times: number[]) => times.map((t) => limiter.offer(t).action);
 
