@@ -15,7 +15,14 @@ export { createInThreadHost, InThreadHost } from './in-thread-host.js';
 export type { ProcessInfo, ProcessState } from './managed-process.js';
 export { TERMINAL_STATES } from './managed-process.js';
 export type { PoolOptions, PoolOptionsInput, VigilConfig, VigilConfigInput } from './options.js';
-export { configSchema, formatIssues, parseConfig, parseWith, poolOptionsSchema } from './options.js';
+export {
+  configSchema,
+  formatIssues,
+  parseConfig,
+  parseWith,
+  poolOptionsSchema,
+  resolvePoolThreads,
+} from './options.js';
 export type { Deliver, Notification } from './outbox.js';
 export type { PollerContext } from './poller.js';
 export { runPoller } from './poller.js';

@@ -9,10 +9,10 @@ const cores = Math.max(1, availableParallelism());
 /** Worker pool settings; used by the worker host (`@vigil/worker`). */
 export const poolOptionsSchema = z
   .strictObject({
-    /** Threads kept alive while the host is open. Default: min(2, cores). */
-    minThreads: z.number().int().min(0).max(1024).default(Math.min(2, cores)),
-    /** Upper bound on threads. Default: max(2, cores). */
-    maxThreads: positive(1024).default(Math.max(2, cores)),
+    /** Threads kept alive while the host is open. Default (resolved by the host): min(2, cores). */
+    minThreads: z.number().int().min(0).max(1024).optional(),
+    /** Upper bound on threads. Default (resolved by the host): max(2, cores). */
+    maxThreads: positive(1024).optional(),
     /** A thread above `minThreads` idle this long is stopped. Default 30 s. */
     idleTimeoutMs: ms().default(30_000),
     /** Pollers multiplexed on one thread. 1 gives each session a thread of its own. Default 512. */
@@ -28,14 +28,32 @@ export const poolOptionsSchema = z
       .prefault({}),
   })
   .superRefine((pool, ctx) => {
-    if (pool.minThreads > pool.maxThreads) {
+    const { minThreads, maxThreads } = resolvePoolThreads(pool);
+    if (minThreads > maxThreads) {
       ctx.addIssue({
         code: 'custom',
         path: ['minThreads'],
-        message: `must not exceed maxThreads (${pool.maxThreads})`,
+        message: `must not exceed maxThreads (${maxThreads})`,
       });
     }
   });
+
+/**
+ * The thread bounds of a pool, with the machine-dependent defaults filled in: min(2, cores) and
+ * max(2, cores), or, when only one bound is given, the other one brought in line with it. Resolved
+ * at run time, so the schema (and the JSON Schema made from it) is the same on every machine.
+ */
+export function resolvePoolThreads(pool: {
+  readonly minThreads?: number | undefined;
+  readonly maxThreads?: number | undefined;
+}): {
+  readonly minThreads: number;
+  readonly maxThreads: number;
+} {
+  const maxThreads = pool.maxThreads ?? Math.max(2, cores, pool.minThreads ?? 0);
+  const minThreads = pool.minThreads ?? Math.min(2, cores, maxThreads);
+  return { minThreads, maxThreads };
+}
 
 /** The whole vigil configuration. Every field has a default. */
 export const configSchema = z.strictObject({

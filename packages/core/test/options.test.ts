@@ -17,6 +17,7 @@ describe('parseConfig', () => {
     expect(config.stopTimeoutMs).toBe(2000);
     expect(config.shutdownTimeoutMs).toBe(10_000);
     expect(config.pool.pollersPerThread).toBe(512);
+    expect(config.pool.minThreads).toBeUndefined();
     expect(config.watch).toMatchObject({ cooldownMs: 15_000, strikeLimit: 3, lifetimeMaxHits: 8 });
     expect(config.watch.breaker).toEqual({ maxMatches: 15, windowMs: 10_000, pauseMs: 30_000 });
     expect(config.tape).toMatchObject({ defaultLimit: 100, maxLimit: 1000, maxWaitMs: 60_000 });
@@ -49,5 +50,22 @@ describe('createVigil options', () => {
 
   it('rejects a non-object', () => {
     expect(configError(42).code).toBe('ERR_INVALID_CONFIG');
+  });
+});
+
+describe('resolvePoolThreads', () => {
+  it('fills the core-count defaults at run time and keeps a single given bound consistent', async () => {
+    const { resolvePoolThreads } = await import('../src/index.js');
+    const { availableParallelism } = await import('node:os');
+    const cores = availableParallelism();
+    expect(resolvePoolThreads({})).toEqual({
+      minThreads: Math.min(2, cores),
+      maxThreads: Math.max(2, cores),
+    });
+    expect(resolvePoolThreads({ maxThreads: 1 })).toEqual({ minThreads: 1, maxThreads: 1 });
+    expect(resolvePoolThreads({ minThreads: 64 })).toEqual({
+      minThreads: 64,
+      maxThreads: Math.max(64, cores),
+    });
   });
 });

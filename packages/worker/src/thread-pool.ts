@@ -1,4 +1,4 @@
-import type { PoolOptions } from '@vigil/core';
+import { type PoolOptions, resolvePoolThreads } from '@vigil/core';
 import { Piscina } from 'piscina';
 import { POLLER_TASK_EXPORT, type PollerTask } from './protocol.js';
 
@@ -21,7 +21,7 @@ export class ThreadPool {
   }
 
   get capacity(): number {
-    return this.#options.maxThreads * this.#options.pollersPerThread;
+    return resolvePoolThreads(this.#options).maxThreads * this.#options.pollersPerThread;
   }
 
   get exclusive(): boolean {
@@ -60,7 +60,8 @@ export class ThreadPool {
 
   #pool(): Piscina {
     if (this.#piscina !== undefined) return this.#piscina;
-    const { minThreads, maxThreads, idleTimeoutMs, pollersPerThread, resourceLimits } = this.#options;
+    const { idleTimeoutMs, pollersPerThread, resourceLimits } = this.#options;
+    const { minThreads, maxThreads } = resolvePoolThreads(this.#options);
     const piscina = new Piscina({
       filename: THREAD_ENTRY,
       minThreads,
