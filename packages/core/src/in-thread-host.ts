@@ -92,6 +92,7 @@ export class InThreadHost implements PollerHost {
   }
 
   #exited(link: PollerLink, runId: number, error: unknown): void {
+    link.runEnded(runId);
     if (this.#runs.get(link.sessionId)?.runId === runId) this.#runs.delete(link.sessionId);
     this.#observer?.exited({
       sessionId: link.sessionId,

@@ -113,7 +113,7 @@ export class Outbox {
     for (let attempt = 1; !this.#closed; attempt++) {
       if (attempt > 1 && this.#options.withdrawn(notification)) return;
       try {
-        await this.#attempt(() => deliver(notification, { signal: this.#abort.signal }));
+        await this.#attempt((signal) => deliver(notification, { signal }));
         this.#dequeue(notification);
         this.#acked.add(notification.id);
         this.#options.onDelivered?.(notification, attempt);
@@ -131,18 +131,30 @@ export class Outbox {
     }
   }
 
-  async #attempt(call: () => unknown): Promise<void> {
+  /**
+   * One `deliver` call with its own signal: aborted when it times out (so a gateway can drop a
+   * late injection instead of doubling it) and when the outbox closes. The attempt settles on
+   * whichever comes first, so no timer of it outlives `close()`.
+   */
+  async #attempt(call: (signal: AbortSignal) => unknown): Promise<void> {
+    const attempt = new AbortController();
+    const signal = AbortSignal.any([this.#abort.signal, attempt.signal]);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    let onAbort: (() => void) | undefined;
+    const cutoff = new Promise<typeof TIMED_OUT>((resolve) => {
       timer = setTimeout(() => resolve(TIMED_OUT), this.#options.timeoutMs);
+      onAbort = () => resolve(TIMED_OUT);
+      this.#abort.signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      const outcome = await Promise.race([Promise.resolve().then(call), timeout]);
+      const outcome = await Promise.race([Promise.resolve().then(() => call(signal)), cutoff]);
       if (outcome === TIMED_OUT) {
+        attempt.abort();
         throw new Error(`deliver did not settle within ${this.#options.timeoutMs} ms`);
       }
     } finally {
       clearTimeout(timer);
+      if (onAbort !== undefined) this.#abort.signal.removeEventListener('abort', onAbort);
     }
   }
 

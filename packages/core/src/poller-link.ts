@@ -230,6 +230,13 @@ export class PollerLink {
     entry.patterns = entry.patterns.map((p, index) => (index === pattern ? null : p));
   }
 
+  /** Run `runId` is over (its thread died or it returned): drop its pending pull and watchdog. */
+  runEnded(runId: number): void {
+    if (runId !== this.#runId) return;
+    this.#clearWatchdog();
+    this.#endPull(STOP_WORK);
+  }
+
   /** Makes the current run's pending (or next) pull answer `stop`. */
   requestStop(): void {
     this.#stopping = true;

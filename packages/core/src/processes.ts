@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { type ChildEnd, ChildRun } from './child-run.js';
 import { abortError, VigilError } from './errors.js';
 import { newId } from './ids.js';
@@ -161,6 +162,16 @@ export class ProcessRegistry {
   /** Kills the process group (SIGTERM, then SIGKILL after `killGraceMs`) and resolves once it ended. */
   async kill(processId: string, options: { readonly signal?: NodeJS.Signals } = {}): Promise<ProcessInfo> {
     const process = this.#require(processId);
+    const signal = options.signal ?? 'SIGTERM';
+    if (!(signal in constants.signals)) {
+      throw new VigilError(
+        'ERR_INVALID_INPUT',
+        `signal must be a signal name such as SIGTERM, got ${String(signal)}`,
+        {
+          details: { field: 'signal' },
+        },
+      );
+    }
     if (process.state === 'pending_approval' && process.approvalId !== null) {
       const session = this.#sessions.byId(process.spec.sessionId);
       process.killRequested = true;
@@ -168,7 +179,7 @@ export class ProcessRegistry {
     } else if (!process.terminal && process.end === undefined) {
       // A kill that lands after the child exited on its own (output still draining) changes nothing.
       process.killRequested = true;
-      await process.run?.kill(options.signal ?? 'SIGTERM');
+      await process.run?.kill(signal);
     }
     await process.finished;
     return process.info();
@@ -214,6 +225,12 @@ export class ProcessRegistry {
       session.link.unfollow(processId);
       if (process.spec.keepOnSessionClose && !process.terminal) {
         process.detached = true;
+        // Nothing will drain it or resume it once unfollowed: finish an exited one, free a paused one.
+        if (process.end !== undefined) this.#finish(process);
+        if (process.paused) {
+          process.paused = false;
+          process.run?.resume();
+        }
         continue;
       }
       // Exited but not yet drained by the poller, which is stopping: finish it now.
@@ -240,15 +257,16 @@ export class ProcessRegistry {
           return;
         }
         process.killRequested = true;
-        await this.#killAndFinish(process);
+        // Past the shutdown deadline: no grace, whatever the session close already sent.
+        await this.#killAndFinish(process, 'SIGKILL');
       }),
     );
     for (const process of this.#processes.values()) clearTimeout(process.forgetTimer);
     this.#processes.clear();
   }
 
-  async #killAndFinish(process: ManagedProcess): Promise<void> {
-    await process.run?.kill();
+  async #killAndFinish(process: ManagedProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await process.run?.kill(signal);
     process.run?.killGroup();
     if (process.end !== undefined && !process.terminal) this.#finish(process);
     if (process.run === undefined && !process.terminal) {

@@ -63,6 +63,8 @@ export class WatchReports {
     const process = this.#processes.byId(report.processId);
     if (process === undefined || process.terminal || !session.live) return;
     for (const match of report.matches) this.#match(session, process, match);
+    // A heartbeat before disabling: disabling may finish an exited process, whose final event comes last.
+    if (report.heartbeat !== undefined) this.#heartbeat(session, process, report.heartbeat.upTo);
     if (report.disabled !== undefined && process.watching) {
       process.watching = false;
       process.fallbackNotify = true;
@@ -85,7 +87,6 @@ export class WatchReports {
       );
       this.#processes.stopFollowing(session, process);
     }
-    if (report.heartbeat !== undefined) this.#heartbeat(session, process, report.heartbeat.upTo);
     this.#processes.progressed(session, process);
     if (report.drained) this.#processes.drained(process);
   }

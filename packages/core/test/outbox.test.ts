@@ -139,6 +139,43 @@ describe('Outbox', () => {
     expect(seen?.aborted).toBe(true);
   });
 
+  it('aborts the signal of an attempt that timed out, so a late injection can be dropped', async () => {
+    const signals: AbortSignal[] = [];
+    const tracker = acks(1);
+    const box = outbox(
+      (_n, { signal }) => {
+        signals.push(signal);
+        return signals.length === 1 ? new Promise(() => undefined) : undefined;
+      },
+      { timeoutMs: 20, onDelivered: tracker.onDelivered },
+    );
+    box.enqueue(note('a', 1));
+    await tracker.done;
+    expect(signals.map((s) => s.aborted)).toEqual([true, false]);
+    await box.close();
+  });
+
+  it('leaves no timer of an attempt behind when close gives up on a deliver that ignores its signal', async () => {
+    const timeouts = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    let first!: () => void;
+    const firstCall = new Promise<void>((resolve) => {
+      first = resolve;
+    });
+    const before = timeouts();
+    const box = outbox(
+      () => {
+        first();
+        return new Promise(() => undefined);
+      },
+      { timeoutMs: 60_000 },
+    );
+    box.enqueue(note('a', 1));
+    await firstCall;
+    await box.close(5);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(timeouts()).toBeLessThanOrEqual(before);
+  });
+
   it('treats a deliver that never settles as failed after timeoutMs and retries it', async () => {
     let calls = 0;
     const tracker = acks(1);

@@ -15,7 +15,8 @@ export async function runPollerTask(task: PollerTask): Promise<void> {
     });
   } finally {
     task.port.close();
+    // An exclusive thread leaves with its poller, however that ended, so no other session can
+    // ever run on it.
+    if (task.exclusive) process.exit(0);
   }
-  // An exclusive thread leaves with its poller, so no other session can ever run on it.
-  if (task.exclusive) process.exit(0);
 }

@@ -207,6 +207,7 @@ export class WorkerHost implements PollerHost {
 
   #ended(entry: Entry, run: Run, error: unknown): void {
     run.port.close();
+    entry.link.runEnded(run.runId);
     if (entry.run === run) entry.run = undefined;
     const reason = run.forced ? 'terminated' : entry.stopping ? 'stopped' : 'crashed';
     this.#observer?.exited({
