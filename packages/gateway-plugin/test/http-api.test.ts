@@ -1,19 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createVigil, type Vigil, type VigilOptions } from '@vigil/core';
 import { createWorkerHost } from '@vigil/worker';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHttpHandler, type HttpApiOptions, type HttpHandler } from '../src/http-api.js';
+import type { HttpApiOptions, HttpHandler } from '../src/http-api.js';
+import { serveApi } from './support/serve-api.js';
 
 interface Api {
   readonly vigil: Vigil;
   readonly handler: HttpHandler;
-  readonly server: Server;
   readonly port: number;
   readonly base: string;
   readonly token: string;
@@ -49,19 +46,8 @@ async function startApi(
 ): Promise<Api> {
   const vigil = createVigil(vigilOptions);
   cleanups.push(() => vigil.close());
-  const token = randomBytes(24).toString('base64url');
-  const handler = createHttpHandler(wrap(vigil), { token, ...apiOptions });
-  const server = createServer(handler);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(async () => {
-    await handler.close();
-    server.closeAllConnections();
-    server.close();
-    await once(server, 'close');
-  });
-  const port = (server.address() as AddressInfo).port;
-  const base = `http://127.0.0.1:${port}`;
+  const { handler, base, token } = await serveApi(wrap(vigil), apiOptions, cleanups);
+  const port = Number(new URL(base).port);
   const call = async (method: string, path: string, init: CallInit = {}): Promise<Answer> => {
     const headers: Record<string, string> = { ...init.headers };
     const auth = init.token === undefined ? token : init.token;
@@ -80,7 +66,7 @@ async function startApi(
     const text = await res.text();
     return { status: res.status, headers: res.headers, body: text === '' ? undefined : JSON.parse(text) };
   };
-  return { vigil, handler, server, port, base, token, call };
+  return { vigil, handler, port, base, token, call };
 }
 
 /** A raw request, so that `Host` and framing can be set freely. */

@@ -1,7 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   type ApprovalSnapshot,
   createVigil,
@@ -11,8 +7,9 @@ import {
 } from '@vigil/core';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHttpHandler, type HttpApiOptions, type HttpHandler } from '../src/http-api.js';
+import type { HttpApiOptions, HttpHandler } from '../src/http-api.js';
 import { decodeStreamId, encodeStreamId } from '../src/sse-stream.js';
+import { serveApi } from './support/serve-api.js';
 
 interface Api {
   readonly vigil: Vigil;
@@ -32,18 +29,7 @@ async function startApi(
 ): Promise<Api> {
   const vigil = createVigil(vigilOptions);
   cleanups.push(() => vigil.close());
-  const token = randomBytes(24).toString('base64url');
-  const handler = createHttpHandler(vigil, { token, ...apiOptions });
-  const server = createServer(handler);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(async () => {
-    await handler.close();
-    server.closeAllConnections();
-    server.close();
-    await once(server, 'close');
-  });
-  return { vigil, handler, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token };
+  return { vigil, ...(await serveApi(vigil, apiOptions, cleanups)) };
 }
 
 interface Received {
