@@ -5,7 +5,8 @@
  * node_modules symlinks that leave the plugin root, which pnpm's workspace links do), installed with
  * `openclaw plugins install --link`, and driven through `openclaw gateway run` and `openclaw agent`.
  * The model is a local OpenAI-compatible stub on 127.0.0.1 whose scripted replies call the `process`
- * tool. Once the cache is warm every step runs offline; nothing is simulated.
+ * tool; nothing is simulated. Every install step works from empty npm and pnpm caches (it reads the
+ * registry); test/.cache only makes later runs faster.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
@@ -332,7 +333,6 @@ describe('vigil in a real OpenClaw gateway', () => {
       'deploy',
       '--prod',
       '--legacy',
-      '--offline',
       '--config.node-linker=hoisted',
       stage,
     ];
