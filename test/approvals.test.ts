@@ -14,7 +14,10 @@ async function typesOf(vigil: Vigil, sessionId: string, processId: string): Prom
   const { events } = await vigil.tape.read(sessionId, { limit: 1000 });
   return events
     .filter(
-      (e) => e.processId === processId || (e.type.startsWith('approval.') && e.data.processId === processId),
+      (e) =>
+        e.processId === processId ||
+        ((e.type === 'approval.requested' || e.type === 'approval.resolved') &&
+          e.data.processId === processId),
     )
     .map((e) => (e.type === 'approval.resolved' ? `${e.type}:${String(e.data.outcome)}` : e.type));
 }

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const CLI = fileURLToPath(new URL('../packages/gateway-plugin/dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../packages/gateway-plugin/dist/cli/cli.js', import.meta.url));
 
 function run(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [CLI, ...args], {

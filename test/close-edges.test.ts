@@ -3,9 +3,9 @@ import { workerVigil } from './support/fixtures.js';
 
 describe('closing edge cases', () => {
   it('finishes a kept process that exited before its wedged poller could drain it', async () => {
-    const { vigil, host } = workerVigil({ stopTimeoutMs: 200 });
+    const { vigil, faults } = workerVigil({ stopTimeoutMs: 200 });
     await vigil.sessions.open('keep');
-    await host.injectFault('keep', 'spin');
+    await faults.inject('keep', 'spin');
     const { processId } = vigil.processes.spawn({
       sessionId: 'keep',
       command: 'echo WATCHED line; exit 0',

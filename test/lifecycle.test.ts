@@ -31,7 +31,7 @@ describe('worker host lifecycle', () => {
   });
 
   raceIt('terminates the thread of a poller wedged in a busy loop, within stopTimeoutMs (G1)', async () => {
-    const { vigil, host } = workerVigil(
+    const { vigil, faults } = workerVigil(
       { stopTimeoutMs: STOP_MS },
       { pool: { minThreads: 2, maxThreads: 2 } },
     );
@@ -42,7 +42,7 @@ describe('worker host lifecycle', () => {
     expect(neighbours.length).toBeGreaterThan(0);
     const restarted = record(vigil, 'poller:started');
 
-    await host.injectFault('s1', 'spin');
+    await faults.inject('s1', 'spin');
     const started = Date.now();
     const result = await vigil.sessions.close('s1');
     const elapsed = Date.now() - started;
@@ -85,7 +85,7 @@ describe('worker host lifecycle', () => {
   raceIt(
     'runs nothing for a session after its close resolves, and concurrent closes share one result (G2)',
     async () => {
-      const { vigil, host } = workerVigil({ stopTimeoutMs: STOP_MS });
+      const { vigil, faults } = workerVigil({ stopTimeoutMs: STOP_MS });
       await vigil.sessions.open('gone');
       await vigil.sessions.open('stays');
       const events: string[] = [];
@@ -105,11 +105,11 @@ describe('worker host lifecycle', () => {
       expect(() => vigil.sessions.probe('gone')).toThrow(
         expect.objectContaining({ code: 'ERR_SESSION_CLOSED' }),
       );
-      expect(() => host.injectFault('gone', 'spin')).toThrow(
+      expect(() => faults.inject('gone', 'spin')).toThrow(
         expect.objectContaining({ code: 'ERR_UNKNOWN_SESSION' }),
       );
       // Crash the neighbour's thread: restarts must not resurrect the closed session's poller.
-      await host.injectFault('stays', 'exit');
+      await faults.inject('stays', 'exit');
       await nextEvent(vigil, 'poller:started', (info) => info.sessionId === 'stays' && info.restart);
       await vigil.sessions.probe('stays');
       expect(events).toEqual(['poller:exited', 'session:closed']);
@@ -118,7 +118,7 @@ describe('worker host lifecycle', () => {
 
   for (const fault of ['throw', 'exit', 'oom'] as const) {
     raceIt(`replaces a thread that dies by ${fault} and resumes its pollers (G4)`, async () => {
-      const { vigil, host } = workerVigil(
+      const { vigil, faults } = workerVigil(
         {},
         { pool: { minThreads: 1, maxThreads: 1, resourceLimits: { maxOldGenerationSizeMb: 32 } } },
       );
@@ -133,7 +133,7 @@ describe('worker host lifecycle', () => {
         nextEvent(vigil, 'poller:started', (info) => info.sessionId === 'victim' && info.restart),
         nextEvent(vigil, 'poller:started', (info) => info.sessionId === 'bystander' && info.restart),
       ]);
-      await host.injectFault('victim', fault);
+      await faults.inject('victim', fault);
       await back;
       expect(crashed.map(([info]) => info.reason)).toEqual(['crashed', 'crashed']);
       const victim = await vigil.sessions.probe('victim');
@@ -149,7 +149,7 @@ describe('worker host lifecycle', () => {
     await a.vigil.sessions.open('same');
     await b.vigil.sessions.open('same');
     const aExits = record(a.vigil, 'poller:exited');
-    await b.host.injectFault('same', 'spin');
+    await b.faults.inject('same', 'spin');
     await b.vigil.sessions.close('same');
     expect(aExits).toEqual([]);
     await expect(a.vigil.sessions.probe('same')).resolves.toBeDefined();
@@ -168,9 +168,9 @@ describe('worker host lifecycle', () => {
   raceIt('leaves no thread, MessagePort or timer behind after vigil.close (G3)', async () => {
     const baseResources = resources();
     const baseThreads = osThreads();
-    const { vigil, host } = workerVigil({ stopTimeoutMs: STOP_MS });
+    const { vigil, faults } = workerVigil({ stopTimeoutMs: STOP_MS });
     for (let i = 0; i < 20; i++) await vigil.sessions.open(`s${i}`);
-    await host.injectFault('s3', 'spin');
+    await faults.inject('s3', 'spin');
     expect(osThreads()).toBeGreaterThan(baseThreads);
     await vigil.close();
     expect(vigil.stats()).toMatchObject({ sessions: 0, pollers: 0, threads: 0 });

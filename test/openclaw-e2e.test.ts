@@ -323,7 +323,7 @@ describe('vigil in a real OpenClaw gateway', () => {
     await npmInstall(clawDir, `openclaw@${OPENCLAW_VERSION}`, { ...process.env, PATH: path });
     mark('installed');
 
-    if (!existsSync(join(PLUGIN, 'dist/openclaw.js'))) throw new Error('build first: pnpm build');
+    if (!existsSync(join(PLUGIN, 'dist/openclaw/entry.js'))) throw new Error('build first: pnpm build');
     home = mkdtempSync(join(tmpdir(), 'vigil-openclaw-'));
     // The README's install path: a self-contained copy with real (hoisted) dependencies.
     const stage = join(home, 'vigil-plugin');

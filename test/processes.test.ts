@@ -1,4 +1,4 @@
-import type { Notification, TapeEvent, Vigil } from '@vigil/core';
+import type { NotificationOf, TapeEvent, Vigil } from '@vigil/core';
 import { describe, expect, it } from 'vitest';
 import {
   leakedResources,
@@ -32,8 +32,8 @@ async function openSession(vigil: Vigil): Promise<{ sid: string; inbox: Inbox }>
   return { sid, inbox };
 }
 
-const linesOf = (matches: readonly Notification[]): string[] =>
-  matches.flatMap((n) => n.data.lines as string[]);
+const linesOf = (matches: readonly NotificationOf<'watch_match'>[]): string[] =>
+  matches.flatMap((n) => n.data.lines);
 const expectCode = (code: string, text?: string) =>
   expect.objectContaining({
     code,
@@ -590,10 +590,10 @@ describe('session close with a wedged poller (worker host)', () => {
   // BUG (processes.ts closeSession): a watched process that exited while its poller had not yet
   // reported `drained` is unfollowed and then awaited forever: nothing calls #finish for it.
   raceIt('resolves even when a watched process exited before its output was drained (G1, G2)', async () => {
-    const { vigil, host } = workerVigil({ stopTimeoutMs: 300, shutdownTimeoutMs: 1_000 });
+    const { vigil, faults } = workerVigil({ stopTimeoutMs: 300, shutdownTimeoutMs: 1_000 });
     const { sid } = await openSession(vigil);
     const baseline = childHandles();
-    await host.injectFault(sid, 'spin');
+    await faults.inject(sid, 'spin');
     const { processId } = vigil.processes.spawn({ sessionId: sid, command: 'read x', watch: ['never'] });
     await vigil.processes.write(processId, '\n');
     // The child exited and its pipes closed; only the wedged poller's drain is missing.

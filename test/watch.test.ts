@@ -3,26 +3,12 @@ import { createWorkerHost } from '@vigil/worker';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nextEvent, workerVigil } from './support/fixtures.js';
 import { raceIt } from './support/race.js';
+import { Recorder } from './support/recorder.js';
 
 /** A deliver that records notifications and lets a test await a given one. */
 function inbox() {
-  const got: Notification[] = [];
-  const waiters: { match: (n: Notification) => boolean; resolve: (n: Notification) => void }[] = [];
-  return {
-    got,
-    deliver: (n: Notification) => {
-      got.push(n);
-      for (const waiter of waiters.splice(0)) {
-        if (waiter.match(n)) waiter.resolve(n);
-        else waiters.push(waiter);
-      }
-    },
-    next(match: (n: Notification) => boolean): Promise<Notification> {
-      const seen = got.find(match);
-      if (seen !== undefined) return Promise.resolve(seen);
-      return new Promise((resolve) => waiters.push({ match, resolve }));
-    },
-  };
+  const recorder = new Recorder<Notification>();
+  return { got: recorder.items, deliver: recorder.push, next: recorder.next.bind(recorder) };
 }
 
 const leaked: Vigil[] = [];
@@ -47,7 +33,7 @@ describe('seed 003: a delivered completion is final for its process', () => {
     const types = box.got.filter((n) => n.processId === processId).map((n) => n.type);
     expect(types.at(-1)).toBe('completion');
     expect(types.filter((t) => t === 'watch_match').length).toBeGreaterThanOrEqual(1);
-    const lines = box.got.filter((n) => n.type === 'watch_match').flatMap((n) => n.data.lines as string[]);
+    const lines = box.got.filter((n) => n.type === 'watch_match').flatMap((n) => n.data.lines);
     expect(lines).toEqual(['ERROR 1', 'ERROR 2', 'ERROR 3', 'ERROR last']);
     const { events } = await vigil.tape.read('s', { limit: 1000 });
     const own = events.filter((e) => e.processId === processId);
@@ -74,7 +60,7 @@ describe('seed 000: no leaked poller, no global queue, dedup in the session outb
   raceIt(
     'delivers two distinct matches and one exact replay exactly twice, across a thread restart',
     async () => {
-      const { vigil, host } = workerVigil(
+      const { vigil, faults } = workerVigil(
         { watch: { cooldownMs: 0 } },
         { pool: { minThreads: 1, maxThreads: 1 } },
       );
@@ -90,7 +76,7 @@ describe('seed 000: no leaked poller, no global queue, dedup in the session outb
       });
       // The poller detects both matches, then its thread dies before committing them, so the
       // restarted poller detects the same two again: an exact replay of the batch.
-      await host.injectFault('sid_watch_dedup', 'exit-before-commit');
+      await faults.inject('sid_watch_dedup', 'exit-before-commit');
       const restarted = nextEvent(
         vigil,
         'poller:started',
@@ -98,13 +84,11 @@ describe('seed 000: no leaked poller, no global queue, dedup in the session outb
       );
       await vigil.processes.write(processId, 'go\n');
       await restarted;
-      await box.next(
-        (n) => n.type === 'watch_match' && (n.data.lines as string[]).includes('tail -f app.log: match two'),
-      );
+      await box.next((n) => n.type === 'watch_match' && n.data.lines.includes('tail -f app.log: match two'));
       await vigil.processes.write(processId, 'done\n');
       await box.next((n) => n.type === 'completion');
       const matches = box.got.filter((n) => n.type === 'watch_match');
-      expect(matches.flatMap((n) => n.data.lines as string[])).toEqual([
+      expect(matches.flatMap((n) => n.data.lines)).toEqual([
         'tail -f app.log: match one',
         'tail -f app.log: match two',
       ]);
@@ -194,7 +178,7 @@ describe('backpressure', () => {
         watch: ['HIT'],
       });
       await box.next((n) => n.type === 'completion' && n.processId === processId);
-      const hits = box.got.filter((n) => n.type === 'watch_match').flatMap((n) => n.data.lines as string[]);
+      const hits = box.got.filter((n) => n.type === 'watch_match').flatMap((n) => n.data.lines);
       expect(hits).toEqual(Array.from({ length: 20 }, (_, i) => `HIT ${(i + 1) * 2000}`));
       expect(vigil.processes.get(processId).outputBytes).toBeGreaterThan(4_000_000);
     },

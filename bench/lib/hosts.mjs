@@ -4,6 +4,7 @@
  */
 import { createVigil } from '../../packages/core/dist/index.js';
 import { createWorkerHost } from '../../packages/worker/dist/index.js';
+import { FAULTY_POLLER_THREAD } from '../../test/fixtures/faulty-poller.mjs';
 
 export const SHARED = 'worker (shared)';
 export const EXCLUSIVE = 'worker (pollersPerThread: 1)';
@@ -13,7 +14,7 @@ export const HOSTS = [SHARED, EXCLUSIVE, IN_THREAD];
 /**
  * @typedef {object} HostSetup
  * @property {number} [maxThreads] thread cap for the exclusive host (one thread per session)
- * @property {boolean} [faults] allow `host.injectFault` (worker hosts only)
+ * @property {boolean} [faults] threads that take `injectFault` (worker hosts only; test/fixtures)
  * @property {Record<string, unknown>} [options] extra `createVigil` options
  */
 
@@ -24,13 +25,11 @@ export const HOSTS = [SHARED, EXCLUSIVE, IN_THREAD];
  */
 export function createBenchVigil(name, setup = {}) {
   const { maxThreads = 64, faults = false, options = {} } = setup;
+  const threadEntry = faults ? { threadEntry: FAULTY_POLLER_THREAD } : {};
   let host;
-  if (name === SHARED) host = createWorkerHost({ allowFaultInjection: faults });
+  if (name === SHARED) host = createWorkerHost(threadEntry);
   else if (name === EXCLUSIVE) {
-    host = createWorkerHost({
-      allowFaultInjection: faults,
-      pool: { pollersPerThread: 1, minThreads: 0, maxThreads },
-    });
+    host = createWorkerHost({ ...threadEntry, pool: { pollersPerThread: 1, minThreads: 0, maxThreads } });
   } else if (name !== IN_THREAD) throw new Error(`unknown host ${name}`);
   const vigil = createVigil(host === undefined ? options : { ...options, host });
   return { vigil, host };

@@ -3,6 +3,7 @@
  * closed within `stopTimeoutMs` + 250 ms by terminating its thread, and its neighbours must go on.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { injectFault } from '../../test/fixtures/faulty-poller.mjs';
 import { childMain, metric, runHosts } from '../lib/child.mjs';
 import { createBenchVigil, HOSTS, IN_THREAD } from '../lib/hosts.mjs';
 import { percentile, round, within } from '../lib/measure.mjs';
@@ -31,7 +32,7 @@ async function allAnswer(vigil, ids, timeoutMs = 10_000) {
 /** @param {string} host @param {{ quick: boolean }} opts */
 export async function measure(host, { quick }) {
   const repeats = quick ? 1 : 5;
-  const { vigil, host: workerHost } = createBenchVigil(host, {
+  const { vigil } = createBenchVigil(host, {
     faults: true,
     maxThreads: SESSIONS + 2,
     options: { stopTimeoutMs: STOP_TIMEOUT_MS },
@@ -46,8 +47,7 @@ export async function measure(host, { quick }) {
     for (let r = 0; r < repeats; r++) {
       const id = `hung-${r}`;
       await vigil.sessions.open(id);
-      workerHost.injectFault(id, 'spin');
-      await sleep(50); // let the poller enter its busy loop
+      await injectFault(vigil, id, 'spin');
       const started = performance.now();
       const result = await vigil.sessions.close(id);
       times.push(performance.now() - started);

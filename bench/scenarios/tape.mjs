@@ -5,7 +5,7 @@
  * public API, so it is imported from the core package's dist output directly.
  */
 import { setImmediate as tick } from 'node:timers/promises';
-import { Tape } from '../../packages/core/dist/tape.js';
+import { Tape } from '../../packages/core/dist/journal/tape.js';
 import { childMain, metric, runHosts } from '../lib/child.mjs';
 import { percentile, round, within } from '../lib/measure.mjs';
 

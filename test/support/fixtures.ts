@@ -8,6 +8,7 @@ import {
 } from '@vigil/core';
 import { createWorkerHost, type WorkerHost, type WorkerHostOptions } from '@vigil/worker';
 import { afterEach } from 'vitest';
+import { FAULTY_POLLER_THREAD, injectFault, type PollerFault } from '../fixtures/faulty-poller.mjs';
 
 const open = new Set<Vigil>();
 
@@ -17,15 +18,20 @@ afterEach(async () => {
   await Promise.all(all.map((vigil) => vigil.close()));
 });
 
-/** A vigil on the worker host with fault injection, closed after the test. */
+/** Makes a session's poller misbehave (`test/fixtures/faulty-poller.mjs`). */
+export interface Faults {
+  inject(sessionId: string, fault: PollerFault): Promise<void>;
+}
+
+/** A vigil on the worker host whose threads can be told to misbehave, closed after the test. */
 export function workerVigil(
   options: Omit<VigilOptions, 'host'> = {},
   hostOptions: WorkerHostOptions = {},
-): { vigil: Vigil; host: WorkerHost } {
-  const host = createWorkerHost({ allowFaultInjection: true, ...hostOptions });
+): { vigil: Vigil; host: WorkerHost; faults: Faults } {
+  const host = createWorkerHost({ threadEntry: FAULTY_POLLER_THREAD, ...hostOptions });
   const vigil = createVigil({ ...options, host });
   open.add(vigil);
-  return { vigil, host };
+  return { vigil, host, faults: { inject: (sessionId, fault) => injectFault(vigil, sessionId, fault) } };
 }
 
 /** A vigil on the in-thread host, closed after the test. */

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
-import type { Notification, TapeEvent, Vigil, VigilOptions } from '@vigil/core';
+import type {
+  Notification,
+  NotificationOf,
+  NotificationType,
+  TapeEvent,
+  Vigil,
+  VigilOptions,
+} from '@vigil/core';
 import { inThreadVigil, resources, workerVigil } from './fixtures.js';
+import { Recorder } from './recorder.js';
 
 /** A way to build a vigil (closed after the test by the fixtures). */
 export interface HostCase {
@@ -24,11 +32,6 @@ export function newSessionId(prefix = 's'): string {
   return `${prefix}-${sessionSeq}`;
 }
 
-interface Waiter {
-  readonly match: (notification: Notification) => boolean;
-  readonly resolve: (notification: Notification) => void;
-}
-
 /**
  * A `deliver` callback that records every call and every acknowledgement, and lets a test await a
  * notification. `failWhen(notification, call)` (call is 1-based over all calls) makes a call fail:
@@ -37,10 +40,13 @@ interface Waiter {
 export class Inbox {
   /** Every `deliver` call, in call order (failed ones included). */
   readonly calls: Notification[] = [];
-  /** Acknowledged notifications, in acknowledgement order. */
-  readonly acked: Notification[] = [];
+  readonly #acked = new Recorder<Notification>();
   failWhen: (notification: Notification, call: number) => 'throw' | 'reject' | undefined = () => undefined;
-  readonly #waiters = new Set<Waiter>();
+
+  /** Acknowledged notifications, in acknowledgement order. */
+  get acked(): readonly Notification[] {
+    return this.#acked.items;
+  }
 
   readonly deliver = (notification: Notification): Promise<void> => {
     this.calls.push(notification);
@@ -48,33 +54,39 @@ export class Inbox {
     if (failure === 'throw') throw new Error(`deliver failure (call ${this.calls.length})`);
     if (failure === 'reject')
       return Promise.reject(new Error(`deliver rejection (call ${this.calls.length})`));
-    this.acked.push(notification);
-    for (const waiter of this.#waiters) {
-      if (!waiter.match(notification)) continue;
-      this.#waiters.delete(waiter);
-      waiter.resolve(notification);
-    }
+    this.#acked.push(notification);
     return Promise.resolve();
   };
 
   /** Resolves with the first acknowledged notification (already or later) that satisfies `match`. */
   next(match: (notification: Notification) => boolean): Promise<Notification> {
-    const seen = this.acked.find(match);
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve) => {
-      this.#waiters.add({ match, resolve });
-    });
+    return this.#acked.next(match);
   }
 
   /** Resolves with the next acknowledged notification of `type` for `processId`. */
-  of(processId: string, type: Notification['type'], match: (n: Notification) => boolean = () => true) {
-    return this.next((n) => n.processId === processId && n.type === type && match(n));
+  of<K extends NotificationType>(
+    processId: string,
+    type: K,
+    match: (n: NotificationOf<K>) => boolean = () => true,
+  ): Promise<NotificationOf<K>> {
+    return this.#acked.next((n): n is NotificationOf<K> => isOf(n, processId, type) && match(n));
   }
 
-  /** Acknowledged notifications of `processId` (optionally of one type). */
-  ackedFor(processId: string, type?: Notification['type']): Notification[] {
+  /** Acknowledged notifications of `processId` of one type. */
+  ackedFor<K extends NotificationType>(processId: string, type: K): NotificationOf<K>[];
+  /** Acknowledged notifications of `processId`. */
+  ackedFor(processId: string): Notification[];
+  ackedFor(processId: string, type?: NotificationType): Notification[] {
     return this.acked.filter((n) => n.processId === processId && (type === undefined || n.type === type));
   }
+}
+
+function isOf<K extends NotificationType>(
+  n: Notification,
+  processId: string,
+  type: K,
+): n is NotificationOf<K> {
+  return n.processId === processId && n.type === type;
 }
 
 /** Every retained event of a session's tape (pages without waiting). */

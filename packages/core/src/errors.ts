@@ -1,48 +1,55 @@
-/** Every error code vigil raises. HTTP maps them to statuses in one table. */
-export type VigilErrorCode =
-  | 'ERR_INVALID_CONFIG'
-  | 'ERR_INVALID_INPUT'
-  | 'ERR_INVALID_SESSION_ID'
-  | 'ERR_SESSION_EXISTS'
-  | 'ERR_SESSION_CLOSED'
-  | 'ERR_UNKNOWN_SESSION'
-  | 'ERR_UNKNOWN_PROCESS'
-  | 'ERR_UNKNOWN_APPROVAL'
-  | 'ERR_INVALID_PATTERN'
-  | 'ERR_INVALID_CURSOR'
-  | 'ERR_LIMIT_EXCEEDED'
-  | 'ERR_CAPACITY'
-  | 'ERR_POLLER'
-  | 'ERR_TIMEOUT'
-  | 'ERR_ABORTED'
-  | 'ERR_CLOSED';
+/**
+ * Every error code vigil raises, with the HTTP status the API answers it with. The one table: the
+ * code type is derived from it, and the HTTP layer reads its statuses from it.
+ */
+export const ERROR_CODES = {
+  /** Options of `createVigil`, a host or the HTTP API are invalid; the message names the field. */
+  ERR_INVALID_CONFIG: 400,
+  /** A caller's input is invalid; the message names the field. */
+  ERR_INVALID_INPUT: 400,
+  ERR_INVALID_SESSION_ID: 400,
+  ERR_INVALID_PATTERN: 400,
+  /** A tape cursor (`after`, `Last-Event-ID`) is not one the tape can continue from. */
+  ERR_INVALID_CURSOR: 400,
+  ERR_UNAUTHORIZED: 401,
+  ERR_FORBIDDEN_HOST: 403,
+  ERR_UNKNOWN_SESSION: 404,
+  ERR_UNKNOWN_PROCESS: 404,
+  ERR_UNKNOWN_APPROVAL: 404,
+  /** No HTTP route has this path. */
+  ERR_NOT_FOUND: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
+  ERR_SESSION_EXISTS: 409,
+  ERR_SESSION_CLOSED: 409,
+  ERR_BODY_TOO_LARGE: 413,
+  /** A cap of the config (`processes.maxPerSession`, `processes.maxTotal`) is reached. */
+  ERR_LIMIT_EXCEEDED: 429,
+  /** The worker pool has no room for another poller. */
+  ERR_CAPACITY: 429,
+  /** A poller run crashed or was superseded. */
+  ERR_POLLER: 500,
+  /** A `deliver` call threw or rejected (its error is the cause). */
+  ERR_DELIVERY: 500,
+  ERR_TIMEOUT: 500,
+  ERR_ABORTED: 500,
+  /** Anything else: a bug. The original error is the cause; HTTP does not send its message. */
+  ERR_INTERNAL: 500,
+  /** The vigil instance (or the HTTP API) is closed or closing. */
+  ERR_CLOSED: 503,
+} as const satisfies Record<string, number>;
 
-const CODES = new Set<string>([
-  'ERR_INVALID_CONFIG',
-  'ERR_INVALID_INPUT',
-  'ERR_INVALID_SESSION_ID',
-  'ERR_SESSION_EXISTS',
-  'ERR_SESSION_CLOSED',
-  'ERR_UNKNOWN_SESSION',
-  'ERR_UNKNOWN_PROCESS',
-  'ERR_UNKNOWN_APPROVAL',
-  'ERR_INVALID_PATTERN',
-  'ERR_INVALID_CURSOR',
-  'ERR_LIMIT_EXCEEDED',
-  'ERR_CAPACITY',
-  'ERR_POLLER',
-  'ERR_TIMEOUT',
-  'ERR_ABORTED',
-  'ERR_CLOSED',
-] satisfies VigilErrorCode[]);
+export type VigilErrorCode = keyof typeof ERROR_CODES;
 
 export interface VigilErrorOptions {
   readonly cause?: unknown;
-  /** Structured detail, e.g. the offending field path. */
+  /**
+   * Structured detail. Input errors carry `field`, the path of the (first) offending field; the
+   * message names every one.
+   */
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
-/** The one error class of vigil: a typed `code`, a readable message and an optional `cause`. */
+/** The one error class of vigil: a typed `code`, a readable message, `details` and `cause`. */
 export class VigilError extends Error {
   override readonly name = 'VigilError';
   readonly code: VigilErrorCode;
@@ -53,17 +60,23 @@ export class VigilError extends Error {
     this.code = code;
     this.details = options.details;
   }
+
+  /** The HTTP status of this error's code. */
+  get status(): number {
+    return ERROR_CODES[this.code];
+  }
 }
 
 export function isVigilErrorCode(value: unknown): value is VigilErrorCode {
-  return typeof value === 'string' && CODES.has(value);
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
 /**
- * Turns anything thrown back into a VigilError. Errors that crossed a thread or a structured
- * clone lose their prototype, so this matches on the shape (`code`, `message`), not `instanceof`.
+ * Turns anything thrown back into a VigilError. Errors that crossed a thread or a structured clone
+ * lose their prototype, so this matches on the shape (`code`, `message`), not `instanceof`. Anything
+ * that is not a vigil error becomes `fallback` (`ERR_INTERNAL`: a bug) with the original as its cause.
  */
-export function toVigilError(thrown: unknown, fallback: VigilErrorCode = 'ERR_POLLER'): VigilError {
+export function toVigilError(thrown: unknown, fallback: VigilErrorCode = 'ERR_INTERNAL'): VigilError {
   if (thrown instanceof VigilError) return thrown;
   if (typeof thrown === 'object' && thrown !== null) {
     const { code, message, details } = thrown as { code?: unknown; message?: unknown; details?: unknown };
@@ -83,4 +96,12 @@ export function abortError(signal: AbortSignal): VigilError {
   const reason: unknown = signal.reason;
   if (reason instanceof VigilError) return reason;
   return new VigilError('ERR_ABORTED', 'The operation was aborted', { cause: reason });
+}
+
+/** An `ERR_INVALID_INPUT` naming `field`. */
+export function invalidInput(field: string, message: string, cause?: unknown): VigilError {
+  return new VigilError('ERR_INVALID_INPUT', message, {
+    details: { field },
+    ...(cause === undefined ? {} : { cause }),
+  });
 }

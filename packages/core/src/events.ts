@@ -1,8 +1,8 @@
 import type { VigilError } from './errors.js';
-import type { ProcessInfo } from './managed-process.js';
-import type { Notification } from './outbox.js';
-import type { PollerExitedInfo, PollerStartedInfo } from './poller-host.js';
-import type { SessionInfo } from './session.js';
+import type { Notification } from './journal/notification.js';
+import type { PollerExitedInfo, PollerStartedInfo } from './poller/host.js';
+import type { ProcessInfo } from './process/process-info.js';
+import type { SessionInfo } from './session/session-info.js';
 
 /** The typed events of a vigil instance (`vigil.on(name, listener)` returns an unregister function). */
 export interface VigilEvents {

@@ -1,68 +1,50 @@
+// `@vigil/core`: the embedder API. Poller hosts and gateway adapters also use `@vigil/core/host`.
 export type {
-  ApprovalChange,
   ApprovalDecision,
+  ApprovalListener,
   ApprovalOutcome,
   ApprovalRequest,
   ApprovalSnapshot,
   ApprovalView,
-} from './approvals.js';
-export { ApprovalQueue } from './approvals.js';
+} from './approvals/approval-queue.js';
+export type { VigilConfig, VigilConfigInput } from './config.js';
+export { configSchema, parseConfig } from './config.js';
 export type { VigilErrorCode, VigilErrorOptions } from './errors.js';
-export { abortError, isVigilErrorCode, toVigilError, VigilError } from './errors.js';
+export { ERROR_CODES, isVigilErrorCode, toVigilError, VigilError } from './errors.js';
 export type { VigilEventName, VigilEvents } from './events.js';
-export { assertSessionId, newId } from './ids.js';
-export { createInThreadHost, InThreadHost } from './in-thread-host.js';
-export type { ProcessInfo, ProcessState } from './managed-process.js';
-export { TERMINAL_STATES } from './managed-process.js';
-export type { PoolOptions, PoolOptionsInput, VigilConfig, VigilConfigInput } from './options.js';
-export {
-  configSchema,
-  formatIssues,
-  parseConfig,
-  parseWith,
-  poolOptionsSchema,
-  resolvePoolThreads,
-} from './options.js';
-export type { Deliver, Notification } from './outbox.js';
-export type { PollerContext } from './poller.js';
-export { runPoller } from './poller.js';
+export { isSessionId } from './ids.js';
 export type {
-  PollerExitedInfo,
-  PollerExitReason,
-  PollerHost,
-  PollerHostStats,
-  PollerObserver,
-  PollerStartedInfo,
-  PollerStopResult,
-} from './poller-host.js';
-export type { PollerLinkHandlers, ProbeResult } from './poller-link.js';
-export { PollerLink } from './poller-link.js';
-export type {
-  MatchReport,
-  OutputSlice,
-  PollerFault,
-  PollerHello,
-  PollerLimits,
-  PollerReport,
-  PollerStart,
-  PollerWork,
-  ProcessReport,
-  PullRequest,
-  RegistryPort,
-  WatchedProcess,
-} from './poller-protocol.js';
-export type { SpawnInput } from './process-spec.js';
-export { spawnInputSchema } from './process-spec.js';
-export type { LogOptions, PollResult, WaitOptions, WaitResult } from './processes.js';
-export type { SessionCloseResult, SessionInfo, SessionState } from './session.js';
-export type { CloseSessionOptions, OpenSessionOptions } from './sessions.js';
+  Deliver,
+  Notification,
+  NotificationData,
+  NotificationOf,
+  NotificationType,
+} from './journal/notification.js';
 export type {
   TapeEvent,
+  TapeEventData,
+  TapeEventOf,
   TapeEventType,
   TapePage,
   TapeReadOptions,
   TapeSubscribeOptions,
-} from './tape-events.js';
+  WatchDisabledReason,
+} from './journal/tape-events.js';
+export type { PollerExitedInfo, PollerExitReason, PollerHost, PollerStartedInfo } from './poller/host.js';
+export type { ProbeResult } from './poller/link.js';
+export type { ProcessInfo, ProcessState } from './process/process-info.js';
+export { TERMINAL_STATES } from './process/process-info.js';
+export { signalSchema } from './process/signals.js';
+export type { SpawnInput } from './process/spawn-spec.js';
+export { spawnInputSchema } from './process/spawn-spec.js';
+export type { CloseSessionOptions, OpenSessionOptions } from './registry.js';
+export type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
+export type {
+  SessionCloseResult,
+  SessionInfo,
+  SessionPollerInfo,
+  SessionState,
+} from './session/session-info.js';
 export type {
   ApprovalsApi,
   ProcessesApi,
@@ -73,6 +55,6 @@ export type {
   VigilStats,
 } from './vigil.js';
 export { createVigil } from './vigil.js';
-export { watchPatternSchema } from './watch-pattern-schema.js';
-export type { WatchPattern, WatchPatternInput } from './watch-patterns.js';
-export { describePattern } from './watch-patterns.js';
+export { watchPatternSchema } from './watch/pattern-schema.js';
+export type { WatchPatternInput } from './watch/patterns.js';
+export { describePattern } from './watch/patterns.js';

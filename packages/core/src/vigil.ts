@@ -1,24 +1,27 @@
 import { EventEmitter } from 'eventemitter3';
-import type { ApprovalDecision, ApprovalOutcome, ApprovalRequest, ApprovalSnapshot } from './approvals.js';
-import { toVigilError, VigilError } from './errors.js';
+import { z } from 'zod';
+import type {
+  ApprovalDecision,
+  ApprovalListener,
+  ApprovalOutcome,
+  ApprovalRequest,
+  ApprovalSnapshot,
+} from './approvals/approval-queue.js';
+import { parseConfig, type VigilConfig, type VigilConfigInput } from './config.js';
+import { VigilError } from './errors.js';
 import type { VigilEventName, VigilEvents } from './events.js';
-import { createInThreadHost } from './in-thread-host.js';
-import type { ProcessInfo } from './managed-process.js';
-import { parseConfig, type VigilConfig, type VigilConfigInput } from './options.js';
-import type { PollerHost } from './poller-host.js';
-import type { ProbeResult } from './poller-link.js';
-import type { SpawnInput } from './process-spec.js';
-import {
-  type LogOptions,
-  type PollResult,
-  ProcessRegistry,
-  type WaitOptions,
-  type WaitResult,
-} from './processes.js';
-import type { SessionCloseResult, SessionInfo } from './session.js';
-import { type CloseSessionOptions, type OpenSessionOptions, SessionRegistry } from './sessions.js';
-import type { TapeEvent, TapePage, TapeReadOptions, TapeSubscribeOptions } from './tape-events.js';
-import { WatchReports } from './watch-reports.js';
+import type { TapeEvent, TapePage, TapeReadOptions, TapeSubscribeOptions } from './journal/tape-events.js';
+import type { PollerHost } from './poller/host.js';
+import { createInThreadHost } from './poller/in-thread-host.js';
+import type { ProbeResult } from './poller/link.js';
+import type { ProcessInfo } from './process/process-info.js';
+import { signalSchema } from './process/signals.js';
+import type { SpawnInput } from './process/spawn-spec.js';
+import { type CloseSessionOptions, type OpenSessionOptions, SessionRegistry } from './registry.js';
+import type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
+import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
+import { deadline } from './timeout.js';
+import { parse } from './validation.js';
 
 export interface VigilOptions extends VigilConfigInput {
   /** Where pollers run. Default: the in-thread host; pass `createWorkerHost()` from `@vigil/worker`. */
@@ -47,7 +50,7 @@ export interface ProcessesApi {
   get(processId: string): ProcessInfo;
   list(filter?: { readonly sessionId?: string }): ProcessInfo[];
   poll(processId: string): PollResult;
-  log(processId: string, options?: LogOptions): ReturnType<ProcessRegistry['log']>;
+  log(processId: string, options?: LogOptions): LogPage;
   wait(processId: string, options?: WaitOptions): Promise<WaitResult>;
   kill(processId: string, options?: { readonly signal?: NodeJS.Signals }): Promise<ProcessInfo>;
   write(processId: string, data: string): Promise<void>;
@@ -66,7 +69,7 @@ export interface ApprovalsApi {
   ): { readonly approvalId: string; readonly decision: Promise<ApprovalOutcome> };
   respond(sessionId: string, approvalId: string, decision: ApprovalDecision): ApprovalOutcome;
   snapshot(sessionId: string): ApprovalSnapshot;
-  subscribe(sessionId: string, listener: (snapshot: ApprovalSnapshot) => void | Promise<void>): () => void;
+  subscribe(sessionId: string, listener: ApprovalListener): () => void;
 }
 
 /** A vigil instance: sessions, their pollers and everything they own. No state is shared between instances. */
@@ -77,113 +80,62 @@ export interface Vigil extends AsyncDisposable {
   readonly processes: ProcessesApi;
   readonly tape: TapeApi;
   readonly approvals: ApprovalsApi;
+  /** Registers a listener of a typed event; returns the function that removes it. */
   on<E extends VigilEventName>(event: E, listener: (...args: VigilEvents[E]) => void): () => void;
   stats(): VigilStats;
   /** Closes every session in parallel, then the host, within `shutdownTimeoutMs`. Idempotent. */
   close(): Promise<void>;
 }
 
+const logOptionsSchema = z.object({
+  offset: z.number().int().min(0).optional(),
+  limit: z.number().int().min(1).max(1000).optional(),
+});
+const waitOptionsSchema = z.object({
+  timeoutMs: z.number().int().min(0).optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+});
+const killOptionsSchema = z.object({ signal: signalSchema.optional() });
+const writeDataSchema = z.string();
+
 function isPollerHost(value: unknown): value is PollerHost {
   const host = value as Partial<PollerHost> | null;
   return (
     typeof host === 'object' &&
     host !== null &&
-    typeof host.attach === 'function' &&
-    typeof host.start === 'function' &&
-    typeof host.stop === 'function' &&
-    typeof host.close === 'function'
+    ['attach', 'start', 'stop', 'restart', 'stats', 'close'].every(
+      (method) => typeof (host as Record<string, unknown>)[method] === 'function',
+    )
   );
 }
 
 /** Creates a vigil instance. Options are validated; a bad field fails with `ERR_INVALID_CONFIG` naming it. */
 export function createVigil(options: VigilOptions = {}): Vigil {
   if (typeof options !== 'object' || options === null) {
-    throw new VigilError('ERR_INVALID_CONFIG', 'Invalid vigil options: expected an object');
+    throw new VigilError('ERR_INVALID_CONFIG', 'Invalid vigil options: expected an object', {
+      details: { field: '(input)' },
+    });
   }
   const { host: givenHost, ...rest } = options;
   if (givenHost !== undefined && !isPollerHost(givenHost)) {
     throw new VigilError('ERR_INVALID_CONFIG', 'Invalid vigil options: host: expected a PollerHost', {
-      details: { fields: ['host'] },
+      details: { field: 'host' },
     });
   }
   const config = parseConfig(rest);
   const host = givenHost ?? createInThreadHost();
   const events = new EventEmitter<VigilEvents>();
-  const now = Date.now;
-  let processes!: ProcessRegistry;
-  let watch!: WatchReports;
+  const registry = new SessionRegistry(config, host, events, Date.now);
+  const input = { what: 'options' };
 
-  const registry = new SessionRegistry(config, host, events, {
-    now,
-    hooks: {
-      parts: (deliver) => ({
-        deliver,
-        now,
-        withdrawn: (notification) => processes.withdrawn(notification),
-        onDeliveryFailure: (notification, error, attempt) => {
-          events.emit('delivery:failed', { notification, error: toVigilError(error), attempt });
-        },
-        onDelivered: (notification) => processes.acknowledged(notification),
-      }),
-      opened: (session) => watch.attach(session),
-      closing: async (session) => {
-        await processes.closeSession(session);
-        watch.detach(session);
-      },
-    },
-  });
-  processes = new ProcessRegistry({
-    config,
-    sessions: registry,
-    now,
-    onFinished: (process) => events.emit('process:exited', process.info()),
-    onOutput: (process, chunk) => {
-      if (events.listenerCount('process:output') === 0) return;
-      events.emit('process:output', {
-        sessionId: process.spec.sessionId,
-        processId: process.processId,
-        text: chunk.toString('utf8'),
-      });
-    },
-  });
-  watch = new WatchReports({ config, sessions: registry, processes, host, now });
-
-  host.attach({
-    started: (info) => {
-      const session = registry.byId(info.sessionId);
-      if (session !== undefined && session.link.runId === info.runId) {
-        session.pollerRunning = true;
-        if (info.restart) session.pollerRestarts++;
-      }
-      events.emit('poller:started', info);
-    },
-    exited: (info) => {
-      const session = registry.byId(info.sessionId);
-      if (session !== undefined && session.link.runId === info.runId) session.pollerRunning = false;
-      events.emit('poller:exited', info);
-    },
-    error: (error) => {
-      events.emit('error', error);
-    },
-  });
-
-  const reaper = startReaper(config, registry, now);
   let closing: Promise<void> | undefined;
-
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      if (reaper !== undefined) clearInterval(reaper);
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, config.shutdownTimeoutMs);
-      });
       try {
-        await Promise.race([registry.closeAll('shutdown'), deadline]);
+        await deadline(registry.closeAll('shutdown'), config.shutdownTimeoutMs);
       } finally {
-        clearTimeout(timer);
         // Whatever did not stop by now is ended by force: processes by SIGKILL, pollers with their threads.
-        await Promise.all([processes.closeAll(), host.close()]);
-        watch.close();
+        await Promise.all([registry.destroy(), host.close()]);
         registry.forgetAll();
       }
     })();
@@ -196,24 +148,53 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     sessions: {
       open: (sessionId, openOptions) => registry.open(sessionId, openOptions),
       close: (sessionId, closeOptions) => registry.close(sessionId, closeOptions),
-      get: (sessionId) => registry.get(sessionId),
+      get: (sessionId) => registry.require(sessionId).info(),
       list: () => registry.list(),
-      probe: (sessionId) => registry.probe(sessionId),
+      probe: (sessionId) => registry.requireLive(sessionId).probe(),
     },
     processes: {
-      spawn: (input) => processes.spawn(input),
-      get: (processId) => processes.get(processId),
-      list: (filter) => processes.list(filter),
-      poll: (processId) => processes.poll(processId),
-      log: (processId, logOptions) => processes.log(processId, logOptions),
-      wait: (processId, waitOptions) => processes.wait(processId, waitOptions),
-      kill: (processId, killOptions) => processes.kill(processId, killOptions),
-      write: (processId, data) => processes.write(processId, data),
+      spawn(spawnInput) {
+        const { session, process } = registry.spawn(spawnInput);
+        return session.processes.info(process);
+      },
+      get(processId) {
+        const { session, process } = registry.process(processId);
+        return session.processes.info(process);
+      },
+      list(filter = {}) {
+        const all = [...registry.processes()];
+        const chosen =
+          filter.sessionId === undefined
+            ? all
+            : all.filter(({ process }) => process.spec.sessionId === filter.sessionId);
+        return chosen.map(({ session, process }) => session.processes.info(process));
+      },
+      poll(processId) {
+        const { session, process } = registry.process(processId);
+        return session.processes.poll(process);
+      },
+      log(processId, logOptions = {}) {
+        const { session, process } = registry.process(processId);
+        return session.processes.log(process, parse(logOptionsSchema, logOptions, input));
+      },
+      async wait(processId, waitOptions = {}) {
+        const { session, process } = registry.process(processId);
+        return session.processes.wait(process, parse(waitOptionsSchema, waitOptions, input));
+      },
+      async kill(processId, killOptions = {}) {
+        const { session, process } = registry.process(processId);
+        const { signal = 'SIGTERM' } = parse(killOptionsSchema, killOptions, input);
+        return session.processes.kill(process, signal);
+      },
+      async write(processId, data) {
+        const { process } = registry.process(processId);
+        await process.write(parse(writeDataSchema, data, { what: 'data', root: 'data' }));
+      },
     },
     tape: {
-      read: async (sessionId, readOptions) => registry.require(sessionId).tape.read(readOptions),
+      read: async (sessionId, readOptions) => registry.require(sessionId).journal.read(readOptions),
       subscribe: (sessionId, subscribeOptions) =>
-        registry.require(sessionId).tape.subscribe(subscribeOptions),
+        registry.require(sessionId).journal.subscribe(subscribeOptions),
     },
     approvals: {
       request: (sessionId, request, requestOptions) =>
@@ -230,29 +211,16 @@ export function createVigil(options: VigilOptions = {}): Vigil {
       };
     },
     stats() {
-      const hostStats = host.stats();
+      const { pollers, threads } = host.stats();
       return {
         sessions: registry.openCount,
-        pollers: hostStats.pollers,
-        threads: hostStats.threads,
-        processes: processes.activeCount,
+        pollers,
+        threads,
+        processes: registry.activeCount,
         outboxDepth: registry.outboxDepth,
       };
     },
     close,
     [Symbol.asyncDispose]: close,
   };
-}
-
-function startReaper(config: VigilConfig, registry: SessionRegistry, now: () => number) {
-  const ttl = config.sessionIdleTtlMs;
-  if (ttl === 0) return undefined;
-  const every = Math.min(60_000, Math.max(10, Math.floor(ttl / 4)));
-  const timer = setInterval(() => {
-    for (const session of registry.idle(now())) {
-      registry.close(session.id, { reason: 'idle' }).catch(() => undefined);
-    }
-  }, every);
-  timer.unref();
-  return timer;
 }

@@ -5,7 +5,7 @@ import {
   ApprovalQueue,
   type ApprovalRequest,
   type ApprovalSnapshot,
-} from '../src/approvals.js';
+} from '../src/approvals/approval-queue.js';
 
 function record(queue: ApprovalQueue): { seen: ApprovalSnapshot[]; off: () => void } {
   const seen: ApprovalSnapshot[] = [];

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type ChildEnd, ChildRun, type ChildRunOptions } from '../src/child-run.js';
+import { type ChildEnd, ChildRun, type ChildRunOptions } from '../src/process/child-run.js';
 
 // Timers are tracked by `trackTimers` instead: vitest's own timers come and go in this list.
 const TRACKED = new Set(['ChildProcess', 'ProcessWrap', 'PipeWrap', 'TTYWrap']);

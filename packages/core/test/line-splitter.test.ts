@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { VigilError } from '../src/errors.js';
-import { LineSplitter, type SplitLine } from '../src/line-splitter.js';
+import { LineSplitter, type SplitLine } from '../src/watch/line-splitter.js';
 import { mulberry32 as random } from './support/random.js';
 
 const bytes = (text: string) => Buffer.from(text, 'utf8');

@@ -55,7 +55,7 @@ describe('createVigil options', () => {
 
 describe('resolvePoolThreads', () => {
   it('fills the core-count defaults at run time and keeps a single given bound consistent', async () => {
-    const { resolvePoolThreads } = await import('../src/index.js');
+    const { resolvePoolThreads } = await import('../src/host.js');
     const { availableParallelism } = await import('node:os');
     const cores = availableParallelism();
     expect(resolvePoolThreads({})).toEqual({

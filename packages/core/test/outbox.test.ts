@@ -1,8 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { type Notification, Outbox, type OutboxOptions } from '../src/outbox.js';
+import type { Notification } from '../src/journal/notification.js';
+import { Outbox, type OutboxOptions } from '../src/journal/outbox.js';
 
 function note(id: string, seq: number): Notification {
-  return { id, sessionId: 's', type: 'watch_match', seq, at: 0, processId: 'proc_1', command: 'x', data: {} };
+  const data = {
+    notificationId: id,
+    command: 'x',
+    lines: [],
+    pattern: null,
+    offset: 0,
+    suppressed: 0,
+    hit: 1,
+    truncated: false,
+  };
+  return { id, sessionId: 's', type: 'watch_match', seq, at: 0, processId: 'proc_1', command: 'x', data };
 }
 
 function outbox(deliver: OutboxOptions['deliver'], extra: Partial<OutboxOptions> = {}): Outbox {

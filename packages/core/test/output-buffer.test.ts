@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VigilError } from '../src/errors.js';
-import { OutputBuffer } from '../src/output-buffer.js';
+import { OutputBuffer } from '../src/process/output-buffer.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
 

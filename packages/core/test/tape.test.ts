@@ -1,9 +1,13 @@
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { parseConfig } from '../src/config.js';
 import { VigilError } from '../src/errors.js';
-import { parseConfig } from '../src/options.js';
-import { Tape } from '../src/tape.js';
-import type { TapeEvent, TapeOptions } from '../src/tape-events.js';
+import { Tape } from '../src/journal/tape.js';
+import type { AnyTapeEvent, LooseEventData, TapeOptions } from '../src/journal/tape-events.js';
+
+/** An event of a bare tape (any JSON data). */
+type TapeEvent = AnyTapeEvent<LooseEventData>;
+
 import { mulberry32 as prng } from './support/random.js';
 
 const defaults = parseConfig({}).tape;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { VigilError } from '../src/errors.js';
-import { WatchBreaker } from '../src/watch-breaker.js';
+import { WatchBreaker } from '../src/watch/breaker.js';
 
 /** The defaults of G8: more than 15 matches in 10 s pauses for 30 s. */
 const defaults = () => new WatchBreaker({ maxMatches: 15, windowMs: 10_000, pauseMs: 30_000 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { VigilError } from '../src/errors.js';
-import { type LimiterVerdict, WatchLimiter, type WatchLimits } from '../src/watch-limiter.js';
+import { type LimiterVerdict, WatchLimiter, type WatchLimits } from '../src/watch/limiter.js';
 import { mulberry32 as random } from './support/random.js';
 
 /** The defaults of G8 (Hermes' numbers). */

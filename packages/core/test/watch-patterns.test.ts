@@ -1,13 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { VigilError } from '../src/errors.js';
-import { watchPatternSchema, watchPatternsSchema } from '../src/watch-pattern-schema.js';
 import {
   compilePatterns,
-  describePattern,
-  MAX_WATCH_PATTERNS,
   normalizePattern,
-  type WatchPatternInput,
-} from '../src/watch-patterns.js';
+  watchPatternSchema,
+  watchPatternsSchema,
+} from '../src/watch/pattern-schema.js';
+import { describePattern, MAX_WATCH_PATTERNS, type WatchPatternInput } from '../src/watch/patterns.js';
 
 function compileError(patterns: unknown): VigilError {
   try {

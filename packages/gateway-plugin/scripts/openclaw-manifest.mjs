@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { configSchema } from '@vigil/core';
 import { z } from 'zod';
-import entry from '../dist/openclaw.js';
+import entry from '../dist/openclaw/entry.js';
 
 /** vigil's config as JSON Schema (machine-independent: the thread defaults resolve at run time). */
 function openClawConfigSchema() {

@@ -1,18 +1,16 @@
-export type { DemoOptions } from './demo.js';
-export { runDemo } from './demo.js';
-export type { EmbeddedGateway, EmbeddedGatewayOptions } from './gateway.js';
-export { startGateway } from './gateway.js';
-export type { HttpApiOptions, HttpHandler, HttpHandlerStats, StreamInfo } from './http-api.js';
-export { createHttpHandler } from './http-api.js';
-export type { ErrorBody, HttpErrorCode } from './http-errors.js';
-export { HTTP_STATUS } from './http-errors.js';
-export type { CorsOptions, HostAllowlist } from './http-security.js';
-export type { GatewayPlugin, GatewayPluginOptions, SessionHookContext } from './plugin.js';
-export { createGatewayPlugin } from './plugin.js';
-export type { ProcessToolInput, ToolContext, ToolDefinition, ToolResult } from './process-tool.js';
-export { createProcessTool, processToolInputSchema } from './process-tool.js';
-export type { RenderedNotification } from './render.js';
-export { renderNotification } from './render.js';
-export type { ServeOptions } from './serve.js';
-export { serve } from './serve.js';
-export { decodeStreamId, encodeStreamId } from './sse-stream.js';
+// `@vigil/gateway-plugin`: the gateway-agnostic plugin, the HTTP API, and the embedded reference
+// gateway behind `vigil serve`. The OpenClaw adapter is the `./openclaw` subpath.
+export type { EmbeddedGateway, EmbeddedGatewayOptions } from './cli/gateway.js';
+export { startGateway } from './cli/gateway.js';
+export type { ErrorBody } from './http/errors.js';
+export type { HttpHandler, HttpHandlerStats, StreamInfo } from './http/handler.js';
+export { createHttpHandler } from './http/handler.js';
+export type { HttpApiOptions } from './http/options.js';
+export type { CorsOptions, HostAllowlist } from './http/security.js';
+export { decodeStreamId, encodeStreamId } from './http/sse-stream.js';
+export type { GatewayPlugin, GatewayPluginOptions, SessionHookContext } from './plugin/plugin.js';
+export { createGatewayPlugin } from './plugin/plugin.js';
+export type { ProcessToolInput, ToolContext, ToolDefinition, ToolResult } from './plugin/process-tool.js';
+export { processToolInputSchema } from './plugin/process-tool.js';
+export type { RenderedNotification } from './plugin/render.js';
+export { renderNotification } from './plugin/render.js';

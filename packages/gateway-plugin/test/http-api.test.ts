@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { createVigil, type Vigil, type VigilOptions } from '@vigil/core';
 import { createWorkerHost } from '@vigil/worker';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HttpApiOptions, HttpHandler } from '../src/http-api.js';
+import type { HttpHandler } from '../src/http/handler.js';
+import type { HttpApiOptions } from '../src/http/options.js';
 import { serveApi } from './support/serve-api.js';
 
 interface Api {

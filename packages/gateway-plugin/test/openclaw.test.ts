@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { configSchema, type SessionInfo, type Vigil } from '@vigil/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import entry, { vigilSessionId } from '../src/openclaw.js';
+import entry, { vigilSessionId } from '../src/openclaw/entry.js';
 import type {
   OpenClawHooks,
   OpenClawPluginApi,
@@ -13,7 +13,7 @@ import type {
   OpenClawToolContext,
   OpenClawToolFactory,
   OpenClawWakeRequest,
-} from '../src/openclaw-types.js';
+} from '../src/openclaw/types.js';
 
 const SHARED = Symbol.for('vigil.openclaw');
 type Shared = { plugin?: { vigil: Vigil } };
@@ -119,7 +119,7 @@ describe('OpenClaw plugin entry', () => {
 
   it('shares one vigil between registrations, also when OpenClaw loads the entry module afresh', async () => {
     vi.resetModules();
-    const fresh = (await import('../src/openclaw.js')).default;
+    const fresh = (await import('../src/openclaw/entry.js')).default;
     expect(fresh).not.toBe(entry);
     const full = register(fakeApi('full'));
     const discovery = register(fakeApi('tool-discovery'), fresh);

@@ -112,7 +112,10 @@ describe('gateway plugin', () => {
     const match = await next((m) => m.notification.type === 'watch_match');
     expect(match.text).toContain('"READY"');
     expect(match.text).toContain('server READY on :8080');
-    expect(match.notification.data.lines).toEqual(['server READY on :8080']);
+    expect(match.notification).toMatchObject({
+      type: 'watch_match',
+      data: { lines: ['server READY on :8080'] },
+    });
   });
 
   it('runs poll, log, write, wait and kill for the calling session only', async () => {

@@ -7,8 +7,9 @@ import {
 } from '@vigil/core';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HttpApiOptions, HttpHandler } from '../src/http-api.js';
-import { decodeStreamId, encodeStreamId } from '../src/sse-stream.js';
+import type { HttpHandler } from '../src/http/handler.js';
+import type { HttpApiOptions } from '../src/http/options.js';
+import { decodeStreamId, encodeStreamId } from '../src/http/sse-stream.js';
 import { serveApi } from './support/serve-api.js';
 
 interface Api {

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { RegistryPort } from '@vigil/core/poller';
+import type { RegistryPort } from '@vigil/core/thread';
 import type { Remote } from 'comlink';
 
 /**

@@ -11,7 +11,6 @@ export interface PollerTask {
   readonly port: MessagePort;
   /** `pollersPerThread: 1`: the thread exits with its poller and is never reused. */
   readonly exclusive: boolean;
-  readonly allowFaults: boolean;
 }
 
 /** The thread module's export that piscina runs (by name: the package has no default exports). */

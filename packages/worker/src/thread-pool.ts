@@ -1,8 +1,8 @@
-import { type PoolOptions, resolvePoolThreads } from '@vigil/core';
+import { type PoolOptions, resolvePoolThreads } from '@vigil/core/host';
 import { Piscina } from 'piscina';
 import { POLLER_TASK_EXPORT, type PollerTask } from './protocol.js';
 
-const THREAD_ENTRY = new URL('./poller-thread.js', import.meta.url).href;
+const THREAD_ENTRY = new URL('./poller-thread.js', import.meta.url);
 
 /**
  * The piscina pool that hosts pollers. Created on first use so an idle vigil owns no thread.
@@ -10,13 +10,15 @@ const THREAD_ENTRY = new URL('./poller-thread.js', import.meta.url).href;
  */
 export class ThreadPool {
   readonly #options: PoolOptions;
+  readonly #entry: URL;
   readonly #onError: (error: unknown) => void;
   #piscina: Piscina | undefined;
   /** One termination per thread, however many of its pollers need it gone. */
   readonly #terminating = new Map<number, Promise<void>>();
 
-  constructor(options: PoolOptions, onError: (error: unknown) => void) {
+  constructor(options: PoolOptions, entry: URL | undefined, onError: (error: unknown) => void) {
     this.#options = options;
+    this.#entry = entry ?? THREAD_ENTRY;
     this.#onError = onError;
   }
 
@@ -63,7 +65,7 @@ export class ThreadPool {
     const { idleTimeoutMs, pollersPerThread, resourceLimits } = this.#options;
     const { minThreads, maxThreads } = resolvePoolThreads(this.#options);
     const piscina = new Piscina({
-      filename: THREAD_ENTRY,
+      filename: this.#entry.href,
       minThreads,
       maxThreads,
       idleTimeout: idleTimeoutMs,

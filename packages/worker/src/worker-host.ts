@@ -1,27 +1,30 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { toVigilError, VigilError } from '@vigil/core';
 import {
-  type PollerFault,
+  deadline,
   type PollerHost,
   type PollerHostStats,
-  type PollerLink,
   type PollerObserver,
   type PollerStopResult,
+  type PollerTarget,
   type PollerWork,
   type PoolOptionsInput,
-  parseWith,
+  parse,
   poolOptionsSchema,
   type RegistryPort,
-  toVigilError,
-  VigilError,
-} from '@vigil/core';
+  TIMED_OUT,
+} from '@vigil/core/host';
 import * as Comlink from 'comlink';
 import { ThreadPool } from './thread-pool.js';
 
 export interface WorkerHostOptions {
   /** Thread pool settings (see the README's config table). */
   readonly pool?: PoolOptionsInput;
-  /** Lets tests make a poller misbehave (`injectFault`). Never enable in production. */
-  readonly allowFaultInjection?: boolean;
+  /**
+   * The module each pooled thread runs (it exports `runPollerTask`). Default: vigil's own. Tests
+   * pass a wrapper of it that can misbehave on request.
+   */
+  readonly threadEntry?: URL;
 }
 
 interface Run {
@@ -36,7 +39,7 @@ interface Run {
 }
 
 interface Entry {
-  readonly link: PollerLink;
+  readonly link: PollerTarget;
   run: Run | undefined;
   stopping: boolean;
   crashes: number;
@@ -55,21 +58,17 @@ const MAX_RESTART_DELAY_MS = 2_000;
 export class WorkerHost implements PollerHost {
   readonly kind = 'worker';
   readonly #pool: ThreadPool;
-  readonly #allowFaults: boolean;
   readonly #entries = new Map<string, Entry>();
   #observer: PollerObserver | undefined;
   #runSeq = 0;
   #closing: Promise<void> | undefined;
 
   constructor(options: WorkerHostOptions = {}) {
-    const pool = parseWith(
-      poolOptionsSchema,
-      options.pool ?? {},
-      'worker host options',
-      'ERR_INVALID_CONFIG',
-    );
-    this.#pool = new ThreadPool(pool, (error) => this.#reportError(error));
-    this.#allowFaults = options.allowFaultInjection === true;
+    const pool = parse(poolOptionsSchema, options.pool ?? {}, {
+      what: 'worker host options: pool',
+      code: 'ERR_INVALID_CONFIG',
+    });
+    this.#pool = new ThreadPool(pool, options.threadEntry, (error) => this.#reportError(error));
   }
 
   attach(observer: PollerObserver): void {
@@ -79,7 +78,7 @@ export class WorkerHost implements PollerHost {
     this.#observer = observer;
   }
 
-  async start(link: PollerLink): Promise<void> {
+  async start(link: PollerTarget): Promise<void> {
     if (this.#closing !== undefined) throw new VigilError('ERR_CLOSED', 'the worker host is closed');
     if (this.#entries.has(link.sessionId)) {
       throw new VigilError('ERR_SESSION_EXISTS', `a poller for session ${link.sessionId} is running`);
@@ -117,20 +116,6 @@ export class WorkerHost implements PollerHost {
       new VigilError('ERR_POLLER', `terminating the poller of session ${sessionId}: ${reason}`),
     );
     await this.#terminate(run);
-  }
-
-  /**
-   * Test hook: makes the session's poller misbehave. Requires `allowFaultInjection`. Resolves once
-   * the poller has been handed the fault (a stop requested later cannot overtake it).
-   */
-  injectFault(sessionId: string, fault: PollerFault): Promise<void> {
-    if (!this.#allowFaults) {
-      throw new VigilError('ERR_INVALID_INPUT', 'fault injection is disabled (allowFaultInjection: false)');
-    }
-    const entry = this.#entries.get(sessionId);
-    if (entry === undefined)
-      throw new VigilError('ERR_UNKNOWN_SESSION', `no poller for session ${sessionId}`);
-    return entry.link.injectFault(fault);
   }
 
   stats(): PollerHostStats {
@@ -190,7 +175,6 @@ export class WorkerHost implements PollerHost {
       runId,
       port: port2,
       exclusive: this.#pool.exclusive,
-      allowFaults: this.#allowFaults,
     });
     run.settled = task.then(
       () => this.#ended(entry, run, undefined),
@@ -215,7 +199,7 @@ export class WorkerHost implements PollerHost {
       runId: run.runId,
       threadId: run.threadId,
       reason,
-      ...(reason === 'crashed' && error !== undefined ? { error: toVigilError(error) } : {}),
+      ...(reason === 'crashed' && error !== undefined ? { error: toVigilError(error, 'ERR_POLLER') } : {}),
     });
     if (entry.stopping || this.#closing !== undefined) return;
     // Pollers are restartable by design: their state lives in the registry's link.
@@ -235,15 +219,7 @@ export class WorkerHost implements PollerHost {
     const run = entry.run;
     let forced = false;
     if (run !== undefined) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = await Promise.race([
-        run.settled.then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (late) {
+      if ((await deadline(run.settled, timeoutMs)) === TIMED_OUT) {
         forced = true;
         run.forced = true;
         await this.#terminate(run);
@@ -265,7 +241,7 @@ export class WorkerHost implements PollerHost {
   }
 
   #reportError(error: unknown): void {
-    this.#observer?.error?.(toVigilError(error));
+    this.#observer?.error?.(toVigilError(error, 'ERR_POLLER'));
   }
 }
 

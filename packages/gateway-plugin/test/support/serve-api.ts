@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Vigil } from '@vigil/core';
-import { createHttpHandler, type HttpApiOptions, type HttpHandler } from '../../src/http-api.js';
+import { createHttpHandler, type HttpHandler } from '../../src/http/handler.js';
+import type { HttpApiOptions } from '../../src/http/options.js';
 
 export type Cleanup = () => Promise<void> | void;
 

@@ -1,0 +1,163 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { parse } from './validation.js';
+
+const ms = (max = 86_400_000) => z.number().int().min(0).max(max);
+const positive = (max = Number.MAX_SAFE_INTEGER) => z.number().int().min(1).max(max);
+const cores = Math.max(1, availableParallelism());
+
+/** Worker pool settings; used by the worker host (`@vigil/worker`). */
+export const poolOptionsSchema = z
+  .strictObject({
+    /** Threads kept alive while the host is open. Default (resolved by the host): min(2, cores). */
+    minThreads: z.number().int().min(0).max(1024).optional(),
+    /** Upper bound on threads. Default (resolved by the host): max(2, cores). */
+    maxThreads: positive(1024).optional(),
+    /** A thread above `minThreads` idle this long is stopped. Default 30 s. */
+    idleTimeoutMs: ms().default(30_000),
+    /** Pollers multiplexed on one thread. 1 gives each session a thread of its own. Default 512. */
+    pollersPerThread: positive(100_000).default(512),
+    /** V8 limits per thread; a thread that exceeds them is replaced. */
+    resourceLimits: z
+      .strictObject({
+        maxOldGenerationSizeMb: positive(65_536).optional(),
+        maxYoungGenerationSizeMb: positive(65_536).optional(),
+        codeRangeSizeMb: positive(65_536).optional(),
+        stackSizeMb: positive(1024).optional(),
+      })
+      .prefault({}),
+  })
+  .superRefine((pool, ctx) => {
+    const { minThreads, maxThreads } = resolvePoolThreads(pool);
+    if (minThreads > maxThreads) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minThreads'],
+        message: `must not exceed maxThreads (${maxThreads})`,
+      });
+    }
+  });
+
+/**
+ * The thread bounds of a pool, with the machine-dependent defaults filled in: min(2, cores) and
+ * max(2, cores), or, when only one bound is given, the other one brought in line with it. Resolved
+ * at run time, so the schema (and the JSON Schema made from it) is the same on every machine.
+ */
+export function resolvePoolThreads(pool: {
+  readonly minThreads?: number | undefined;
+  readonly maxThreads?: number | undefined;
+}): {
+  readonly minThreads: number;
+  readonly maxThreads: number;
+} {
+  const maxThreads = pool.maxThreads ?? Math.max(2, cores, pool.minThreads ?? 0);
+  const minThreads = pool.minThreads ?? Math.min(2, cores, maxThreads);
+  return { minThreads, maxThreads };
+}
+
+/** The whole vigil configuration. Every field has a default. */
+export const configSchema = z.strictObject({
+  pool: poolOptionsSchema.prefault({}),
+  /** How long a poller may take to stop cooperatively before its thread is terminated. Default 2 s. */
+  stopTimeoutMs: ms(600_000).default(2_000),
+  /** Upper bound for `vigil.close()`. Default 10 s. */
+  shutdownTimeoutMs: ms(3_600_000).default(10_000),
+  /** A session with no activity for this long is closed by the reaper (0 disables). Default 1 h. */
+  sessionIdleTtlMs: ms().default(3_600_000),
+  output: z
+    .strictObject({
+      /** Bytes of output kept per process (ring buffer), at least 256 KiB. Default 1 MiB. */
+      bufferBytes: z
+        .number()
+        .int()
+        .min(256 * 1024)
+        .max(1 << 30)
+        .default(1 << 20),
+      /** Longer lines are truncated and flagged before matching. Default 4096 chars. */
+      maxLineLength: positive(1 << 20).default(4096),
+    })
+    .prefault({}),
+  watch: z
+    .strictObject({
+      /** One delivered match per process per window. Default 15 s. */
+      cooldownMs: ms().default(15_000),
+      /** Consecutive windows with drops that disable watching. Default 3. */
+      strikeLimit: positive(1000).default(3),
+      /** Delivered matches after which watching is disabled. Default 8. */
+      lifetimeMaxHits: positive(1_000_000).default(8),
+      /** Lines and characters carried by one match notification. Defaults 20 / 2000. */
+      maxLinesPerMatch: positive(1000).default(20),
+      maxCharsPerMatch: positive(1_000_000).default(2000),
+      /** A poller busy on one batch longer than this is considered stuck (catastrophic regex). Default 1 s. */
+      matchTimeoutMs: positive(600_000).default(1_000),
+      /** Global breaker: more than `maxMatches` in `windowMs` across all processes pauses watch notifications. */
+      breaker: z
+        .strictObject({
+          maxMatches: positive(1_000_000).default(15),
+          windowMs: positive().default(10_000),
+          pauseMs: positive().default(30_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  completion: z
+    .strictObject({
+      /** Characters of final output carried by a completion. Default 2000. */
+      outputChars: z.number().int().min(0).max(1_000_000).default(2000),
+    })
+    .prefault({}),
+  tape: z
+    .strictObject({
+      /** Events retained per session. Default 10,000. */
+      maxEvents: positive(10_000_000).default(10_000),
+      /** Bytes (JSON) retained per session. Default 8 MiB. */
+      maxBytes: positive(1 << 30).default(8 << 20),
+      /** Default and maximum page size of `tape.read`. */
+      defaultLimit: positive(1000).default(100),
+      maxLimit: positive(1000).default(1000),
+      /** Cap on `waitMs` of a long-poll. Default 60 s. */
+      maxWaitMs: ms(3_600_000).default(60_000),
+      /** How long a closed session's tape stays readable. Default 10 min. */
+      closedRetentionMs: ms().default(600_000),
+    })
+    .prefault({}),
+  delivery: z
+    .strictObject({
+      retry: z
+        .strictObject({
+          /** First retry delay, doubled per attempt up to `maxDelayMs`. */
+          initialDelayMs: positive(3_600_000).default(100),
+          maxDelayMs: positive(3_600_000).default(30_000),
+        })
+        .prefault({}),
+      /** A `deliver` call that has not settled after this long counts as failed. Default 30 s. */
+      timeoutMs: positive(3_600_000).default(30_000),
+    })
+    .prefault({}),
+  processes: z
+    .strictObject({
+      maxPerSession: positive(100_000).default(64),
+      maxTotal: positive(1_000_000).default(1024),
+      /** Finished processes stay listed this long. Default 30 min. */
+      finishedTtlMs: ms().default(1_800_000),
+      /** SIGTERM to SIGKILL grace. Default 2 s. */
+      killGraceMs: ms(600_000).default(2_000),
+    })
+    .prefault({}),
+  approvals: z
+    .strictObject({
+      /** Pending approvals expire after this long (0 = never). */
+      timeoutMs: ms().default(0),
+    })
+    .prefault({}),
+});
+
+export type VigilConfigInput = z.input<typeof configSchema>;
+export type VigilConfig = z.output<typeof configSchema>;
+export type PoolOptionsInput = z.input<typeof poolOptionsSchema>;
+export type PoolOptions = z.output<typeof poolOptionsSchema>;
+
+/** Validates vigil's options: `ERR_INVALID_CONFIG` naming every offending field. */
+export function parseConfig(input: unknown): VigilConfig {
+  return parse(configSchema, input ?? {}, { what: 'vigil options', code: 'ERR_INVALID_CONFIG' });
+}

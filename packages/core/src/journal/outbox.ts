@@ -1,0 +1,141 @@
+import { toVigilError, VigilError } from '../errors.js';
+import { deadline, TIMED_OUT } from '../timeout.js';
+import type { Notification } from './notification.js';
+
+/** What an outbox delivers: anything with a stable `id`. */
+export interface OutboxItem {
+  readonly id: string;
+}
+
+export interface OutboxOptions<N extends OutboxItem = Notification> {
+  /** Called per item, one at a time; resolving acknowledges. Absent: items wait (a session without `deliver`). */
+  readonly deliver: ((item: N, context: { readonly signal: AbortSignal }) => unknown) | undefined;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly timeoutMs: number;
+  /** Consulted right before each attempt: a withdrawn item is dropped unsent. */
+  readonly withdrawn: (item: N) => boolean;
+  readonly onDelivered?: (item: N, attempts: number) => void;
+  readonly onWithdrawn?: (item: N) => void;
+  /** A failed attempt: `ERR_DELIVERY` (deliver threw or rejected; the cause is kept) or `ERR_TIMEOUT`. */
+  readonly onFailure?: (item: N, error: VigilError, attempt: number) => void;
+}
+
+/**
+ * One session's outbox: delivers notifications in the order they were enqueued (tape order), one
+ * at a time, retrying each with backoff until `deliver` acknowledges it. Acknowledged ids are
+ * remembered here, in the session, so a replay from any poller run is never delivered twice.
+ */
+export class Outbox<N extends OutboxItem = Notification> {
+  readonly #options: OutboxOptions<N>;
+  readonly #queue: N[] = [];
+  readonly #acked = new Set<string>();
+  readonly #queued = new Set<string>();
+  readonly #abort = new AbortController();
+  #running: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #wakeRetry: (() => void) | undefined;
+  #closed = false;
+
+  constructor(options: OutboxOptions<N>) {
+    this.#options = options;
+  }
+
+  /** Notifications waiting to be delivered (including one in flight). */
+  get depth(): number {
+    return this.#queue.length;
+  }
+
+  /** Whether `id` was acknowledged. */
+  acknowledged(id: string): boolean {
+    return this.#acked.has(id);
+  }
+
+  /** Queues a notification unless its id was already queued or acknowledged. Returns whether it was new. */
+  enqueue(notification: N): boolean {
+    if (this.#closed || this.#acked.has(notification.id) || this.#queued.has(notification.id)) return false;
+    this.#queue.push(notification);
+    this.#queued.add(notification.id);
+    if (this.#options.deliver !== undefined) this.#running ??= this.#drain();
+    return true;
+  }
+
+  /**
+   * Stops delivering: no new `deliver` call starts, and the one in flight sees its signal abort.
+   * Resolves once that call settled, or after `graceMs` if it ignores the signal.
+   */
+  async close(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
+    this.#closed = true;
+    this.#abort.abort();
+    clearTimeout(this.#timer);
+    this.#wakeRetry?.();
+    await deadline(this.#running ?? Promise.resolve(), graceMs);
+    this.#queue.length = 0;
+    this.#queued.clear();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (!this.#closed && this.#queue.length > 0) {
+        const head = this.#queue[0]!;
+        if (this.#options.withdrawn(head)) {
+          this.#dequeue(head);
+          this.#options.onWithdrawn?.(head);
+          continue;
+        }
+        await this.#deliver(head);
+      }
+    } finally {
+      this.#running = undefined;
+      if (!this.#closed && this.#queue.length > 0) this.#running = this.#drain();
+    }
+  }
+
+  async #deliver(notification: N): Promise<void> {
+    const deliver = this.#options.deliver!;
+    for (let attempt = 1; !this.#closed; attempt++) {
+      if (attempt > 1 && this.#options.withdrawn(notification)) return;
+      try {
+        await this.#attempt((signal) => deliver(notification, { signal }));
+        this.#dequeue(notification);
+        this.#acked.add(notification.id);
+        this.#options.onDelivered?.(notification, attempt);
+        return;
+      } catch (error) {
+        if (this.#closed) return;
+        this.#options.onFailure?.(notification, toVigilError(error, 'ERR_DELIVERY'), attempt);
+        const delay = Math.min(this.#options.maxDelayMs, this.#options.initialDelayMs * 2 ** (attempt - 1));
+        await new Promise<void>((resolve) => {
+          this.#wakeRetry = resolve;
+          this.#timer = setTimeout(resolve, delay);
+        });
+        this.#wakeRetry = undefined;
+      }
+    }
+  }
+
+  /**
+   * One `deliver` call with its own signal: aborted when it times out (so a gateway can drop a
+   * late injection instead of doubling it) and when the outbox closes. The attempt settles on
+   * whichever comes first, so no timer of it outlives `close()`.
+   */
+  async #attempt(call: (signal: AbortSignal) => unknown): Promise<void> {
+    const attempt = new AbortController();
+    const signal = AbortSignal.any([this.#abort.signal, attempt.signal]);
+    const outcome = await deadline(
+      Promise.resolve().then(() => call(signal)),
+      this.#options.timeoutMs,
+      this.#abort.signal,
+    );
+    if (outcome === TIMED_OUT) {
+      attempt.abort();
+      throw new VigilError('ERR_TIMEOUT', `deliver did not settle within ${this.#options.timeoutMs} ms`);
+    }
+  }
+
+  #dequeue(notification: N): void {
+    const index = this.#queue.indexOf(notification);
+    if (index >= 0) this.#queue.splice(index, 1);
+    this.#queued.delete(notification.id);
+  }
+}

@@ -1,0 +1,280 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { VigilError } from '../errors.js';
+
+/** Options of `ChildRun.start`. */
+export interface ChildRunOptions {
+  /** A string runs with `/bin/sh -c`; an array is argv, run without a shell. */
+  readonly command: string | readonly string[];
+  /** Working directory. Default: this process's. */
+  readonly cwd?: string;
+  /** Variables merged over `process.env`. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** How long `kill()` waits after its signal before SIGKILL to the process group. */
+  readonly killGraceMs: number;
+  /**
+   * How long to wait after the child's exit for its stdout/stderr to reach end-of-file, so its final
+   * output is not lost; a grandchild holding the pipes open cannot delay the end longer. Default 50.
+   */
+  readonly exitDrainMs?: number;
+}
+
+/** How a run ended: the child exited (or was killed by `signal`), or it never started. */
+export type ChildEnd =
+  | { readonly kind: 'exited'; readonly exitCode: number | null; readonly signal: NodeJS.Signals | null }
+  | { readonly kind: 'failed_start'; readonly error: string };
+
+/** Callbacks of one run. They must not throw. */
+export interface ChildRunHandlers {
+  /** stdout and stderr bytes, in arrival order. Never called after `onEnd`. */
+  onOutput(chunk: Buffer): void;
+  /** Called exactly once, after the last `onOutput`, when the run's pipes and timers are released. */
+  onEnd(end: ChildEnd): void;
+}
+
+/**
+ * One background command in its own process group. The end is detected from the child's own exit,
+ * not from end-of-pipe, so a grandchild that keeps stdout open cannot delay it.
+ */
+export class ChildRun {
+  /** The child's pid, which is also its process group id; undefined when it failed to start. */
+  readonly pid: number | undefined;
+  readonly #handlers: ChildRunHandlers;
+  readonly #killGraceMs: number;
+  readonly #exitDrainMs: number;
+  readonly #child: ChildProcess | undefined;
+  readonly #ended: Promise<void>;
+  #resolveEnded: () => void = () => {};
+  #exit: ChildEnd | undefined;
+  #openPipes = 0;
+  #finishing = false;
+  #finished = false;
+  /** Output chunks read so far: tells the exit drain whether the pipes are still busy. */
+  #chunks = 0;
+  #killSent = false;
+  #stdinClosed = false;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #drainTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Spawns the command. Start failures (no such command, missing cwd) never throw: they reach
+   * `onEnd` as `failed_start`, asynchronously. Invalid options throw `ERR_INVALID_INPUT`.
+   */
+  static start(options: ChildRunOptions, handlers: ChildRunHandlers): ChildRun {
+    return new ChildRun(options, handlers);
+  }
+
+  private constructor(options: ChildRunOptions, handlers: ChildRunHandlers) {
+    const { command, killGraceMs, exitDrainMs = 50 } = options;
+    if (command.length === 0) {
+      throw new VigilError('ERR_INVALID_INPUT', 'command must not be empty');
+    }
+    for (const [name, value] of [
+      ['killGraceMs', killGraceMs],
+      ['exitDrainMs', exitDrainMs],
+    ] as const) {
+      if (!Number.isFinite(value) || value < 0) {
+        throw new VigilError('ERR_INVALID_INPUT', `${name} must be a non-negative number, got ${value}`);
+      }
+    }
+    this.#handlers = handlers;
+    this.#killGraceMs = killGraceMs;
+    this.#exitDrainMs = exitDrainMs;
+    this.#ended = new Promise((resolve) => {
+      this.#resolveEnded = resolve;
+    });
+    const [file, ...args] = typeof command === 'string' ? ['/bin/sh', '-c', command] : command;
+    let child: ChildProcess;
+    try {
+      // detached: own process group (pgid = pid) so kill(-pid) reaches grandchildren. Not unref'd.
+      child = spawn(file as string, args, {
+        cwd: options.cwd,
+        env: { ...process.env, ...options.env },
+        detached: true,
+        stdio: 'pipe',
+      });
+    } catch (error) {
+      this.#child = undefined;
+      this.pid = undefined;
+      const end = failedStart(error, options.cwd);
+      process.nextTick(() => this.#finish(end));
+      return;
+    }
+    this.#child = child;
+    this.pid = child.pid;
+    for (const pipe of [child.stdout, child.stderr]) {
+      if (!pipe) continue;
+      this.#openPipes++;
+      pipe.on('error', () => {}); // A read error destroys the pipe; its 'close' below still counts.
+      pipe.on('data', (chunk: Buffer) => {
+        this.#chunks++;
+        if (!this.#finishing) this.#handlers.onOutput(chunk);
+      });
+      pipe.once('close', () => {
+        this.#openPipes--;
+        this.#maybeDrained();
+      });
+    }
+    // EPIPE when the child stops reading: `write()` reports it through its callback.
+    child.stdin?.on('error', () => {});
+    child.once('exit', (exitCode, signal) => this.#onExit(exitCode, signal));
+    child.on('error', (error) => {
+      if (this.pid === undefined) this.#finish(failedStart(error, options.cwd));
+    });
+  }
+
+  /** True from a successful spawn until `onEnd` has been called. */
+  get running(): boolean {
+    return this.pid !== undefined && !this.#finished;
+  }
+
+  /** Writes to the child's stdin; resolves once handed to the OS. `ERR_INVALID_INPUT` once it exited or stdin closed. */
+  write(data: string | Uint8Array): Promise<void> {
+    const stdin = this.#child?.stdin;
+    const open = this.pid !== undefined && this.#exit === undefined && !this.#finishing && !this.#stdinClosed;
+    if (!open || !stdin?.writable) return Promise.reject(stdinError());
+    return new Promise((resolve, reject) => {
+      stdin.write(data, (error) => (error ? reject(stdinError(error)) : resolve()));
+    });
+  }
+
+  /** Ends the child's stdin (EOF). Idempotent. */
+  closeStdin(): void {
+    if (this.#stdinClosed) return;
+    this.#stdinClosed = true;
+    this.#child?.stdin?.end();
+  }
+
+  /**
+   * Sends `signal` to the whole process group, then SIGKILL after `killGraceMs` if the group leader is
+   * still alive. Resolves after `onEnd`. Idempotent (repeats only escalate to SIGKILL) and safe after the end.
+   * Stragglers that outlive the leader are `killGroup()`'s job.
+   */
+  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!Object.hasOwn(constants.signals, signal)) {
+      return Promise.reject(new VigilError('ERR_INVALID_INPUT', `Unknown signal ${String(signal)}`));
+    }
+    if (this.pid === undefined || this.#exit !== undefined || this.#finishing) return this.#ended;
+    if (!this.#killSent || signal === 'SIGKILL') this.#signalGroup(signal);
+    if (!this.#killSent && signal !== 'SIGKILL') {
+      this.#graceTimer = setTimeout(() => {
+        this.#graceTimer = undefined;
+        if (this.#exit === undefined) this.#signalGroup('SIGKILL');
+      }, this.#killGraceMs);
+    }
+    this.#killSent = true;
+    return this.#ended;
+  }
+
+  /** SIGKILL to the process group, also after the leader exited (grandchildren). Never throws. */
+  killGroup(): void {
+    this.#signalGroup('SIGKILL');
+  }
+
+  #signalGroup(signal: NodeJS.Signals): void {
+    if (this.pid === undefined) return;
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      // ESRCH: the group is gone. Nothing else can fail for a valid signal and our own child.
+    }
+  }
+
+  /** Stops reading output: the pipe fills and the child blocks on write (backpressure). */
+  pause(): void {
+    if (this.#exit !== undefined || this.#finishing) return;
+    this.#child?.stdout?.pause();
+    this.#child?.stderr?.pause();
+  }
+
+  resume(): void {
+    this.#child?.stdout?.resume();
+    this.#child?.stderr?.resume();
+  }
+
+  #onExit(exitCode: number | null, signal: NodeJS.Signals | null): void {
+    this.#exit = { kind: 'exited', exitCode, signal };
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    // What the child wrote before it exited is still in the pipes: read it.
+    this.resume();
+    if (this.#openPipes > 0) this.#armDrain(Date.now() + this.#exitDrainMs * 40);
+    this.#maybeDrained();
+  }
+
+  /**
+   * The pipes stay open (a grandchild holds them): finish once they were quiet for `exitDrainMs`,
+   * or at `deadline` for a grandchild that keeps writing. The check runs after a poll phase, so
+   * output that is already readable is read even when the loop was too busy to run the timer on time.
+   */
+  #armDrain(deadline: number): void {
+    const seen = this.#chunks;
+    this.#drainTimer = setTimeout(() => {
+      this.#drainTimer = undefined;
+      setImmediate(() => {
+        if (this.#finishing || this.#exit === undefined) return;
+        if (this.#chunks !== seen && Date.now() < deadline) this.#armDrain(deadline);
+        else this.#finish(this.#exit);
+      });
+    }, this.#exitDrainMs);
+  }
+
+  #maybeDrained(): void {
+    if (this.#exit !== undefined && this.#openPipes === 0) this.#finish(this.#exit);
+  }
+
+  /** Releases pipes and timers, then calls `onEnd` once: the one way out of every path. */
+  #finish(end: ChildEnd): void {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    clearTimeout(this.#graceTimer);
+    clearTimeout(this.#drainTimer);
+    this.#graceTimer = undefined;
+    this.#drainTimer = undefined;
+    const child = this.#child;
+    const pipes = [child?.stdin, child?.stdout, child?.stderr].filter(
+      (pipe): pipe is Readable | Writable => pipe != null && !pipe.closed,
+    );
+    // onEnd waits for the handles to close, so a caller sees no pipe of ours once it runs.
+    let open = pipes.length;
+    const done = (): void => {
+      if (--open > 0) return;
+      this.#finished = true;
+      try {
+        this.#handlers.onEnd(end);
+      } finally {
+        this.#resolveEnded();
+      }
+    };
+    if (open === 0) {
+      open = 1;
+      done();
+      return;
+    }
+    for (const pipe of pipes) {
+      pipe.once('close', done);
+      pipe.destroy();
+    }
+  }
+}
+
+function failedStart(error: unknown, cwd: string | undefined): ChildEnd {
+  if (cwd !== undefined) {
+    // Node reports a bad cwd as the command's ENOENT (or throws ENOTDIR): name the cwd instead.
+    try {
+      if (!statSync(cwd).isDirectory())
+        return { kind: 'failed_start', error: `cwd ${cwd} is not a directory` };
+    } catch {
+      return { kind: 'failed_start', error: `cwd ${cwd} does not exist` };
+    }
+  }
+  return { kind: 'failed_start', error: error instanceof Error ? error.message : String(error) };
+}
+
+function stdinError(cause?: Error): VigilError {
+  return cause === undefined
+    ? new VigilError('ERR_INVALID_INPUT', 'The process has ended or its stdin is closed')
+    : new VigilError('ERR_INVALID_INPUT', `Writing to stdin failed: ${cause.message}`, { cause });
+}

@@ -1,0 +1,41 @@
+export type ProcessState =
+  | 'pending_approval'
+  | 'running'
+  | 'exited'
+  | 'killed'
+  | 'failed_start'
+  | 'denied'
+  | 'lost';
+
+export const TERMINAL_STATES: ReadonlySet<ProcessState> = new Set([
+  'exited',
+  'killed',
+  'failed_start',
+  'denied',
+  'lost',
+]);
+
+/** A process as callers see it (`processes.get`, `list`, the HTTP API). */
+export interface ProcessInfo {
+  readonly processId: string;
+  readonly sessionId: string;
+  readonly command: string;
+  readonly cwd: string | null;
+  readonly state: ProcessState;
+  readonly pid: number | null;
+  readonly createdAt: number;
+  readonly startedAt: number | null;
+  readonly endedAt: number | null;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** Why the process ended, in words (`exited with code 1`, `killed by SIGTERM`, `denied`, ...). */
+  readonly reason: string | null;
+  readonly notifyOnComplete: boolean;
+  /** Whether watch matches are still reported (false once the rate limits disabled watching). */
+  readonly watching: boolean;
+  readonly watch: readonly string[];
+  /** The completion was acknowledged or read through `wait` (G10). */
+  readonly completionConsumed: boolean;
+  readonly approvalId: string | null;
+  readonly outputBytes: number;
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { parse } from '../validation.js';
+import { watchPatternsSchema } from '../watch/pattern-schema.js';
+import { normalizePatternInput, type WatchPattern } from '../watch/patterns.js';
+
+/** The input of `processes.spawn` (and of the HTTP route and the agent tool). */
+export const spawnInputSchema = z.strictObject({
+  sessionId: z.string(),
+  /** A shell command (run with `/bin/sh -c`) or an argv array (no shell). */
+  command: z.union([z.string().min(1).max(100_000), z.array(z.string().max(100_000)).min(1).max(1000)]),
+  cwd: z.string().min(1).max(4096).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  /** Deliver a `completion` notification when the process ends. Default true. */
+  notifyOnComplete: z.boolean().default(true),
+  /** Watch patterns: substrings, `{ substring }` or `{ regex, flags }`. */
+  watch: watchPatternsSchema.default([]),
+  /** Send the output since the last heartbeat every this many ms (skipped when there is none). */
+  heartbeatMs: z.number().int().min(100).max(86_400_000).optional(),
+  /** Wait for a human approval before starting. */
+  requireApproval: z.boolean().default(false),
+  /** A human-readable reason shown on the approval card. */
+  description: z.string().max(10_000).optional(),
+  /** Keep running after the session closes (still killed by `vigil.close()`). */
+  keepOnSessionClose: z.boolean().default(false),
+});
+
+export type SpawnInput = z.input<typeof spawnInputSchema>;
+
+/** A validated spawn request. */
+export interface SpawnSpec {
+  readonly sessionId: string;
+  readonly command: string | readonly string[];
+  /** The command as one line, for people: argv elements are shell-quoted. */
+  readonly display: string;
+  readonly cwd: string | undefined;
+  readonly env: Readonly<Record<string, string>> | undefined;
+  readonly notifyOnComplete: boolean;
+  readonly patterns: readonly WatchPattern[];
+  readonly heartbeatMs: number;
+  readonly requireApproval: boolean;
+  readonly description: string | undefined;
+  readonly keepOnSessionClose: boolean;
+}
+
+/**
+ * Validates spawn input once: `ERR_INVALID_PATTERN` for a bad watch pattern, `ERR_INVALID_INPUT`
+ * for anything else; both name the field.
+ */
+export function parseSpawn(input: unknown, what = 'spawn input'): SpawnSpec {
+  const spec = parse(spawnInputSchema, input, { what, code: spawnErrorCode });
+  return {
+    sessionId: spec.sessionId,
+    command: spec.command,
+    display: typeof spec.command === 'string' ? spec.command : spec.command.map(quote).join(' '),
+    cwd: spec.cwd,
+    env: spec.env,
+    notifyOnComplete: spec.notifyOnComplete,
+    patterns: spec.watch.map(normalizePatternInput),
+    heartbeatMs: spec.heartbeatMs ?? 0,
+    requireApproval: spec.requireApproval,
+    description: spec.description,
+    keepOnSessionClose: spec.keepOnSessionClose,
+  };
+}
+
+/** A problem with a field under `watch` is a pattern error. */
+export function spawnErrorCode(field: string): 'ERR_INVALID_PATTERN' | 'ERR_INVALID_INPUT' {
+  return field === 'watch' || field.startsWith('watch[') ? 'ERR_INVALID_PATTERN' : 'ERR_INVALID_INPUT';
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,305 @@
+import type { EventEmitter } from 'eventemitter3';
+import type { ApprovalQueue } from '../approvals/approval-queue.js';
+import type { VigilConfig } from '../config.js';
+import type { VigilEvents } from '../events.js';
+import type { Journal } from '../journal/journal.js';
+import type { PollerLink } from '../poller/link.js';
+import { type Cancellation, ManagedProcess } from '../process/managed-process.js';
+import type { OutputLines } from '../process/output-buffer.js';
+import type { ProcessInfo } from '../process/process-info.js';
+import type { SpawnSpec } from '../process/spawn-spec.js';
+import { deadline, TIMED_OUT } from '../timeout.js';
+import type { SessionView } from './session-info.js';
+
+export interface WaitOptions {
+  /** Give up after this long and return the current state with `timedOut: true`. Default: wait forever. */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface WaitResult {
+  readonly process: ProcessInfo;
+  readonly timedOut: boolean;
+}
+
+export interface PollResult {
+  readonly process: ProcessInfo;
+  /** The last `completion.outputChars` characters of output. */
+  readonly tail: string;
+}
+
+export interface LogOptions {
+  /** First line (0-based, of the retained output). Default 0. */
+  readonly offset?: number;
+  /** Lines per page, 1..1000. Default 200. */
+  readonly limit?: number;
+}
+
+export type LogPage = OutputLines & { readonly processId: string };
+
+/** What the table works with: the parts of its session. */
+export interface ProcessTableParts {
+  readonly session: SessionView & { readonly id: string };
+  readonly config: VigilConfig;
+  readonly journal: Journal;
+  readonly link: PollerLink;
+  readonly approvals: ApprovalQueue;
+  readonly events: EventEmitter<VigilEvents>;
+  readonly now: () => number;
+}
+
+/**
+ * A session's processes, from spawn (through an approval, if asked for) to the terminal state: real
+ * children in their own process group, followed by the session's poller while they watch or beat.
+ * An exited child's output is drained by the poller before its final event, so matches always come
+ * first; the terminal state and `process.exited` are recorded in one synchronous step (G6, G7).
+ */
+export class ProcessTable {
+  readonly #parts: ProcessTableParts;
+  readonly #processes = new Map<string, ManagedProcess>();
+  /** Processes that have not reached a terminal state. */
+  readonly #active = new Set<string>();
+
+  constructor(parts: ProcessTableParts) {
+    this.#parts = parts;
+  }
+
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  get(processId: string): ManagedProcess | undefined {
+    return this.#processes.get(processId);
+  }
+
+  info(process: ManagedProcess): ProcessInfo {
+    return process.info(this.#parts.journal.consumed(process.processId));
+  }
+
+  /** Starts a process (or asks for its approval). The caller checked the caps. */
+  spawn(processId: string, spec: SpawnSpec): ManagedProcess {
+    const { config, now } = this.#parts;
+    const process: ManagedProcess = new ManagedProcess(
+      processId,
+      spec,
+      { bufferBytes: config.output.bufferBytes, now: now() },
+      { output: (chunk) => this.#output(process, chunk), exited: () => this.#exited(process) },
+    );
+    this.#processes.set(processId, process);
+    this.#active.add(processId);
+    if (spec.requireApproval) this.#requestApproval(process);
+    else this.#start(process);
+    return process;
+  }
+
+  /** The state and the output tail. Never consumes the completion (G10). */
+  poll(process: ManagedProcess): PollResult {
+    return {
+      process: this.info(process),
+      tail: process.output.tail(this.#parts.config.completion.outputChars),
+    };
+  }
+
+  log(process: ManagedProcess, options: LogOptions): LogPage {
+    const { offset = 0, limit = 200 } = options;
+    return { processId: process.processId, ...process.output.lines({ offset, limit }) };
+  }
+
+  /** Waits for the process to end. Reading the exit this way consumes the completion (G10). */
+  async wait(process: ManagedProcess, options: WaitOptions): Promise<WaitResult> {
+    const outcome = await deadline(
+      process.finished,
+      options.timeoutMs ?? Number.POSITIVE_INFINITY,
+      options.signal,
+    );
+    if (outcome !== TIMED_OUT) this.#parts.journal.consume(process.processId);
+    return { process: this.info(process), timedOut: outcome === TIMED_OUT };
+  }
+
+  /** Kills the process group (SIGTERM, then SIGKILL after `killGraceMs`) and resolves once it ended. */
+  async kill(process: ManagedProcess, signal: NodeJS.Signals): Promise<ProcessInfo> {
+    const { approvalId } = process;
+    if (process.state === 'pending_approval' && approvalId !== null) {
+      process.requestKill();
+      this.#parts.approvals.cancel(approvalId);
+    } else if (process.alive) {
+      // A kill that lands after the child exited on its own (output still draining) changes nothing.
+      await process.kill(signal);
+    }
+    await process.finished;
+    return this.info(process);
+  }
+
+  /** Terminal state and `process.exited` in one synchronous step (G7); exactly once. */
+  finish(process: ManagedProcess, cancelled?: Cancellation): void {
+    const { session, config, journal, link, events, now } = this.#parts;
+    const exit = process.finish({ now: now(), tailChars: config.completion.outputChars }, cancelled);
+    if (exit === undefined) return;
+    link.unfollow(process.processId);
+    this.#active.delete(process.processId);
+    if (!process.detached && session.state !== 'closed') {
+      journal.record('process.exited', exit, {
+        processId: process.processId,
+        command: process.spec.display,
+        notify: process.notifiesOnExit,
+      });
+    }
+    events.emit('process:exited', this.info(process));
+  }
+
+  /** The poller reported that all output of an exited process was matched. */
+  drained(process: ManagedProcess): void {
+    if (process.ending) this.finish(process);
+  }
+
+  /** Watching ended for a process; without heartbeats the poller no longer needs to follow it. */
+  stopFollowing(process: ManagedProcess): void {
+    if (!process.alive) {
+      this.finish(process);
+      return;
+    }
+    if (process.spec.heartbeatMs === 0) {
+      this.#parts.link.unfollow(process.processId);
+      this.#flow(process);
+    }
+  }
+
+  /** The poller committed progress on a process. */
+  progressed(process: ManagedProcess): void {
+    if (process.paused) this.#flow(process);
+  }
+
+  /**
+   * Ends the processes of a closing session (G2): kills them unless `keepOnSessionClose`, finishing
+   * each, and kills what is left of the groups of those that already ended (grandchildren).
+   */
+  async endAll(): Promise<void> {
+    const ending: Promise<void>[] = [];
+    for (const process of this.#processes.values()) {
+      this.#parts.link.unfollow(process.processId);
+      if (process.spec.keepOnSessionClose && !process.terminal) {
+        // Nothing will drain it or resume it once unfollowed: finish an exited one, free a paused one.
+        process.detach();
+        if (process.ending) this.finish(process);
+        if (process.paused) process.resume();
+        continue;
+      }
+      // Exited but not yet drained by the poller, which is stopping: finish it now.
+      if (process.ending) this.finish(process);
+      if (process.terminal) {
+        process.killGroup();
+        continue;
+      }
+      if (process.state === 'pending_approval') continue; // cancelled with the session's approvals
+      process.requestKill();
+      ending.push(this.#killAndFinish(process, 'SIGTERM'));
+    }
+    this.#parts.approvals.close();
+    await Promise.all(ending);
+  }
+
+  /** Kills everything still running, detached processes included (`vigil.close()`, past its grace). */
+  async destroy(): Promise<void> {
+    await Promise.all(
+      [...this.#processes.values()].map(async (process) => {
+        if (process.ending) this.finish(process);
+        if (process.terminal) {
+          process.killGroup();
+          return;
+        }
+        process.requestKill();
+        await this.#killAndFinish(process, 'SIGKILL');
+      }),
+    );
+  }
+
+  /** Drops a finished process (its `finishedTtlMs` passed). */
+  forget(processId: string): void {
+    this.#processes.delete(processId);
+    this.#parts.journal.forget(processId);
+  }
+
+  async #killAndFinish(process: ManagedProcess, signal: NodeJS.Signals): Promise<void> {
+    await process.kill(signal);
+    process.killGroup();
+    if (process.ending) this.finish(process);
+    if (!process.started) this.finish(process, { reason: 'cancelled (vigil closed)' });
+    await process.finished;
+  }
+
+  #requestApproval(process: ManagedProcess): void {
+    const { session, approvals } = this.#parts;
+    const { spec } = process;
+    const { approvalId, decision } = approvals.request({
+      command: spec.display,
+      ...(spec.description === undefined ? {} : { description: spec.description }),
+      processId: process.processId,
+    });
+    process.awaitApproval(approvalId);
+    void decision.then((outcome) => {
+      if (outcome === 'approved' && !process.killRequested && session.live) this.#start(process);
+      else this.finish(process, { reason: `denied (${outcome})` });
+    });
+  }
+
+  #start(process: ManagedProcess): void {
+    const { config, journal, link, now } = this.#parts;
+    const { spec, processId } = process;
+    process.start({ killGraceMs: config.processes.killGraceMs, now: now() });
+    const { pid } = process;
+    if (pid !== null) {
+      journal.record(
+        'process.started',
+        { command: spec.display, cwd: spec.cwd ?? null, pid, watch: this.info(process).watch },
+        { processId, command: spec.display },
+      );
+    }
+    if (process.followed) {
+      link.follow({
+        processId,
+        patterns: spec.patterns,
+        heartbeatMs: spec.heartbeatMs,
+        buffer: process.output,
+      });
+    }
+  }
+
+  #output(process: ManagedProcess, chunk: Buffer): void {
+    const { session, link, events } = this.#parts;
+    if (events.listenerCount('process:output') > 0) {
+      events.emit('process:output', {
+        sessionId: session.id,
+        processId: process.processId,
+        text: chunk.toString('utf8'),
+      });
+    }
+    if (!process.followed) return;
+    link.outputAvailable(process.processId);
+    this.#flow(process);
+  }
+
+  #exited(process: ManagedProcess): void {
+    const { session, link } = this.#parts;
+    // Matches must precede the final event: let the poller drain the output first.
+    if (session.live && !process.detached && link.isFollowing(process.processId)) {
+      link.ended(process.processId);
+      return;
+    }
+    this.finish(process);
+  }
+
+  /**
+   * Backpressure: a watched process whose unmatched output passes a quarter of the ring buffer
+   * stops being read (its pipe fills and it blocks on write) until the poller is back under an
+   * eighth. The headroom takes what arrives after a pause or at exit (the stream's buffer and the
+   * pipe's, 64 KiB each at most), so no output is evicted before it was matched.
+   */
+  #flow(process: ManagedProcess): void {
+    const { session, link, config } = this.#parts;
+    const cursor = session.live ? link.cursorOf(process.processId) : undefined;
+    const backlog = cursor === undefined ? 0 : process.output.end - cursor;
+    const capacity = config.output.bufferBytes;
+    if (!process.paused && backlog > capacity / 4) process.pause();
+    else if (process.paused && backlog < capacity / 8) process.resume();
+  }
+}

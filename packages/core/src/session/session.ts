@@ -1,0 +1,225 @@
+import type { EventEmitter } from 'eventemitter3';
+import { ApprovalQueue } from '../approvals/approval-queue.js';
+import type { VigilConfig } from '../config.js';
+import type { VigilEvents } from '../events.js';
+import { Journal, type MatchGate } from '../journal/journal.js';
+import type { Deliver } from '../journal/notification.js';
+import type { PollerExitedInfo, PollerHost, PollerStartedInfo } from '../poller/host.js';
+import { PollerLink, type ProbeResult } from '../poller/link.js';
+import type { ManagedProcess } from '../process/managed-process.js';
+import type { SpawnSpec } from '../process/spawn-spec.js';
+import { ProcessTable } from './process-table.js';
+import type { SessionCloseResult, SessionInfo, SessionState, SessionView } from './session-info.js';
+import { WatchReports } from './watch-reports.js';
+
+/** What every session of a vigil instance shares, handed down by the registry. */
+export interface SessionContext {
+  readonly config: VigilConfig;
+  readonly host: PollerHost;
+  /** The global watch breaker. */
+  readonly gate: MatchGate;
+  /** The instance's typed events: how a session tells the world (and the registry) what happened. */
+  readonly events: EventEmitter<VigilEvents>;
+  readonly now: () => number;
+}
+
+/**
+ * One agent session: it owns its processes, its poller link, its approvals and its journal, and
+ * its close order (G1, G2): stop the poller while ending the processes and approvals, then stop
+ * delivering, then record `session.closed` as the tape's last event.
+ */
+export class Session implements SessionView {
+  readonly id: string;
+  readonly openedAt: number;
+  readonly journal: Journal;
+  readonly approvals: ApprovalQueue;
+  readonly processes: ProcessTable;
+  /** Resolves once the session is closed. */
+  readonly closed: Promise<SessionCloseResult>;
+  readonly #context: SessionContext;
+  readonly #link: PollerLink;
+  readonly #reports: WatchReports;
+  #state: SessionState = 'opening';
+  #lastActivityAt: number;
+  #closedAt: number | null = null;
+  #closeReason: string | null = null;
+  #pollerRunning = false;
+  #pollerRestarts = 0;
+  /** Settles when the poller has started (or failed to). */
+  #opened: Promise<void> = Promise.resolve();
+  #closing: Promise<SessionCloseResult> | undefined;
+  #resolveClosed!: (result: SessionCloseResult) => void;
+
+  constructor(id: string, context: SessionContext, deliver: Deliver | undefined) {
+    const { config, events, now } = context;
+    this.id = id;
+    this.#context = context;
+    this.openedAt = now();
+    this.#lastActivityAt = this.openedAt;
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    this.journal = new Journal({ sessionId: id, config, deliver, gate: context.gate, events, now });
+    this.#link = new PollerLink(
+      id,
+      {
+        limits: {
+          cooldownMs: config.watch.cooldownMs,
+          strikeLimit: config.watch.strikeLimit,
+          lifetimeMaxHits: config.watch.lifetimeMaxHits,
+          maxLineLength: config.output.maxLineLength,
+          maxLinesPerMatch: config.watch.maxLinesPerMatch,
+          maxCharsPerMatch: config.watch.maxCharsPerMatch,
+        },
+        matchTimeoutMs: config.watch.matchTimeoutMs,
+        slots: config.processes.maxPerSession,
+        // Small enough that a paused child resumes before its unmatched output could be evicted.
+        batchBytes: Math.max(4096, Math.min(1 << 20, Math.floor(config.output.bufferBytes / 4))),
+      },
+      { report: (report) => this.#reports.apply(report), stuck: (culprit) => this.#reports.stuck(culprit) },
+    );
+    this.approvals = new ApprovalQueue(id, {
+      timeoutMs: config.approvals.timeoutMs,
+      now,
+      onChange: ({ kind, approval, outcome, snapshot }) => {
+        const data = {
+          approvalId: approval.approvalId,
+          command: approval.command,
+          description: approval.description,
+          ...(approval.processId === undefined ? {} : { processId: approval.processId }),
+          count: snapshot.count,
+          version: snapshot.version,
+        };
+        if (kind === 'requested') this.journal.record('approval.requested', data);
+        else if (outcome !== undefined) this.journal.record('approval.resolved', { ...data, outcome });
+      },
+    });
+    const parts = { session: this, config, journal: this.journal, link: this.#link, events, now };
+    this.processes = new ProcessTable({ ...parts, approvals: this.approvals });
+    this.#reports = new WatchReports({ ...parts, processes: this.processes, host: context.host });
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get live(): boolean {
+    return this.#state === 'opening' || this.#state === 'open';
+  }
+
+  /** The last call that needed this session open (`sessionIdleTtlMs` counts from it). */
+  touch(): void {
+    this.#lastActivityAt = this.#context.now();
+  }
+
+  /** Open, with nothing running, and untouched for `ttlMs` by `now`. */
+  idle(now: number, ttlMs: number): boolean {
+    return this.#state === 'open' && this.processes.activeCount === 0 && now - this.#lastActivityAt >= ttlMs;
+  }
+
+  /** Starts the session's poller and resolves once it runs; a session that fails to open is closed. */
+  async open(): Promise<SessionInfo> {
+    this.#opened = this.#context.host.start(this.#link);
+    try {
+      await this.#opened;
+    } catch (error) {
+      this.#state = 'closed';
+      this.#link.dispose();
+      throw error;
+    }
+    if (this.#state === 'opening') {
+      this.#state = 'open';
+      this.journal.record('session.opened', { threadId: this.#link.threadId });
+      this.#context.events.emit('session:opened', this.info());
+    }
+    return this.info();
+  }
+
+  /** Closes the session once; concurrent and repeated calls share the result (G1, G2). */
+  close(reason: string): Promise<SessionCloseResult> {
+    this.#closing ??= this.#close(reason);
+    return this.#closing;
+  }
+
+  spawn(processId: string, spec: SpawnSpec): ManagedProcess {
+    return this.processes.spawn(processId, spec);
+  }
+
+  /** Round trip through the session's poller: resolves with the run and thread that answered. */
+  probe(): Promise<ProbeResult> {
+    return this.#link.probe();
+  }
+
+  /** The host started run `info.runId` of this session's poller. */
+  pollerStarted(info: PollerStartedInfo): void {
+    if (this.#link.runId !== info.runId) return;
+    this.#pollerRunning = true;
+    if (info.restart) this.#pollerRestarts++;
+  }
+
+  pollerExited(info: PollerExitedInfo): void {
+    if (this.#link.runId === info.runId) this.#pollerRunning = false;
+  }
+
+  /** The global breaker let watch notifications through again; `suppressed` of this session's were lost. */
+  breakerReleased(suppressed: number, pausedMs: number): void {
+    if (!this.live) return;
+    const { maxMatches, windowMs } = this.#context.config.watch.breaker;
+    this.journal.record('watch.resumed', {
+      suppressed,
+      pausedMs,
+      message: `watch notifications were paused for ${pausedMs} ms (more than ${maxMatches} matches in ${windowMs} ms across all processes); ${suppressed} matches of this session were not delivered`,
+    });
+  }
+
+  /** Releases what waits on the session's poller (after `vigil.close()` stopped the host). */
+  dispose(): void {
+    this.#link.dispose();
+  }
+
+  info(): SessionInfo {
+    return {
+      sessionId: this.id,
+      state: this.#state,
+      openedAt: this.openedAt,
+      closedAt: this.#closedAt,
+      closeReason: this.#closeReason,
+      lastActivityAt: this.#lastActivityAt,
+      poller: {
+        runId: this.#link.runId,
+        threadId: this.#link.threadId,
+        restarts: this.#pollerRestarts,
+        running: this.#pollerRunning,
+      },
+      activeProcesses: this.processes.activeCount,
+      outboxDepth: this.journal.depth,
+      lastSeq: this.journal.lastSeq,
+    };
+  }
+
+  async #close(reason: string): Promise<SessionCloseResult> {
+    const { config, host, gate, events, now } = this.#context;
+    this.#state = 'closing';
+    this.#closeReason = reason;
+    this.journal.stopNotifying();
+    // Closing during open waits for the poller to exist, so that it can be stopped.
+    await this.#opened.catch(() => undefined);
+    const [{ forced }] = await Promise.all([
+      host.stop(this.id, { timeoutMs: config.stopTimeoutMs }),
+      this.processes.endAll(),
+    ]);
+    // Its refused matches are never reported (G2).
+    gate.forget(this.id);
+    this.#link.dispose();
+    this.#pollerRunning = false;
+    // No deliver call starts after this; the one in flight is aborted and gets stopTimeoutMs to settle.
+    await this.journal.closeDelivery(config.stopTimeoutMs);
+    this.journal.record('session.closed', { reason, forced });
+    this.#state = 'closed';
+    this.#closedAt = now();
+    events.emit('session:closed', this.info());
+    const result = { sessionId: this.id, reason, forced };
+    this.#resolveClosed(result);
+    return result;
+  }
+}

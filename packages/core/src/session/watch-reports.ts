@@ -1,0 +1,130 @@
+import type { VigilConfig } from '../config.js';
+import type { Journal } from '../journal/journal.js';
+import type { PollerHost } from '../poller/host.js';
+import type { PollerLink, StuckCulprit } from '../poller/link.js';
+import type { MatchReport, ProcessReport } from '../poller/protocol.js';
+import type { ManagedProcess } from '../process/managed-process.js';
+import { describePattern } from '../watch/patterns.js';
+import type { ProcessTable } from './process-table.js';
+import type { SessionView } from './session-info.js';
+
+export interface WatchReportsParts {
+  readonly session: SessionView & { readonly id: string };
+  readonly config: VigilConfig;
+  readonly journal: Journal;
+  readonly link: PollerLink;
+  readonly processes: ProcessTable;
+  readonly host: PollerHost;
+}
+
+/**
+ * Turns what a session's poller commits into journal events, on the main thread: watch matches,
+ * watch disabling, heartbeats and drained output. Each report is applied in one synchronous step
+ * together with the cursor it reached (the link applied it), so a restarted poller neither loses
+ * nor repeats a match (G4, G9).
+ */
+export class WatchReports {
+  readonly #parts: WatchReportsParts;
+
+  constructor(parts: WatchReportsParts) {
+    this.#parts = parts;
+  }
+
+  apply(report: ProcessReport): void {
+    const { session, processes } = this.#parts;
+    const process = processes.get(report.processId);
+    if (process === undefined || process.terminal || !session.live) return;
+    for (const match of report.matches) this.#match(process, match);
+    // A heartbeat before disabling: disabling may finish an exited process, whose final event comes last.
+    if (report.heartbeat !== undefined) this.#heartbeat(process, report.heartbeat.upTo);
+    if (report.disabled !== undefined && process.watching) {
+      process.disableWatch();
+      const { reason, suppressed } = report.disabled;
+      const { watch } = this.#parts.config;
+      const why =
+        reason === 'lifetime'
+          ? `${watch.lifetimeMaxHits} matches were delivered (watch.lifetimeMaxHits)`
+          : `${watch.strikeLimit} cooldown windows in a row dropped matches (watch.strikeLimit)`;
+      this.#parts.journal.record(
+        'watch.disabled',
+        {
+          notificationId: `${process.processId}:watch_disabled`,
+          command: process.spec.display,
+          reason,
+          message: `watching disabled: ${why}; you will be notified when the process exits`,
+          suppressed,
+        },
+        about(process),
+      );
+      processes.stopFollowing(process);
+    }
+    processes.progressed(process);
+    if (report.drained) processes.drained(process);
+  }
+
+  /** The poller did not commit in time: disable the pattern it is stuck in, and restart it. */
+  stuck(culprit: StuckCulprit): void {
+    const { session, config, journal, link, processes, host } = this.#parts;
+    const process = culprit === undefined ? undefined : processes.get(culprit.processId);
+    if (culprit !== undefined && process !== undefined && !process.terminal) {
+      link.disablePattern(culprit.processId, culprit.pattern);
+      const pattern = process.spec.patterns[culprit.pattern];
+      const shown = pattern === undefined ? `#${culprit.pattern}` : describePattern(pattern);
+      journal.record(
+        'watch.disabled',
+        {
+          notificationId: `${process.processId}:pattern_timeout:${culprit.pattern}`,
+          command: process.spec.display,
+          reason: 'pattern_timeout',
+          pattern: shown,
+          message: `watch pattern ${shown} took longer than ${config.watch.matchTimeoutMs} ms on one batch of output (a catastrophic regex?); it is disabled and its poller thread was restarted`,
+          suppressed: 0,
+        },
+        about(process),
+      );
+      process.disablePattern(culprit.pattern);
+    }
+    host.restart(session.id, 'a poller did not commit its batch within watch.matchTimeoutMs').catch(() => {
+      // The session may be closing; its close stops the poller anyway.
+    });
+  }
+
+  #match(process: ManagedProcess, match: MatchReport): void {
+    const pattern = process.spec.patterns[match.pattern];
+    this.#parts.journal.record(
+      'watch.match',
+      {
+        notificationId: `${process.processId}:match:${match.offset}`,
+        command: process.spec.display,
+        lines: match.lines,
+        pattern: pattern === undefined ? null : describePattern(pattern),
+        offset: match.offset,
+        suppressed: match.suppressed,
+        hit: match.hit,
+        truncated: match.truncated,
+      },
+      about(process),
+    );
+  }
+
+  #heartbeat(process: ManagedProcess, upTo: number): void {
+    const beat = process.takeHeartbeat(upTo);
+    if (beat === undefined) return;
+    const limit = this.#parts.config.completion.outputChars;
+    this.#parts.journal.record(
+      'heartbeat',
+      {
+        notificationId: `${process.processId}:heartbeat:${upTo}`,
+        command: process.spec.display,
+        output: beat.text.length > limit ? beat.text.slice(-limit) : beat.text,
+        fromOffset: beat.from,
+        toOffset: upTo,
+      },
+      about(process),
+    );
+  }
+}
+
+function about(process: ManagedProcess): { processId: string; command: string } {
+  return { processId: process.processId, command: process.spec.display };
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { VigilError, type VigilOptions } from '@vigil/core';
+import type { WorkerHostOptions } from '@vigil/worker';
+import { createHttpHandler, type HttpHandler } from '../http/handler.js';
+import { type CorsOptions, checkHost } from '../http/security.js';
+import { createGatewayPlugin, type GatewayPlugin } from '../plugin/plugin.js';
+import type { RenderedNotification } from '../plugin/render.js';
+import { createWebAssets } from './web-assets.js';
+
+export interface EmbeddedGatewayOptions {
+  /** Interface to bind. Default `127.0.0.1` (loopback only). */
+  readonly host?: string;
+  /** Port; 0 picks a free one. Default 7420. */
+  readonly port?: number;
+  /** The bearer token. Default: `VIGIL_TOKEN`, else a random one. */
+  readonly token?: string;
+  readonly config?: Omit<VigilOptions, 'host'>;
+  readonly pool?: WorkerHostOptions['pool'];
+  /** Extra allowed `Host` headers (for a proxy or a name); loopback names of the port are always allowed. */
+  readonly allowedHosts?: readonly string[];
+  readonly cors?: CorsOptions;
+  /** What the reference gateway does with a notification (it has no agent): default, nothing. */
+  readonly onNotification?: (sessionId: string, message: RenderedNotification) => void | Promise<void>;
+  /** SSE keep-alive interval. Default 15 s. */
+  readonly keepAliveMs?: number;
+}
+
+/** The reference gateway: the plugin, the HTTP API and the web page on one loopback server. */
+export interface EmbeddedGateway extends AsyncDisposable {
+  readonly url: string;
+  readonly token: string;
+  readonly plugin: GatewayPlugin;
+  readonly handler: HttpHandler;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/** Starts the embedded reference gateway; resolves once it listens. */
+export async function startGateway(options: EmbeddedGatewayOptions = {}): Promise<EmbeddedGateway> {
+  const token = options.token ?? process.env.VIGIL_TOKEN ?? randomBytes(24).toString('base64url');
+  if (token.length < 16) {
+    throw new VigilError('ERR_INVALID_CONFIG', 'token: must be at least 16 characters', {
+      details: { field: 'token' },
+    });
+  }
+  const plugin = createGatewayPlugin({
+    ...(options.config === undefined ? {} : { config: options.config }),
+    ...(options.pool === undefined ? {} : { pool: options.pool }),
+    inject: async (sessionId, message) => {
+      await options.onNotification?.(sessionId, message);
+    },
+  });
+  const vigil = plugin.vigil;
+  let port = 0;
+  const allowed = (host: string): boolean => {
+    const names = [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `[::1]:${port}`,
+      ...(options.allowedHosts ?? []),
+    ];
+    return names.some((name) => name.toLowerCase() === host);
+  };
+  const handler = createHttpHandler(vigil, {
+    token,
+    allowedHosts: allowed,
+    ...(options.cors === undefined ? {} : { cors: options.cors }),
+    stream: { keepAliveMs: options.keepAliveMs ?? 15_000 },
+    openSession: (sessionId) => vigil.sessions.open(sessionId, { deliver: plugin.deliver }),
+  });
+  const assets = createWebAssets();
+  const server = createServer((req, res) => {
+    try {
+      // The page is public, but only under an allowed Host (DNS rebinding).
+      checkHost(req, allowed);
+      if (assets(req, res)) return;
+    } catch {
+      // The API answers the Host error in its own format.
+    }
+    handler(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 7420, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  port = (server.address() as AddressInfo).port;
+  const shown = (options.host ?? '127.0.0.1').includes(':')
+    ? `[${options.host}]`
+    : (options.host ?? '127.0.0.1');
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      // Streams first: an open SSE response would keep the server alive.
+      await handler.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await plugin.hooks.gatewayStop();
+    })();
+    return closing;
+  };
+  return {
+    url: `http://${shown}:${port}`,
+    token,
+    plugin,
+    handler,
+    server,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

@@ -1,0 +1,147 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Vigil, VigilError } from '@vigil/core';
+import { parse } from '@vigil/core/host';
+import { toErrorReply } from './errors.js';
+import { type HttpApiOptions, httpApiOptionsSchema } from './options.js';
+import { match, pathSegments, sendJson } from './router.js';
+import { routes, type Tracker } from './routes.js';
+import { queryObject } from './schemas.js';
+import { applyCors, BearerCheck, checkHost, readBody } from './security.js';
+
+/** What is in flight, for monitoring and leak checks. */
+export interface HttpHandlerStats {
+  /** Requests being served (streams and long-polls included). */
+  readonly requests: number;
+  /** Open `GET /v1/stream` responses. */
+  readonly streams: number;
+  /** Long-polls waiting: `events?wait` and `processes/:pid/wait`. */
+  readonly waiting: number;
+}
+
+/** A stream opened or closed (`sessions` it served). */
+export interface StreamInfo {
+  readonly sessions: readonly string[];
+}
+
+/** A `node:http` request listener serving the vigil HTTP API, plus its lifecycle. */
+export interface HttpHandler extends AsyncDisposable {
+  (req: IncomingMessage, res: ServerResponse): void;
+  stats(): HttpHandlerStats;
+  /** Registers a listener; returns the function that removes it. */
+  on(event: 'stream:opened' | 'stream:closed', listener: (info: StreamInfo) => void): () => void;
+  /** Ends every stream and long-poll (`ERR_CLOSED`, 503), refuses new requests, resolves when all settled. */
+  close(): Promise<void>;
+}
+/**
+ * Creates the request listener of the vigil HTTP API for a plain `node:http` server.
+ * Every request is checked in this order before any route runs: `Host` allowlist (403), CORS
+ * preflight (only with `cors`), bearer token (401), then routing (404, 405). Options are validated
+ * (`ERR_INVALID_CONFIG` naming the field).
+ */
+export function createHttpHandler(vigil: Vigil, options: HttpApiOptions): HttpHandler {
+  const config = parse(httpApiOptionsSchema, options, {
+    what: 'HTTP API options',
+    code: 'ERR_INVALID_CONFIG',
+  });
+  const bearer = new BearerCheck(config.token);
+  const listeners = {
+    'stream:opened': new Set<(info: StreamInfo) => void>(),
+    'stream:closed': new Set<(info: StreamInfo) => void>(),
+  };
+  const controllers = new Set<AbortController>();
+  const inflight = new Set<Promise<void>>();
+  let streams = 0;
+  let waiting = 0;
+  let closing: Promise<void> | undefined;
+
+  const emit = (event: keyof typeof listeners, info: StreamInfo): void => {
+    for (const listener of [...listeners[event]]) listener(info);
+  };
+  const track: Tracker = {
+    async waiting(work) {
+      waiting++;
+      try {
+        return await work;
+      } finally {
+        waiting--;
+      }
+    },
+    async stream(sessions, work) {
+      streams++;
+      emit('stream:opened', { sessions });
+      try {
+        await work;
+      } finally {
+        streams--;
+        emit('stream:closed', { sessions });
+      }
+    },
+    stats: () => ({ requests: inflight.size, streams, waiting }),
+  };
+  const table = routes(vigil, config, track);
+
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const controller = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) controller.abort(new VigilError('ERR_ABORTED', 'The client disconnected'));
+    };
+    res.on('close', onClose);
+    controllers.add(controller);
+    try {
+      checkHost(req, config.allowedHosts);
+      if (applyCors(req, res, config.cors)) return;
+      const url = new URL(req.url ?? '/', 'http://vigil.invalid');
+      let queryToken: string | undefined;
+      if (config.allowQueryToken && req.method === 'GET' && url.pathname === '/v1/stream') {
+        queryToken = url.searchParams.get('access_token') ?? undefined;
+        url.searchParams.delete('access_token');
+      }
+      bearer.check(req, queryToken);
+      if (closing !== undefined) throw new VigilError('ERR_CLOSED', 'The HTTP API is closing');
+      const { route: found, params } = match(table, req.method ?? '', pathSegments(url.pathname));
+      const ctx = {
+        req,
+        res,
+        params,
+        query: queryObject(url.searchParams),
+        body: undefined,
+        signal: controller.signal,
+      };
+      const reply = await found.run(ctx, () => readBody(req, config.bodyLimitBytes));
+      if (reply !== undefined) sendJson(res, reply.status, reply.body);
+    } catch (error) {
+      const reply = toErrorReply(error);
+      if (reply.body.error.code === 'ERR_INTERNAL') config.onError?.(error);
+      sendJson(res, reply.status, reply.body, reply.headers);
+    } finally {
+      res.off('close', onClose);
+      controllers.delete(controller);
+      if (!res.writableEnded) res.end();
+    }
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const work = serve(req, res).catch((error: unknown) => config.onError?.(error));
+    inflight.add(work);
+    void work.finally(() => inflight.delete(work));
+  };
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      for (const controller of controllers)
+        controller.abort(new VigilError('ERR_CLOSED', 'The HTTP API is closing'));
+      await Promise.allSettled([...inflight]);
+    })();
+    return closing;
+  };
+  return Object.assign(handler, {
+    stats: track.stats,
+    on(event: keyof typeof listeners, listener: (info: StreamInfo) => void) {
+      listeners[event].add(listener);
+      return () => {
+        listeners[event].delete(listener);
+      };
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  });
+}

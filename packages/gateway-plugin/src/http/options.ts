@@ -1,0 +1,56 @@
+import type { IncomingMessage } from 'node:http';
+import type { SessionInfo } from '@vigil/core';
+import { z } from 'zod';
+
+const fn = <F>() => z.custom<F>((value) => typeof value === 'function', 'must be a function');
+
+/** The options of `createHttpHandler`: the one declaration, with each default beside its field. */
+export const httpApiOptionsSchema = z.strictObject({
+  /** The bearer token every request must carry (`Authorization: Bearer <token>`). At least 16 characters. */
+  token: z.string().min(16),
+  /**
+   * Allowed `Host` headers (`host:port`), or a predicate over the header. Default: the loopback
+   * names of the port the request came in on (DNS rebinding).
+   */
+  allowedHosts: z
+    .union([z.array(z.string().min(1)).readonly(), fn<(host: string, req: IncomingMessage) => boolean>()])
+    .optional(),
+  /** Browser origins allowed by CORS. Default: none (no CORS header is ever sent). */
+  cors: z.strictObject({ origins: z.array(z.string().min(1)).readonly() }).optional(),
+  /** Largest accepted request body. Default 1 MiB; larger is 413. */
+  bodyLimitBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(1 << 30)
+    .default(1 << 20),
+  /** Cap on `POST /v1/processes/:pid/wait?timeoutMs` (also its default). Default 60 s. */
+  maxWaitMs: z.number().int().min(0).max(3_600_000).default(60_000),
+  /**
+   * Also accept the token as `?access_token=` on `GET /v1/stream`, for browsers' EventSource, which
+   * cannot send headers. The token then shows in URLs (and logs). Default false.
+   */
+  allowQueryToken: z.boolean().default(false),
+  stream: z
+    .strictObject({
+      /** Interval of `: keep-alive` comments. Default 15 s. */
+      keepAliveMs: z.number().int().min(1).max(3_600_000).default(15_000),
+      /** The `retry:` sent first. Default 2 s. */
+      retryMs: z.number().int().min(0).max(3_600_000).default(2_000),
+      /** Sessions per stream. Default 100. */
+      maxSessions: z.number().int().min(1).max(10_000).default(100),
+    })
+    .prefault({}),
+  /** Receives errors that became a 500 `ERR_INTERNAL` (their message is not sent). Default: ignore. */
+  onError: fn<(error: unknown) => void>().optional(),
+  /**
+   * How `POST /v1/sessions` opens a session. Default: `vigil.sessions.open(sessionId)` without
+   * `deliver` (notifications are then read through the tape or the stream). A gateway passes its
+   * own, to give sessions opened over HTTP its `deliver`.
+   */
+  openSession: fn<(sessionId: string) => Promise<SessionInfo>>().optional(),
+});
+
+/** Options of `createHttpHandler` (see `httpApiOptionsSchema` for each field and its default). */
+export type HttpApiOptions = z.input<typeof httpApiOptionsSchema>;
+export type HttpApiConfig = z.output<typeof httpApiOptionsSchema>;

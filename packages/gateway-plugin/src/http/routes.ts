@@ -1,0 +1,94 @@
+import type { Vigil } from '@vigil/core';
+import { spawnErrorCode } from '@vigil/core/host';
+import type { HttpHandlerStats } from './handler.js';
+import type { HttpApiConfig } from './options.js';
+import { created, ok, type Route, route } from './router.js';
+import {
+  approvalBodySchema,
+  closeSessionQuerySchema,
+  eventsQuerySchema,
+  killBodySchema,
+  logQuerySchema,
+  openSessionBodySchema,
+  spawnBodySchema,
+  streamQuerySchema,
+  waitQuerySchema,
+  writeBodySchema,
+} from './schemas.js';
+import { planStream, runStream } from './sse-stream.js';
+
+/** The routes of the HTTP API over one vigil instance. */
+export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Route[] {
+  const p = (ctx: { params: Readonly<Record<string, string>> }, name: string): string =>
+    ctx.params[name] ?? '';
+  const { stream } = config;
+  return [
+    route('POST', '/v1/sessions', { body: openSessionBodySchema }, async ({ body }) =>
+      created(await (config.openSession ?? ((id: string) => vigil.sessions.open(id)))(body.sessionId)),
+    ),
+    route('GET', '/v1/sessions', {}, () => ok({ sessions: vigil.sessions.list() })),
+    route('GET', '/v1/sessions/:sid', {}, (ctx) => ok(vigil.sessions.get(p(ctx, 'sid')))),
+    // Answers only after the close resolved: the poller is gone and G2 holds.
+    route('DELETE', '/v1/sessions/:sid', { query: closeSessionQuerySchema }, async (ctx) =>
+      ok(await vigil.sessions.close(p(ctx, 'sid'), ctx.query.reason ? { reason: ctx.query.reason } : {})),
+    ),
+    route(
+      'POST',
+      '/v1/sessions/:sid/processes',
+      { body: spawnBodySchema, bodyError: spawnErrorCode },
+      (ctx) => created(vigil.processes.spawn({ ...ctx.body, sessionId: p(ctx, 'sid') })),
+    ),
+    route('GET', '/v1/sessions/:sid/processes', {}, (ctx) => {
+      const sessionId = vigil.sessions.get(p(ctx, 'sid')).sessionId;
+      return ok({ processes: vigil.processes.list({ sessionId }) });
+    }),
+    route('GET', '/v1/sessions/:sid/events', { query: eventsQuerySchema }, async (ctx) => {
+      const { after, limit, wait } = ctx.query;
+      const read = vigil.tape.read(p(ctx, 'sid'), { after, limit, waitMs: wait, signal: ctx.signal });
+      return ok(await (wait ? track.waiting(read) : read));
+    }),
+    route('GET', '/v1/sessions/:sid/approvals', {}, (ctx) => ok(vigil.approvals.snapshot(p(ctx, 'sid')))),
+    route('POST', '/v1/sessions/:sid/approvals/:aid', { body: approvalBodySchema }, (ctx) => {
+      const approvalId = p(ctx, 'aid');
+      return ok({
+        approvalId,
+        outcome: vigil.approvals.respond(p(ctx, 'sid'), approvalId, ctx.body.decision),
+      });
+    }),
+    route('GET', '/v1/processes/:pid', {}, (ctx) => ok(vigil.processes.get(p(ctx, 'pid')))),
+    route('GET', '/v1/processes/:pid/poll', {}, (ctx) => ok(vigil.processes.poll(p(ctx, 'pid')))),
+    route('GET', '/v1/processes/:pid/log', { query: logQuerySchema }, (ctx) => {
+      const { offset, limit } = ctx.query;
+      return ok(vigil.processes.log(p(ctx, 'pid'), { offset, limit }));
+    }),
+    route('POST', '/v1/processes/:pid/wait', { query: waitQuerySchema }, async (ctx) => {
+      const timeoutMs = Math.min(ctx.query.timeoutMs ?? config.maxWaitMs, config.maxWaitMs);
+      return ok(await track.waiting(vigil.processes.wait(p(ctx, 'pid'), { timeoutMs, signal: ctx.signal })));
+    }),
+    route('POST', '/v1/processes/:pid/kill', { body: killBodySchema, optionalBody: true }, async (ctx) =>
+      ok(await vigil.processes.kill(p(ctx, 'pid'), ctx.body.signal ? { signal: ctx.body.signal } : {})),
+    ),
+    route('POST', '/v1/processes/:pid/write', { body: writeBodySchema }, async (ctx) => {
+      const processId = p(ctx, 'pid');
+      await vigil.processes.write(processId, ctx.body.data);
+      return ok({ processId, bytes: Buffer.byteLength(ctx.body.data) });
+    }),
+    route('GET', '/v1/stream', { query: streamQuerySchema }, async ({ req, res, query, signal }) => {
+      const header = req.headers['last-event-id'];
+      // The header wins: a reconnecting EventSource sends it, while the URL keeps the first id.
+      const lastEventId = typeof header === 'string' && header !== '' ? header : query.lastEventId;
+      const plan = planStream(vigil, query.sessions, { lastEventId, maxSessions: stream.maxSessions });
+      if (plan.done) return { status: 204 };
+      await track.stream(plan.sessions, runStream(vigil, res, plan, { ...stream, signal }));
+      return undefined;
+    }),
+    route('GET', '/v1/stats', {}, () => ok({ ...vigil.stats(), http: track.stats() })),
+  ];
+}
+
+/** What the handler counts of the routes' long-running work. */
+export interface Tracker {
+  waiting<T>(work: Promise<T>): Promise<T>;
+  stream(sessions: readonly string[], work: Promise<void>): Promise<void>;
+  stats(): HttpHandlerStats;
+}

@@ -1,0 +1,277 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import {
+  configSchema,
+  isSessionId,
+  type SessionInfo,
+  toVigilError,
+  type Vigil,
+  type VigilConfig,
+  VigilError,
+} from '@vigil/core';
+import { deadline, parse } from '@vigil/core/host';
+import { createGatewayPlugin, type GatewayPlugin } from '../plugin/plugin.js';
+import { createProcessTool, type ToolDefinition } from '../plugin/process-tool.js';
+import type { RenderedNotification } from '../plugin/render.js';
+import type {
+  OpenClawPluginApi,
+  OpenClawPluginEntry,
+  OpenClawTool,
+  OpenClawToolContext,
+  OpenClawToolResult,
+} from './types.js';
+
+/** Where every registration in the process finds the one shared vigil. */
+const SHARED = Symbol.for('vigil.openclaw');
+/** Within OpenClaw's 5 s budget for `gateway_stop`; `service.stop` and disposal wait again if needed. */
+const STOP_BUDGET_MS = 4_000;
+/** OpenClaw gives all `session_end` handlers 2 s together at shutdown. */
+const SESSION_END_BUDGET_MS = 1_500;
+
+interface Route {
+  readonly sessionKey: string | undefined;
+  readonly agentId: string | undefined;
+}
+
+/**
+ * State shared by every registration: OpenClaw evaluates the entry module afresh for each
+ * `register` (full, discovery, tool-discovery), so module-level state would be split.
+ */
+interface SharedState {
+  config: VigilConfig;
+  plugin: GatewayPlugin | undefined;
+  vigil: Vigil | undefined;
+  /** The running `vigil.close()`; callers each wait for it within their own budget. */
+  closing: Promise<void> | undefined;
+  /** Registrations not yet disposed, oldest first; the last disposal stops vigil. */
+  readonly apis: OpenClawPluginApi[];
+  /** vigil session id → where OpenClaw routes system events for it. */
+  readonly routes: Map<string, Route>;
+}
+
+// Metadata only: every call goes through the shared plugin.
+const processTool: ToolDefinition = createProcessTool(() => {
+  throw new VigilError('ERR_CLOSED', 'process tool metadata has no vigil');
+});
+
+/** Maps an OpenClaw session id or key to a vigil session id, the same way every time. */
+export function vigilSessionId(openClawId: string): string {
+  if (isSessionId(openClawId)) return openClawId;
+  return `openclaw-${createHash('sha256').update(openClawId).digest('hex').slice(0, 40)}`;
+}
+
+function shared(config: VigilConfig): SharedState {
+  const root = globalThis as { [SHARED]?: SharedState };
+  root[SHARED] ??= {
+    config,
+    plugin: undefined,
+    vigil: undefined,
+    closing: undefined,
+    apis: [],
+    routes: new Map(),
+  };
+  return root[SHARED];
+}
+
+/** Appends one JSON line to `VIGIL_OPENCLAW_LOG` when set (tests and operators follow it). */
+function trace(event: string, fields: Record<string, unknown> = {}): void {
+  const file = process.env.VIGIL_OPENCLAW_LOG;
+  if (!file) return;
+  try {
+    appendFileSync(file, `${JSON.stringify({ at: Date.now(), pid: process.pid, event, ...fields })}\n`);
+  } catch {
+    // Tracing must never break the gateway.
+  }
+}
+
+/** The registration whose runtime delivers notifications: the latest `full` one, else the latest. */
+function deliveryApi(state: SharedState): OpenClawPluginApi | undefined {
+  return state.apis.findLast((api) => api.registrationMode === 'full') ?? state.apis.at(-1);
+}
+
+function inject(state: SharedState, sessionId: string, message: RenderedNotification): void {
+  const route = state.routes.get(sessionId);
+  const api = deliveryApi(state);
+  if (api === undefined || route?.sessionKey === undefined) {
+    // Thrown so that the outbox retries: the route appears with the session's next hook or tool call.
+    throw new VigilError('ERR_UNKNOWN_SESSION', `no OpenClaw session key is known for ${sessionId}`);
+  }
+  const { sessionKey, agentId } = route;
+  const scope = agentId === undefined ? { sessionKey } : { sessionKey, agentId };
+  const system = api.runtime.system;
+  // false means the same event is already queued (a retried delivery): that counts as delivered.
+  const queued = system.enqueueSystemEvent(message.text, {
+    ...scope,
+    contextKey: `vigil:${message.notification.id}`,
+  });
+  system.requestHeartbeat({ source: 'hook', intent: 'immediate', reason: 'hook:vigil', ...scope });
+  trace('inject', { sessionId, sessionKey, queued, type: message.notification.type, text: message.text });
+}
+
+function current(state: SharedState): GatewayPlugin {
+  state.plugin ??= createGatewayPlugin({
+    config: state.config,
+    pool: state.config.pool,
+    hookTimeoutMs: SESSION_END_BUDGET_MS,
+    inject: (sessionId, message) => inject(state, sessionId, message),
+  });
+  return state.plugin;
+}
+
+/** Opens the session (idempotent); a session still closing (a `/new` on the same id) is reopened after. */
+async function openSession(state: SharedState, sessionId: string): Promise<SessionInfo | undefined> {
+  const plugin = current(state);
+  state.vigil = plugin.vigil;
+  const known = state.vigil.sessions.list().find((session) => session.sessionId === sessionId);
+  if (known?.state === 'closing') await state.vigil.sessions.close(sessionId).catch(() => undefined);
+  return plugin.hooks.sessionStart({ sessionId });
+}
+
+function remember(state: SharedState, sessionId: string, route: Route): void {
+  const known = state.routes.get(sessionId);
+  state.routes.set(sessionId, {
+    sessionKey: route.sessionKey ?? known?.sessionKey,
+    agentId: route.agentId ?? known?.agentId,
+  });
+}
+
+/** Stops vigil (idempotent, safe if nothing started); each caller waits at most `STOP_BUDGET_MS`. */
+function stop(state: SharedState, why: string): Promise<void> {
+  const { plugin, vigil } = state;
+  if (plugin !== undefined) {
+    state.plugin = undefined;
+    state.vigil = undefined;
+    trace('stopping', { why });
+    state.closing = plugin.hooks.gatewayStop().then(
+      () => trace('stopped', { why, stats: vigil?.stats() }),
+      (error: unknown) =>
+        deliveryApi(state)?.logger.error(`vigil: stop failed: ${toVigilError(error).message}`),
+    );
+  }
+  return state.closing === undefined
+    ? Promise.resolve()
+    : deadline(state.closing, STOP_BUDGET_MS).then(() => undefined);
+}
+
+function failure(error: VigilError): OpenClawToolResult {
+  // OpenClaw's own shape for a failed tool call: `status: 'error'` marks it failed.
+  const details = { status: 'error', tool: processTool.name, code: error.code, error: error.message };
+  return { content: [{ type: 'text', text: `process tool error: ${error.message}` }], details };
+}
+
+function bindTool(state: SharedState, context: OpenClawToolContext): OpenClawTool {
+  const openClawId = context.sessionId ?? context.sessionKey;
+  const sessionId = openClawId === undefined ? undefined : vigilSessionId(openClawId);
+  if (sessionId !== undefined) {
+    remember(state, sessionId, { sessionKey: context.sessionKey, agentId: context.agentId });
+  }
+  return {
+    name: processTool.name,
+    description: processTool.description,
+    parameters: processTool.inputSchema,
+    async execute(_toolCallId, params, signal) {
+      try {
+        if (sessionId === undefined) {
+          throw new VigilError(
+            'ERR_UNKNOWN_SESSION',
+            'the process tool runs only inside an OpenClaw session',
+          );
+        }
+        await openSession(state, sessionId);
+        const tool = current(state).tools.find((t) => t.name === processTool.name)!;
+        const result = await tool.execute(
+          params,
+          signal === undefined ? { sessionId } : { sessionId, signal },
+        );
+        trace('tool', { sessionId, sessionKey: context.sessionKey, params, data: result.data });
+        const action = (params as { action?: unknown }).action;
+        // The result sits under `result`: its `exitCode` or `timedOut` must not grade the call.
+        return {
+          content: [{ type: 'text', text: result.text }],
+          details: { ok: true, action, result: result.data },
+        };
+      } catch (error) {
+        const vigilError = toVigilError(error);
+        trace('tool.error', { sessionId, code: vigilError.code, message: vigilError.message });
+        return failure(vigilError);
+      }
+    },
+  };
+}
+
+function registerRuntime(state: SharedState, api: OpenClawPluginApi): void {
+  const warn = (what: string, error: unknown) =>
+    api.logger.warn(`vigil: ${what} failed: ${toVigilError(error).message}`);
+  api.registerService({
+    id: 'vigil',
+    // vigil itself starts lazily with the first session or tool call; start only makes it current.
+    start: () => {
+      current(state);
+      trace('service.start');
+    },
+    stop: () => stop(state, 'service.stop'),
+  });
+  api.on('session_start', async (event, context) => {
+    const sessionId = vigilSessionId(event.sessionId);
+    remember(state, sessionId, {
+      sessionKey: event.sessionKey ?? context.sessionKey,
+      agentId: context.agentId,
+    });
+    try {
+      const session = await openSession(state, sessionId);
+      trace('session_start', { sessionId, sessionKey: event.sessionKey, session });
+    } catch (error) {
+      warn(`opening session ${sessionId}`, error);
+    }
+  });
+  api.on('session_end', async (event) => {
+    const sessionId = vigilSessionId(event.sessionId);
+    // Never creates vigil: at shutdown gateway_stop already closed it.
+    const plugin = state.plugin;
+    if (plugin === undefined) return;
+    const route = state.routes.get(sessionId);
+    try {
+      await plugin.hooks.sessionEnd({
+        sessionId,
+        reason: `openclaw session end (${event.reason ?? 'unknown'})`,
+      });
+      // A session_start for the same id (OpenClaw's /new) may have come meanwhile: keep its route.
+      if (state.routes.get(sessionId) === route) state.routes.delete(sessionId);
+      trace('session_end', { sessionId, reason: event.reason, stats: state.vigil?.stats() });
+    } catch (error) {
+      warn(`closing session ${sessionId}`, error);
+    }
+  });
+  api.on('gateway_stop', () => stop(state, 'gateway_stop'));
+}
+
+function register(api: OpenClawPluginApi): void {
+  const mode = api.registrationMode;
+  if (mode !== 'full' && mode !== 'discovery' && mode !== 'tool-discovery') return;
+  const config = parse(configSchema, api.pluginConfig ?? {}, {
+    what: 'vigil config (plugins.entries.vigil.config)',
+    code: 'ERR_INVALID_CONFIG',
+  });
+  const state = shared(config);
+  // A running vigil keeps the config it started with; the next start picks up a changed one.
+  if (state.plugin === undefined) state.config = config;
+  state.apis.push(api);
+  api.lifecycle?.onDispose?.(() => {
+    state.apis.splice(state.apis.indexOf(api), 1);
+    return state.apis.length === 0 ? stop(state, 'dispose') : undefined;
+  });
+  api.registerTool((context) => bindTool(state, context), { name: processTool.name });
+  // Registering starts nothing (the service does, in the gateway); discovery modes list what is here.
+  registerRuntime(state, api);
+  trace('register', { mode, live: state.apis.length });
+}
+
+/** OpenClaw loads this module's default export; the one default export in vigil, as OpenClaw requires. */
+const entry: OpenClawPluginEntry = {
+  id: 'vigil',
+  name: 'vigil',
+  description:
+    'Background processes for agents: spawn, follow and get notified when they finish or print a watched pattern.',
+  register,
+};
+export default entry;

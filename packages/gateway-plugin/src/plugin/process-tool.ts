@@ -1,0 +1,153 @@
+import { type ProcessInfo, spawnInputSchema, type Vigil, VigilError } from '@vigil/core';
+import { parse, spawnErrorCode } from '@vigil/core/host';
+import { z } from 'zod';
+
+const spawnFields = spawnInputSchema.omit({ sessionId: true }).partial().shape;
+
+/** Input of the agent-facing `process` tool: one flat object, so every gateway's tool API accepts it. */
+export const processToolInputSchema = z
+  .strictObject({
+    action: z.enum(['spawn', 'poll', 'log', 'wait', 'kill', 'write', 'list']),
+    processId: z.string().min(1).max(64).optional(),
+    ...spawnFields,
+    offset: z.number().int().min(0).optional(),
+    limit: z.number().int().min(1).max(1000).optional(),
+    timeoutMs: z.number().int().min(0).max(600_000).optional(),
+    signal: z.enum(['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP']).optional(),
+    data: z
+      .string()
+      .max(1 << 20)
+      .optional(),
+  })
+  .superRefine((input, ctx) => {
+    const needs = (field: 'processId' | 'command' | 'data') => {
+      if (input[field] === undefined) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `is required for action "${input.action}"` });
+      }
+    };
+    if (input.action === 'spawn') needs('command');
+    else if (input.action !== 'list') needs('processId');
+    if (input.action === 'write') needs('data');
+  });
+
+export type ProcessToolInput = z.input<typeof processToolInputSchema>;
+
+export interface ToolContext {
+  readonly sessionId: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface ToolResult {
+  /** What the agent reads. */
+  readonly text: string;
+  readonly data: unknown;
+}
+
+/** A tool definition any gateway can register as is. */
+export interface ToolDefinition {
+  readonly name: string;
+  readonly description: string;
+  /** JSON Schema of the input, generated from the same zod schema that validates it. */
+  readonly inputSchema: Record<string, unknown>;
+  execute(input: unknown, context: ToolContext): Promise<ToolResult>;
+}
+
+const DESCRIPTION = `Run and follow background commands (builds, servers, log tails) without blocking.
+Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines), wait (block until it ends, up to timeoutMs), kill, write (stdin), list.`;
+
+function summary(process: ProcessInfo): string {
+  const exit = process.exitCode === null ? '' : `, exit code ${process.exitCode}`;
+  return `${process.processId} \`${process.command}\`: ${process.state}${exit}${process.reason ? ` (${process.reason})` : ''}`;
+}
+
+/** Parses tool input: `ERR_INVALID_INPUT` naming the field, `ERR_INVALID_PATTERN` naming a bad pattern. */
+function parseInput(input: unknown): z.output<typeof processToolInputSchema> {
+  return parse(processToolInputSchema, input, { what: 'process tool input', code: spawnErrorCode });
+}
+
+/** The `process` tool for agents, bound to one vigil; every action is scoped to the calling session. */
+export function createProcessTool(vigil: () => Vigil): ToolDefinition {
+  const owned = (sessionId: string, processId: string): ProcessInfo => {
+    const process = vigil().processes.get(processId);
+    // Another session's process is as unknown as a missing one.
+    if (process.sessionId !== sessionId) {
+      throw new VigilError('ERR_UNKNOWN_PROCESS', `unknown process ${processId}`, {
+        details: { field: 'processId' },
+      });
+    }
+    return process;
+  };
+  return {
+    name: 'process',
+    description: DESCRIPTION,
+    inputSchema: z.toJSONSchema(processToolInputSchema, { io: 'input' }) as Record<string, unknown>,
+    async execute(raw, context) {
+      const input = parseInput(raw);
+      const v = vigil();
+      const { sessionId } = context;
+      switch (input.action) {
+        case 'spawn': {
+          const {
+            action: _action,
+            processId: _p,
+            offset: _o,
+            limit: _l,
+            timeoutMs: _t,
+            signal: _s,
+            data: _d,
+            ...spawn
+          } = input;
+          const process = v.processes.spawn({ ...spawn, command: spawn.command!, sessionId });
+          const note = process.state === 'pending_approval' ? ' It waits for a human approval.' : '';
+          return {
+            text: `Started ${summary(process)}.${note} You will be notified when it finishes.`,
+            data: process,
+          };
+        }
+        case 'list': {
+          const all = v.processes.list({ sessionId });
+          return { text: all.length === 0 ? 'No processes.' : all.map(summary).join('\n'), data: all };
+        }
+        case 'poll': {
+          owned(sessionId, input.processId!);
+          const result = v.processes.poll(input.processId!);
+          return { text: `${summary(result.process)}\nRecent output:\n${result.tail}`, data: result };
+        }
+        case 'log': {
+          owned(sessionId, input.processId!);
+          const page = v.processes.log(input.processId!, {
+            ...(input.offset === undefined ? {} : { offset: input.offset }),
+            ...(input.limit === undefined ? {} : { limit: input.limit }),
+          });
+          const next = page.hasMore ? `\n(more: offset ${page.offset + page.lines.length})` : '';
+          return { text: page.lines.join('\n') + next, data: page };
+        }
+        case 'wait': {
+          owned(sessionId, input.processId!);
+          const result = await v.processes.wait(input.processId!, {
+            timeoutMs: input.timeoutMs ?? 30_000,
+            ...(context.signal === undefined ? {} : { signal: context.signal }),
+          });
+          const tail = result.timedOut ? ' (still running)' : `\n${v.processes.poll(input.processId!).tail}`;
+          return { text: `${summary(result.process)}${tail}`, data: result };
+        }
+        case 'kill': {
+          owned(sessionId, input.processId!);
+          const process = await v.processes.kill(
+            input.processId!,
+            input.signal ? { signal: input.signal } : {},
+          );
+          return { text: summary(process), data: process };
+        }
+        case 'write': {
+          owned(sessionId, input.processId!);
+          await v.processes.write(input.processId!, input.data!);
+          return {
+            text: `Wrote ${input.data!.length} characters to ${input.processId}.`,
+            data: { ok: true },
+          };
+        }
+      }
+    },
+  };
+}

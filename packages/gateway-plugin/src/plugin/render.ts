@@ -1,0 +1,59 @@
+import type { Notification } from '@vigil/core';
+
+/** A notification as an agent reads it: clear text, plus the structured notification. */
+export interface RenderedNotification {
+  readonly text: string;
+  readonly notification: Notification;
+}
+
+const fence = (text: string): string => `\`\`\`\n${text.replace(/```/g, '`\u200b``').trimEnd()}\n\`\`\``;
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/** Renders a notification as text for an agent: what happened, which process, the output, and how to get more. */
+export function renderNotification(notification: Notification): RenderedNotification {
+  const { processId, command } = notification;
+  const who = `process ${processId} (\`${command}\`)`;
+  const more = `Use the process tool (action "log", processId "${processId}") for the full output.`;
+  let text: string;
+  switch (notification.type) {
+    case 'completion': {
+      const { state, reason, durationMs, outputTail } = notification.data;
+      const headline =
+        state === 'failed_start'
+          ? `${who} could not start: ${String(reason)}.`
+          : state === 'denied'
+            ? `${who} did not run: ${String(reason)}.`
+            : `${who} ${reason ?? 'finished'} after ${seconds(durationMs)}.`;
+      text = [
+        `[vigil] Background ${headline}`,
+        outputTail ? `Last output:\n${fence(outputTail)}` : 'It printed nothing.',
+        more,
+      ].join('\n');
+      break;
+    }
+    case 'watch_match': {
+      const { pattern, lines, suppressed } = notification.data;
+      text = [
+        `[vigil] Watch pattern ${String(pattern)} matched in ${who}:`,
+        fence(lines.join('\n')),
+        suppressed > 0 ? `(${suppressed} more matches were suppressed by the cooldown.)` : '',
+        'The process is still running.',
+      ]
+        .filter(Boolean)
+        .join('\n');
+      break;
+    }
+    case 'watch_disabled':
+      text = `[vigil] Stopped watching ${who}: ${notification.data.message}.`;
+      break;
+    case 'heartbeat':
+      text = [
+        `[vigil] ${who} is still running. Output since the last update:`,
+        fence(notification.data.output),
+        more,
+      ].join('\n');
+      break;
+  }
+  return { text, notification };
+}
