@@ -99,8 +99,7 @@ for (const host of HOSTS) {
         expect(grandchild).toBeGreaterThan(1);
         try {
           expect(isDead(grandchild)).toBe(false);
-          // BUG (processes.ts closeSession/closeAll): only processes still in `session.active` are
-          // killed, so the process group of a child that already exited is never signalled.
+          // The child exited, but its group lives on in the grandchild: closing the session ends it.
           await vigil.sessions.close(sid);
           expect(await diesWithin(grandchild, 2_000)).toBe(true);
         } finally {
@@ -587,8 +586,8 @@ for (const host of HOSTS) {
 }
 
 describe('session close with a wedged poller (worker host)', () => {
-  // BUG (processes.ts closeSession): a watched process that exited while its poller had not yet
-  // reported `drained` is unfollowed and then awaited forever: nothing calls #finish for it.
+  // A watched process that exited while its poller had not yet reported `drained` is finished by
+  // the close itself, not awaited forever.
   raceIt('resolves even when a watched process exited before its output was drained (G1, G2)', async () => {
     const { vigil, faults } = workerVigil({ stopTimeoutMs: 300, shutdownTimeoutMs: 1_000 });
     const { sid } = await openSession(vigil);

@@ -2,10 +2,16 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 const WEB = new URL('../../web/', import.meta.url);
+const SCRIPT = 'text/javascript; charset=utf-8';
 const FILES: Readonly<Record<string, readonly [file: string, type: string]>> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
-  '/assets/app.js': ['app.js', 'text/javascript; charset=utf-8'],
   '/assets/app.css': ['app.css', 'text/css; charset=utf-8'],
+  ...Object.fromEntries(
+    ['app.js', 'api.js', 'stream.js', 'store.js', 'view.js'].map((file) => [
+      `/assets/${file}`,
+      [file, SCRIPT],
+    ]),
+  ),
 };
 
 /**

@@ -1,0 +1,59 @@
+// @ts-check
+// The multiplexed Server-Sent Events stream, read with fetch so that the token travels in a header.
+import { auth } from './api.js';
+
+/** @typedef {{ id: string | undefined, event: string, data: string }} StreamMessage */
+
+/**
+ * Parses Server-Sent Events from a response body and calls `onMessage` for each.
+ * @param {ReadableStream<BufferSource>} body
+ * @param {(message: StreamMessage) => void} onMessage
+ */
+export async function readEvents(body, onMessage) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let cut = buffer.indexOf('\n\n');
+    while (cut >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      /** @type {StreamMessage} */
+      const message = { id: undefined, event: 'message', data: '' };
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'id') message.id = text;
+        else if (field === 'event') message.event = text;
+        else if (field === 'data') message.data += (message.data ? '\n' : '') + text;
+      }
+      if (message.data) onMessage(message);
+      cut = buffer.indexOf('\n\n');
+    }
+  }
+}
+
+/**
+ * Opens `/v1/stream` for `sessionIds`, resuming after `lastEventId`, and reads it until it ends or
+ * `signal` aborts. Resolves false when the server answered 204 (nothing will ever come).
+ * @param {readonly string[]} sessionIds
+ * @param {{ lastEventId: string | undefined, signal: AbortSignal, onOpen: () => void, onMessage: (message: StreamMessage) => void }} options
+ */
+export async function openStream(sessionIds, options) {
+  /** @type {Record<string, string>} */
+  const headers = { authorization: `Bearer ${auth.token}` };
+  if (options.lastEventId) headers['last-event-id'] = options.lastEventId;
+  const response = await fetch(`/v1/stream?sessions=${encodeURIComponent(sessionIds.join(','))}`, {
+    headers,
+    signal: options.signal,
+  });
+  if (response.status === 204) return false;
+  if (!response.ok || response.body === null) throw new Error(`stream: HTTP ${response.status}`);
+  options.onOpen();
+  await readEvents(response.body, options.onMessage);
+  return true;
+}
