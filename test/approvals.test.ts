@@ -24,7 +24,8 @@ async function typesOf(vigil: Vigil, sessionId: string, processId: string): Prom
 
 describe('approval-gated commands', () => {
   it('runs the command only after approval, with the approval on the tape first', async () => {
-    const { vigil } = workerVigil();
+    await using fixture = workerVigil();
+    const { vigil } = fixture;
     await vigil.sessions.open('gate');
     const file = marker();
     const process = vigil.processes.spawn({
@@ -55,7 +56,7 @@ describe('approval-gated commands', () => {
 
   for (const how of ['deny', 'expire', 'close', 'kill'] as const) {
     it(`ends as denied with its final event and never runs when the approval is ${how === 'close' ? 'cancelled by session close' : how === 'kill' ? 'killed' : how === 'deny' ? 'denied' : 'expired'}`, async () => {
-      const vigil = inThreadVigil({ approvals: { timeoutMs: how === 'expire' ? 30 : 0 } });
+      await using vigil = inThreadVigil({ approvals: { timeoutMs: how === 'expire' ? 30 : 0 } });
       const completions: string[] = [];
       await vigil.sessions.open('gate', { deliver: (n) => void completions.push(n.type) });
       const file = marker();
@@ -81,7 +82,7 @@ describe('approval-gated commands', () => {
   }
 
   it('rejects stale and unknown approval ids and bad decisions, resolving nothing', async () => {
-    const vigil = inThreadVigil();
+    await using vigil = inThreadVigil();
     await vigil.sessions.open('gate');
     const first = vigil.approvals.request('gate', { command: 'rm -rf build' });
     const second = vigil.approvals.request('gate', { command: 'make release' });
@@ -104,7 +105,7 @@ describe('approval-gated commands', () => {
   });
 
   raceIt('shows counts 1..8 in order to a subscriber under eight concurrent requests (G13)', async () => {
-    const vigil = inThreadVigil();
+    await using vigil = inThreadVigil();
     await vigil.sessions.open('burst');
     for (let round = 0; round < 200; round++) {
       const seen: ApprovalSnapshot[] = [];

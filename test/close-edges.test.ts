@@ -3,7 +3,8 @@ import { workerVigil } from './support/fixtures.js';
 
 describe('closing edge cases', () => {
   it('finishes a kept process that exited before its wedged poller could drain it', async () => {
-    const { vigil, faults } = workerVigil({ stopTimeoutMs: 200 });
+    await using fixture = workerVigil({ stopTimeoutMs: 200 });
+    const { vigil, faults } = fixture;
     await vigil.sessions.open('keep');
     await faults.inject('keep', 'spin');
     const { processId } = vigil.processes.spawn({
@@ -24,7 +25,8 @@ describe('closing edge cases', () => {
   });
 
   it('kills what is left with SIGKILL at vigil.close, without waiting out a long kill grace', async () => {
-    const { vigil } = workerVigil({ shutdownTimeoutMs: 300, processes: { killGraceMs: 60_000 } });
+    await using fixture = workerVigil({ shutdownTimeoutMs: 300, processes: { killGraceMs: 60_000 } });
+    const { vigil } = fixture;
     await vigil.sessions.open('stubborn');
     const { processId } = vigil.processes.spawn({
       sessionId: 'stubborn',
@@ -39,7 +41,8 @@ describe('closing edge cases', () => {
   });
 
   it('refuses an unknown kill signal and does not mark the process as killed', async () => {
-    const { vigil } = workerVigil();
+    await using fixture = workerVigil();
+    const { vigil } = fixture;
     await vigil.sessions.open('signals');
     const { processId } = vigil.processes.spawn({ sessionId: 'signals', command: 'read line; exit 0' });
     await expect(

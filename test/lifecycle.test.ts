@@ -5,19 +5,20 @@ import { describe, expect } from 'vitest';
 import {
   leakedResources,
   nextEvent,
-  osThreads,
   record,
   resources,
   settledThreads,
   workerVigil,
 } from './support/fixtures.js';
+import { osThreads } from './support/proc.js';
 import { raceIt } from './support/race.js';
 
 const STOP_MS = 300;
 
 describe('worker host lifecycle', () => {
   raceIt('stops a poller cooperatively and its thread stays for the others (G1)', async () => {
-    const { vigil } = workerVigil({ stopTimeoutMs: STOP_MS }, { pool: { minThreads: 2, maxThreads: 2 } });
+    await using fixture = workerVigil({ stopTimeoutMs: STOP_MS }, { pool: { minThreads: 2, maxThreads: 2 } });
+    const { vigil } = fixture;
     await vigil.sessions.open('a');
     await vigil.sessions.open('b');
     const exited = nextEvent(vigil, 'poller:exited', (info) => info.sessionId === 'a');
@@ -31,10 +32,8 @@ describe('worker host lifecycle', () => {
   });
 
   raceIt('terminates the thread of a poller wedged in a busy loop, within stopTimeoutMs (G1)', async () => {
-    const { vigil, faults } = workerVigil(
-      { stopTimeoutMs: STOP_MS },
-      { pool: { minThreads: 2, maxThreads: 2 } },
-    );
+    await using fixture = workerVigil({ stopTimeoutMs: STOP_MS }, { pool: { minThreads: 2, maxThreads: 2 } });
+    const { vigil, faults } = fixture;
     const ids = ['s1', 's2', 's3', 's4'];
     for (const id of ids) await vigil.sessions.open(id);
     const wedged = vigil.sessions.get('s1').poller.threadId;
@@ -61,7 +60,8 @@ describe('worker host lifecycle', () => {
   });
 
   raceIt('gives each session its own thread with pollersPerThread 1, and ends it on close', async () => {
-    const { vigil } = workerVigil({}, { pool: { pollersPerThread: 1, minThreads: 0, maxThreads: 4 } });
+    await using fixture = workerVigil({}, { pool: { pollersPerThread: 1, minThreads: 0, maxThreads: 4 } });
+    const { vigil } = fixture;
     await vigil.sessions.open('x');
     await vigil.sessions.open('y');
     const x = vigil.sessions.get('x').poller.threadId;
@@ -75,7 +75,8 @@ describe('worker host lifecycle', () => {
   });
 
   raceIt('refuses sessions beyond the pool capacity with ERR_CAPACITY', async () => {
-    const { vigil } = workerVigil({}, { pool: { pollersPerThread: 1, minThreads: 0, maxThreads: 1 } });
+    await using fixture = workerVigil({}, { pool: { pollersPerThread: 1, minThreads: 0, maxThreads: 1 } });
+    const { vigil } = fixture;
     await vigil.sessions.open('only');
     await expect(vigil.sessions.open('one-too-many')).rejects.toMatchObject({ code: 'ERR_CAPACITY' });
     await vigil.sessions.close('only');
@@ -85,7 +86,8 @@ describe('worker host lifecycle', () => {
   raceIt(
     'runs nothing for a session after its close resolves, and concurrent closes share one result (G2)',
     async () => {
-      const { vigil, faults } = workerVigil({ stopTimeoutMs: STOP_MS });
+      await using fixture = workerVigil({ stopTimeoutMs: STOP_MS });
+      const { vigil, faults } = fixture;
       await vigil.sessions.open('gone');
       await vigil.sessions.open('stays');
       const events: string[] = [];
@@ -118,10 +120,11 @@ describe('worker host lifecycle', () => {
 
   for (const fault of ['throw', 'exit', 'oom'] as const) {
     raceIt(`replaces a thread that dies by ${fault} and resumes its pollers (G4)`, async () => {
-      const { vigil, faults } = workerVigil(
+      await using fixture = workerVigil(
         {},
         { pool: { minThreads: 1, maxThreads: 1, resourceLimits: { maxOldGenerationSizeMb: 32 } } },
       );
+      const { vigil, faults } = fixture;
       await vigil.sessions.open('victim');
       await vigil.sessions.open('bystander');
       const runs = {
@@ -144,8 +147,8 @@ describe('worker host lifecycle', () => {
   }
 
   raceIt('keeps two instances isolated: same ids, separate pools (G5)', async () => {
-    const a = workerVigil();
-    const b = workerVigil();
+    await using a = workerVigil();
+    await using b = workerVigil();
     await a.vigil.sessions.open('same');
     await b.vigil.sessions.open('same');
     const aExits = record(a.vigil, 'poller:exited');
@@ -157,7 +160,8 @@ describe('worker host lifecycle', () => {
   });
 
   raceIt('reaps a forgotten session after sessionIdleTtlMs and stops its poller (G3)', async () => {
-    const { vigil } = workerVigil({ sessionIdleTtlMs: 50 });
+    await using fixture = workerVigil({ sessionIdleTtlMs: 50 });
+    const { vigil } = fixture;
     const reaped = nextEvent(vigil, 'session:closed');
     await vigil.sessions.open('forgotten');
     const [info] = await reaped;
@@ -168,7 +172,8 @@ describe('worker host lifecycle', () => {
   raceIt('leaves no thread, MessagePort or timer behind after vigil.close (G3)', async () => {
     const baseResources = resources();
     const baseThreads = osThreads();
-    const { vigil, faults } = workerVigil({ stopTimeoutMs: STOP_MS });
+    await using fixture = workerVigil({ stopTimeoutMs: STOP_MS });
+    const { vigil, faults } = fixture;
     for (let i = 0; i < 20; i++) await vigil.sessions.open(`s${i}`);
     await faults.inject('s3', 'spin');
     expect(osThreads()).toBeGreaterThan(baseThreads);

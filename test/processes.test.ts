@@ -3,18 +3,17 @@ import { describe, expect, it } from 'vitest';
 import {
   leakedResources,
   nextEvent,
-  osThreads,
   record,
   resources,
   settledThreads,
   workerVigil,
 } from './support/fixtures.js';
+import { isDead, osThreads } from './support/proc.js';
 import {
   childHandles,
   diesWithin,
   HOSTS,
   Inbox,
-  isDead,
   newSessionId,
   readTape,
   tapeUntil,
@@ -44,7 +43,7 @@ for (const host of HOSTS) {
   describe(`processes on the ${host.name}`, () => {
     describe('completion', () => {
       it('ends in exited with one completion carrying the output, and process.exited as its last event (G7)', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const { sid, inbox } = await openSession(vigil);
         // What a reader sees at the moment the exit is announced.
         const atExit: { state: string; lastSeq: number }[] = [];
@@ -86,7 +85,7 @@ for (const host of HOSTS) {
       });
 
       raceIt('completes at the exit of the child even while a grandchild holds stdout (G6)', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const { sid, inbox } = await openSession(vigil);
         const started = Date.now();
         const { processId } = vigil.processes.spawn({ sessionId: sid, command: 'sleep 60 & echo $!' });
@@ -114,7 +113,7 @@ for (const host of HOSTS) {
 
     describe('kill', () => {
       it('kills a running process: state killed and exactly one completion', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const { sid, inbox } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({ sessionId: sid, command: 'sleep 60' });
         const info = await vigil.processes.kill(processId);
@@ -127,7 +126,7 @@ for (const host of HOSTS) {
       });
 
       it('escalates to SIGKILL after killGraceMs for a shell that ignores SIGTERM', async () => {
-        const vigil = host.make({ processes: { killGraceMs: 200 } });
+        await using vigil = host.make({ processes: { killGraceMs: 200 } });
         const { sid, inbox } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({
           sessionId: sid,
@@ -144,7 +143,7 @@ for (const host of HOSTS) {
       });
 
       raceIt('a kill racing the natural exit yields one process.exited and one completion', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const { sid, inbox } = await openSession(vigil);
         const exits = record(vigil, 'process:exited');
         const { processId } = vigil.processes.spawn({ sessionId: sid, command: 'exit 0' });
@@ -161,7 +160,7 @@ for (const host of HOSTS) {
 
     describe('wait and poll (G10)', () => {
       it('poll never consumes; wait times out on a running process and consumes after the exit', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const sid = newSessionId();
         await vigil.sessions.open(sid); // no deliver: the completion stays undelivered
         const { processId } = vigil.processes.spawn({ sessionId: sid, command: 'read x; echo done' });
@@ -189,7 +188,7 @@ for (const host of HOSTS) {
       });
 
       raceIt('wait withdraws a completion whose delivery has not succeeded yet', async () => {
-        const vigil = host.make({ delivery: { retry: { initialDelayMs: 200 } } });
+        await using vigil = host.make({ delivery: { retry: { initialDelayMs: 200 } } });
         const { sid, inbox } = await openSession(vigil);
         let waited = false;
         // Every attempt before the wait fails, so the completion is still undelivered when wait reads the exit.
@@ -221,7 +220,7 @@ for (const host of HOSTS) {
       raceIt(
         'delivers every notification exactly once, in tape order, while a third of deliver calls fail',
         async () => {
-          const vigil = host.make({
+          await using vigil = host.make({
             delivery: { retry: { initialDelayMs: 1, maxDelayMs: 4 } },
             watch: { cooldownMs: 0 },
           });
@@ -263,7 +262,7 @@ for (const host of HOSTS) {
 
     describe('watch patterns (G8)', () => {
       it('matches substrings and regexes with flags on whole lines', async () => {
-        const vigil = host.make({ watch: { cooldownMs: 0 } });
+        await using vigil = host.make({ watch: { cooldownMs: 0 } });
         const { sid, inbox } = await openSession(vigil);
         const { processId, watch } = vigil.processes.spawn({
           sessionId: sid,
@@ -280,7 +279,7 @@ for (const host of HOSTS) {
       });
 
       it('assembles a line split across two writes before matching', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const { sid, inbox } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({
           sessionId: sid,
@@ -299,7 +298,7 @@ for (const host of HOSTS) {
       });
 
       it('delivers each match with cooldownMs 0', async () => {
-        const vigil = host.make({ watch: { cooldownMs: 0 } });
+        await using vigil = host.make({ watch: { cooldownMs: 0 } });
         const { sid, inbox } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({
           sessionId: sid,
@@ -316,7 +315,7 @@ for (const host of HOSTS) {
 
       it('drops a match inside the cooldown window and reports it as suppressed on the next one', async () => {
         const cooldownMs = 1_000;
-        const vigil = host.make({ watch: { cooldownMs } });
+        await using vigil = host.make({ watch: { cooldownMs } });
         const { sid, inbox } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({
           sessionId: sid,
@@ -342,7 +341,7 @@ for (const host of HOSTS) {
       });
 
       it('disables watching at the first strike with strikeLimit 1, and falls back to notify-on-exit', async () => {
-        const vigil = host.make({ watch: { cooldownMs: 60_000, strikeLimit: 1 } });
+        await using vigil = host.make({ watch: { cooldownMs: 60_000, strikeLimit: 1 } });
         const { sid, inbox } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({
           sessionId: sid,
@@ -367,7 +366,7 @@ for (const host of HOSTS) {
       });
 
       it('disables watching after lifetimeMaxHits delivered matches', async () => {
-        const vigil = host.make({ watch: { cooldownMs: 0, lifetimeMaxHits: 2 } });
+        await using vigil = host.make({ watch: { cooldownMs: 0, lifetimeMaxHits: 2 } });
         const { sid, inbox } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({
           sessionId: sid,
@@ -394,7 +393,7 @@ for (const host of HOSTS) {
 
     describe('heartbeats', () => {
       it('sends the output since the last heartbeat, and nothing while there is none', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const { sid, inbox } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({
           sessionId: sid,
@@ -416,7 +415,7 @@ for (const host of HOSTS) {
 
     describe('log', () => {
       it('pages the output by lines', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const { sid } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({ sessionId: sid, command: 'seq 1 200' });
         await vigil.processes.wait(processId);
@@ -437,7 +436,7 @@ for (const host of HOSTS) {
       });
 
       it('keeps matching and logging through binary output and invalid UTF-8', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const { sid, inbox } = await openSession(vigil);
         const { processId } = vigil.processes.spawn({
           sessionId: sid,
@@ -455,7 +454,7 @@ for (const host of HOSTS) {
 
     describe('bad input', () => {
       it('ends a command that cannot start in failed_start, naming the command or cwd, with a completion', async () => {
-        const vigil = host.make();
+        await using vigil = host.make();
         const { sid, inbox } = await openSession(vigil);
         const cases = [
           { input: { command: ['/nonexistent/bin'] }, names: '/nonexistent/bin' },
@@ -476,7 +475,7 @@ for (const host of HOSTS) {
 
 describe('spawn input and process errors', () => {
   it('refuses invalid patterns with ERR_INVALID_PATTERN naming them', async () => {
-    const vigil = HOSTS[1]!.make();
+    await using vigil = HOSTS[1]!.make();
     const { sid } = await openSession(vigil);
     expect(() =>
       vigil.processes.spawn({ sessionId: sid, command: 'true', watch: [{ regex: 'a(b' }] }),
@@ -488,7 +487,7 @@ describe('spawn input and process errors', () => {
   });
 
   it('refuses malformed input with ERR_INVALID_INPUT naming the field', async () => {
-    const vigil = HOSTS[1]!.make();
+    await using vigil = HOSTS[1]!.make();
     const { sid } = await openSession(vigil);
     expect(() => vigil.processes.spawn({ sessionId: sid, command: 'true', bogus: 1 } as never)).toThrow(
       expectCode('ERR_INVALID_INPUT', 'bogus'),
@@ -503,7 +502,7 @@ describe('spawn input and process errors', () => {
   });
 
   it('refuses unknown and closed sessions, unknown processes and spawns beyond maxPerSession', async () => {
-    const vigil = HOSTS[1]!.make({ processes: { maxPerSession: 2 } });
+    await using vigil = HOSTS[1]!.make({ processes: { maxPerSession: 2 } });
     const { sid } = await openSession(vigil);
     expect(() => vigil.processes.spawn({ sessionId: 'no-such-session', command: 'true' })).toThrow(
       expectCode('ERR_UNKNOWN_SESSION'),
@@ -541,7 +540,7 @@ for (const host of HOSTS) {
     raceIt(
       'kills running processes, ends the tape with session.closed and delivers nothing after',
       async () => {
-        const vigil = host.make({ processes: { killGraceMs: 200 } });
+        await using vigil = host.make({ processes: { killGraceMs: 200 } });
         const { sid, inbox } = await openSession(vigil);
         const plain = vigil.processes.spawn({ sessionId: sid, command: 'sleep 60' }).processId;
         const watched = vigil.processes.spawn({
@@ -570,7 +569,7 @@ for (const host of HOSTS) {
     );
 
     raceIt('keeps a keepOnSessionClose process running until vigil.close()', async () => {
-      const vigil = host.make();
+      await using vigil = host.make();
       const { sid } = await openSession(vigil);
       const kept = vigil.processes.spawn({ sessionId: sid, command: 'sleep 60', keepOnSessionClose: true });
       const killed = vigil.processes.spawn({ sessionId: sid, command: 'sleep 60' });
@@ -589,7 +588,8 @@ describe('session close with a wedged poller (worker host)', () => {
   // A watched process that exited while its poller had not yet reported `drained` is finished by
   // the close itself, not awaited forever.
   raceIt('resolves even when a watched process exited before its output was drained (G1, G2)', async () => {
-    const { vigil, faults } = workerVigil({ stopTimeoutMs: 300, shutdownTimeoutMs: 1_000 });
+    await using fixture = workerVigil({ stopTimeoutMs: 300, shutdownTimeoutMs: 1_000 });
+    const { vigil, faults } = fixture;
     const { sid } = await openSession(vigil);
     const baseline = childHandles();
     await faults.inject(sid, 'spin');
@@ -610,7 +610,7 @@ describe('resources', () => {
       async () => {
         const baseResources = resources();
         const baseThreads = osThreads();
-        const vigil = host.make({ processes: { killGraceMs: 200 } });
+        await using vigil = host.make({ processes: { killGraceMs: 200 } });
         const ids: string[] = [];
         for (let s = 0; s < 2; s++) {
           const { sid } = await openSession(vigil);

@@ -1,18 +1,16 @@
 import { startGateway } from '@vigil/gateway-plugin';
 import { describe, expect, it } from 'vitest';
+import { apiClient } from './support/http.js';
 
 describe('SSE output events', () => {
   it('streams live process output of the streamed sessions only', async () => {
-    const gateway = await startGateway({ port: 0, token: 'stream-output-token-0123456789' });
-    const headers = { authorization: `Bearer ${gateway.token}`, 'content-type': 'application/json' };
+    await using gateway = await startGateway({ port: 0, token: 'stream-output-token-0123456789' });
+    const call = apiClient(gateway.url, gateway.token);
+    const headers = { authorization: `Bearer ${gateway.token}` };
     const abort = new AbortController();
     try {
       const post = async (path: string, body: unknown) =>
-        (await (
-          await fetch(`${gateway.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) })
-        ).json()) as {
-          processId: string;
-        };
+        (await call('POST', path, { body })).body as { processId: string };
       await post('/v1/sessions', { sessionId: 'watched' });
       await post('/v1/sessions', { sessionId: 'other' });
       const response = await fetch(`${gateway.url}/v1/stream?sessions=watched`, {
@@ -41,7 +39,6 @@ describe('SSE output events', () => {
       expect(outputs.map((o) => o.text).join('')).not.toContain('not for this stream');
     } finally {
       abort.abort();
-      await gateway.close();
     }
   });
 });

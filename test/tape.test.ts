@@ -24,7 +24,7 @@ async function untilTerminal(vigil: Vigil, processId: string): Promise<void> {
 
 describe('tape (seed 001)', () => {
   it('shows process.exited as the last event of a process whose terminal status a reader saw, 1,000 times', async () => {
-    const vigil = inThreadVigil({
+    await using vigil = inThreadVigil({
       watch: { cooldownMs: 0, lifetimeMaxHits: 1_000_000 },
       processes: { maxPerSession: 64 },
     });
@@ -60,7 +60,8 @@ describe('tape (seed 001)', () => {
   }, 120_000);
 
   raceIt('resumes from every cursor with exactly the tail, and pages reassemble the tape', async () => {
-    const { vigil } = workerVigil();
+    await using fixture = workerVigil();
+    const { vigil } = fixture;
     await vigil.sessions.open('resume');
     const { processId } = vigil.processes.spawn({
       sessionId: 'resume',
@@ -89,7 +90,8 @@ describe('tape (seed 001)', () => {
   raceIt(
     'wakes a long-poll reader on the next append and ends a subscription at session.closed',
     async () => {
-      const { vigil } = workerVigil();
+      await using fixture = workerVigil();
+      const { vigil } = fixture;
       await vigil.sessions.open('wake');
       const { lastSeq } = await vigil.tape.read('wake');
       const waiting = vigil.tape.read('wake', { after: lastSeq, waitMs: 30_000 });
@@ -109,7 +111,7 @@ describe('tape (seed 001)', () => {
   );
 
   it('reads a closed session up to session.closed and rejects bad cursors with typed errors', async () => {
-    const vigil = inThreadVigil();
+    await using vigil = inThreadVigil();
     await vigil.sessions.open('closed');
     await vigil.sessions.close('closed');
     const page = await vigil.tape.read('closed');

@@ -18,7 +18,8 @@ afterAll(async () => {
 
 describe('seed 003: a delivered completion is final for its process', () => {
   raceIt('delivers matches before the completion and nothing for the process after it', async () => {
-    const { vigil } = workerVigil({ watch: { cooldownMs: 0, lifetimeMaxHits: 1000 } });
+    await using fixture = workerVigil({ watch: { cooldownMs: 0, lifetimeMaxHits: 1000 } });
+    const { vigil } = fixture;
     const box = inbox();
     await vigil.sessions.open('s', { deliver: box.deliver });
     // Matching lines right before the exit: the race that delivered a match after the completion.
@@ -60,10 +61,11 @@ describe('seed 000: no leaked poller, no global queue, dedup in the session outb
   raceIt(
     'delivers two distinct matches and one exact replay exactly twice, across a thread restart',
     async () => {
-      const { vigil, faults } = workerVigil(
+      await using fixture = workerVigil(
         { watch: { cooldownMs: 0 } },
         { pool: { minThreads: 1, maxThreads: 1 } },
       );
+      const { vigil, faults } = fixture;
       const box = inbox();
       const foreign: string[] = [];
       for (const other of leaked)
@@ -103,10 +105,11 @@ describe('catastrophic regex', () => {
   raceIt(
     'terminates the stuck thread, disables that pattern with a reason, and keeps everything else going',
     async () => {
-      const { vigil } = workerVigil(
+      await using fixture = workerVigil(
         { watch: { cooldownMs: 0, matchTimeoutMs: 300 } },
         { pool: { pollersPerThread: 1, minThreads: 0, maxThreads: 4 } },
       );
+      const { vigil } = fixture;
       const victim = inbox();
       const bystander = inbox();
       await vigil.sessions.open('victim', { deliver: victim.deliver });
@@ -143,7 +146,8 @@ describe('catastrophic regex', () => {
 
 describe('grandchild holding the pipe (G6)', () => {
   it('completes from the child exit, not from end-of-pipe', async () => {
-    const { vigil } = workerVigil();
+    await using fixture = workerVigil();
+    const { vigil } = fixture;
     const box = inbox();
     await vigil.sessions.open('g', { deliver: box.deliver });
     const started = Date.now();
@@ -160,7 +164,7 @@ describe('backpressure', () => {
   raceIt(
     'matches every line of a child that writes faster than its poller, with a small ring buffer',
     async () => {
-      const { vigil } = workerVigil({
+      await using fixture = workerVigil({
         output: { bufferBytes: 256 * 1024 },
         watch: {
           cooldownMs: 0,
@@ -169,6 +173,7 @@ describe('backpressure', () => {
           breaker: { maxMatches: 1_000_000 },
         },
       });
+      const { vigil } = fixture;
       const box = inbox();
       await vigil.sessions.open('fast', { deliver: box.deliver });
       // 4 MB of output: 16 times the ring buffer; every 2,000th line matches.

@@ -6,6 +6,7 @@ import type { TapeEvent } from '@vigil/core';
 import { type EmbeddedGateway, startGateway } from '@vigil/gateway-plugin';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiClient } from './support/http.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/screenshots/', import.meta.url));
 const FEED = new Set(['watch.match', 'watch.disabled', 'watch.resumed', 'heartbeat', 'process.exited']);
@@ -16,12 +17,12 @@ let page: Page;
 let profile: string;
 
 async function api(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const response = await fetch(`${gateway.url}${path}`, {
+  const answer = await apiClient(gateway.url, gateway.token)(
     method,
-    headers: { authorization: `Bearer ${gateway.token}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return (await response.json()) as Record<string, unknown>;
+    path,
+    body === undefined ? {} : { body },
+  );
+  return answer.body as Record<string, unknown>;
 }
 
 async function feedSeqs(sessionId: string): Promise<number[]> {

@@ -1,4 +1,3 @@
-import { readdirSync } from 'node:fs';
 import {
   createVigil,
   type Vigil,
@@ -7,38 +6,39 @@ import {
   type VigilOptions,
 } from '@vigil/core';
 import { createWorkerHost, type WorkerHost, type WorkerHostOptions } from '@vigil/worker';
-import { afterEach } from 'vitest';
 import { FAULTY_POLLER_THREAD, injectFault, type PollerFault } from '../fixtures/faulty-poller.mjs';
-
-const open = new Set<Vigil>();
-
-afterEach(async () => {
-  const all = [...open];
-  open.clear();
-  await Promise.all(all.map((vigil) => vigil.close()));
-});
+import { osThreads } from './proc.js';
 
 /** Makes a session's poller misbehave (`test/fixtures/faulty-poller.mjs`). */
 export interface Faults {
   inject(sessionId: string, fault: PollerFault): Promise<void>;
 }
 
-/** A vigil on the worker host whose threads can be told to misbehave, closed after the test. */
+/** A vigil on the worker host, whose threads can be told to misbehave. Disposing it closes the vigil. */
+export interface WorkerFixture extends AsyncDisposable {
+  readonly vigil: Vigil;
+  readonly host: WorkerHost;
+  readonly faults: Faults;
+}
+
+/** A vigil on the worker host whose threads can be told to misbehave; `await using` closes it. */
 export function workerVigil(
   options: Omit<VigilOptions, 'host'> = {},
   hostOptions: WorkerHostOptions = {},
-): { vigil: Vigil; host: WorkerHost; faults: Faults } {
+): WorkerFixture {
   const host = createWorkerHost({ threadEntry: FAULTY_POLLER_THREAD, ...hostOptions });
   const vigil = createVigil({ ...options, host });
-  open.add(vigil);
-  return { vigil, host, faults: { inject: (sessionId, fault) => injectFault(vigil, sessionId, fault) } };
+  return {
+    vigil,
+    host,
+    faults: { inject: (sessionId, fault) => injectFault(vigil, sessionId, fault) },
+    [Symbol.asyncDispose]: () => vigil.close(),
+  };
 }
 
-/** A vigil on the in-thread host, closed after the test. */
+/** A vigil on the in-thread host; `await using` closes it. */
 export function inThreadVigil(options: VigilOptions = {}): Vigil {
-  const vigil = createVigil(options);
-  open.add(vigil);
-  return vigil;
+  return createVigil(options);
 }
 
 /** Resolves with the first event `name` whose payload satisfies `match`. */
@@ -96,11 +96,6 @@ export async function leakedResources(
     over = excess(baseline);
   }
   return over;
-}
-
-/** OS threads of this process (worker threads included): /proc/self/task on Linux. */
-export function osThreads(): number {
-  return readdirSync('/proc/self/task').length;
 }
 
 /** Resolves once the OS thread count is back to `baseline` (a terminated thread is joined asynchronously). */

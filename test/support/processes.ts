@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type {
   Notification,
   NotificationOf,
@@ -8,6 +7,7 @@ import type {
   VigilOptions,
 } from '@vigil/core';
 import { inThreadVigil, resources, workerVigil } from './fixtures.js';
+import { isDead } from './proc.js';
 import { Recorder } from './recorder.js';
 
 /** A way to build a vigil (closed after the test by the fixtures). */
@@ -123,23 +123,6 @@ export async function tapeUntil(
     if (Date.now() > deadline)
       throw new Error(`the awaited tape event did not appear within ${timeoutMs} ms`);
   }
-}
-
-/** The state letter of `/proc/<pid>/stat` (R, S, Z, ...), or null when the pid does not exist. */
-export function procState(pid: number): string | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? null;
-}
-
-/** Gone or a zombie (this sandbox's PID 1 does not reap orphans, so 'Z' counts as dead). */
-export function isDead(pid: number): boolean {
-  const state = procState(pid);
-  return state === null || state === 'Z' || state === 'X';
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isDead, liveMembers } from '../../../test/support/proc.js';
 import { type ChildEnd, ChildRun, type ChildRunOptions } from '../src/process/child-run.js';
 
 // Timers are tracked by `trackTimers` instead: vitest's own timers come and go in this list.
@@ -38,32 +38,6 @@ function trackTimers(): { pending(): number; restore(): void } {
       globalThis.clearTimeout = realClear;
     },
   };
-}
-
-/** Pids of live (not zombie) processes in a process group, read from /proc. */
-function liveMembers(pgid: number): number[] {
-  const members: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (state !== 'Z' && Number(group) === pgid) members.push(Number(entry));
-    } catch {
-      // The process exited while we listed it.
-    }
-  }
-  return members;
-}
-
-/** True while `pid` is a live process. A zombie counts as gone: this sandbox's init does not reap. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
-  }
 }
 
 /** No event reports a foreign process's death, so poll it: bounded to ~2 s of short awaits. */
@@ -215,11 +189,11 @@ describe('ChildRun', () => {
     const observed = observe({ command: 'sleep 60 & echo $!; wait' });
     await observed.waitFor('\n');
     const grandchild = Number.parseInt(observed.text(), 10);
-    expect(isAlive(grandchild)).toBe(true);
+    expect(isDead(grandchild)).toBe(false);
     await observed.run.kill();
     expect(observed.endCalls()).toBe(1);
     expect((await observed.ended).end).toEqual({ kind: 'exited', exitCode: null, signal: 'SIGTERM' });
-    expect(await until(() => !isAlive(grandchild))).toBe(true);
+    expect(await until(() => isDead(grandchild))).toBe(true);
   });
 
   it('sends SIGKILL after killGraceMs when the group ignores SIGTERM', async () => {
@@ -254,9 +228,9 @@ describe('ChildRun', () => {
     const { end, output } = await observed.ended;
     expect(end).toMatchObject({ kind: 'exited', exitCode: 0 });
     const grandchild = Number.parseInt(output.toString(), 10);
-    expect(isAlive(grandchild)).toBe(true);
+    expect(isDead(grandchild)).toBe(false);
     observed.run.killGroup();
-    expect(await until(() => !isAlive(grandchild))).toBe(true);
+    expect(await until(() => isDead(grandchild))).toBe(true);
     observed.run.killGroup();
   });
 

@@ -2,73 +2,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createVigil, type Vigil, type VigilOptions } from '@vigil/core';
 import { createWorkerHost } from '@vigil/worker';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { HttpHandler } from '../src/http/handler.js';
-import type { HttpApiOptions } from '../src/http/options.js';
+import { describe, expect, it } from 'vitest';
+import type { CallInit } from '../../../test/support/http.js';
 import { serveApi } from './support/serve-api.js';
-
-interface Api {
-  readonly vigil: Vigil;
-  readonly handler: HttpHandler;
-  readonly port: number;
-  readonly base: string;
-  readonly token: string;
-  call(method: string, path: string, init?: CallInit): Promise<Answer>;
-}
-
-interface CallInit {
-  readonly body?: unknown;
-  /** Sent as is (not JSON-encoded). */
-  readonly raw?: string;
-  readonly token?: string | null;
-  readonly headers?: Record<string, string>;
-  readonly signal?: AbortSignal;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are inspected loosely in tests
-  readonly body: any;
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  const all = cleanups.splice(0).reverse();
-  for (const cleanup of all) await cleanup();
-});
-
-async function startApi(
-  vigilOptions: VigilOptions = {},
-  apiOptions: Omit<HttpApiOptions, 'token'> = {},
-  wrap: (vigil: Vigil) => Vigil = (vigil) => vigil,
-): Promise<Api> {
-  const vigil = createVigil(vigilOptions);
-  cleanups.push(() => vigil.close());
-  const { handler, base, token } = await serveApi(wrap(vigil), apiOptions, cleanups);
-  const port = Number(new URL(base).port);
-  const call = async (method: string, path: string, init: CallInit = {}): Promise<Answer> => {
-    const headers: Record<string, string> = { ...init.headers };
-    const auth = init.token === undefined ? token : init.token;
-    if (auth !== null) headers.authorization = `Bearer ${auth}`;
-    let body: string | undefined = init.raw;
-    if (init.body !== undefined) {
-      body = JSON.stringify(init.body);
-      headers['content-type'] = 'application/json';
-    }
-    const res = await fetch(base + path, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body }),
-      ...(init.signal ? { signal: init.signal } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text === '' ? undefined : JSON.parse(text) };
-  };
-  return { vigil, handler, port, base, token, call };
-}
 
 /** A raw request, so that `Host` and framing can be set freely. */
 function rawRequest(
@@ -96,17 +33,18 @@ function rawRequest(
   });
 }
 
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-http-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+/** A temporary folder; `using` removes it. */
+function tempDir(): Disposable & { readonly path: string } {
+  const path = mkdtempSync(join(tmpdir(), 'vigil-http-'));
+  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
 }
 
 describe('HTTP API security', () => {
   it('answers 401 without a token or with a wrong one, before any side effect', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('s1');
-    const marker = join(tempDir(), 'spawned');
+    using dir = tempDir();
+    const marker = join(dir.path, 'spawned');
     const spawn = { command: ['touch', marker] };
 
     const missing = await api.call('POST', '/v1/sessions/s1/processes', { body: spawn, token: null });
@@ -143,7 +81,7 @@ describe('HTTP API security', () => {
   });
 
   it('rejects a Host header outside the allowlist with 403, before the token is looked at', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     const auth = { authorization: `Bearer ${api.token}` };
     const evil = await rawRequest(api.port, {
       method: 'GET',
@@ -167,7 +105,7 @@ describe('HTTP API security', () => {
   });
 
   it('accepts a configured Host list or predicate instead of the loopback default', async () => {
-    const listed = await startApi({}, { allowedHosts: ['vigil.test'] });
+    await using listed = await serveApi({}, { allowedHosts: ['vigil.test'] });
     const auth = { authorization: `Bearer ${listed.token}` };
     expect(
       (
@@ -180,7 +118,7 @@ describe('HTTP API security', () => {
     ).toBe(200);
     expect((await listed.call('GET', '/v1/stats')).status).toBe(403);
 
-    const predicate = await startApi({}, { allowedHosts: (host) => host.endsWith('.internal') });
+    await using predicate = await serveApi({}, { allowedHosts: (host) => host.endsWith('.internal') });
     const auth2 = { authorization: `Bearer ${predicate.token}` };
     expect(
       (
@@ -203,12 +141,12 @@ describe('HTTP API security', () => {
   });
 
   it('sends no CORS header unless configured, and answers preflights only for allowed origins', async () => {
-    const plain = await startApi();
+    await using plain = await serveApi();
     const noCors = await plain.call('GET', '/v1/stats', { headers: { origin: 'http://ui.test' } });
     expect(noCors.status).toBe(200);
     expect(noCors.headers.get('access-control-allow-origin')).toBeNull();
 
-    const api = await startApi({}, { cors: { origins: ['http://ui.test'] } });
+    await using api = await serveApi({}, { cors: { origins: ['http://ui.test'] } });
     const preflight = await fetch(`${api.base}/v1/sessions`, {
       method: 'OPTIONS',
       headers: { origin: 'http://ui.test', 'access-control-request-method': 'POST' },
@@ -228,7 +166,7 @@ describe('HTTP API security', () => {
   });
 
   it('answers 413 for a body over the limit, declared or streamed', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     const big = JSON.stringify({ sessionId: 'x'.repeat(2 << 20) });
     const declared = await api.call('POST', '/v1/sessions', { raw: big });
     expect(declared.status).toBe(413);
@@ -334,7 +272,7 @@ describe('HTTP API validation', () => {
 
   for (const { name, path, init, code, field } of cases) {
     it(`answers 400 naming the field for ${name}`, async () => {
-      const api = await startApi();
+      await using api = await serveApi();
       await api.vigil.sessions.open('s1');
       const answer = await api.call('POST', path, init);
       expect(answer.status).toBe(400);
@@ -345,7 +283,7 @@ describe('HTTP API validation', () => {
   }
 
   it('answers 400 naming the query parameter for a bad, unknown or repeated one', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('s1');
     for (const [query, field] of [
       ['after=x', 'after'],
@@ -362,7 +300,7 @@ describe('HTTP API validation', () => {
   });
 
   it('answers 404 for an unknown route or id, 405 with Allow for a wrong method', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     expect((await api.call('GET', '/v1/nothing')).status).toBe(404);
     expect((await api.call('GET', '/v1/sessions/s1/processes/extra')).status).toBe(404);
     const unknownSession = await api.call('GET', '/v1/sessions/nope');
@@ -377,7 +315,7 @@ describe('HTTP API validation', () => {
   });
 
   it('answers 409 for a session opened twice and for a spawn into a closed session', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     expect((await api.call('POST', '/v1/sessions', { body: { sessionId: 's1' } })).status).toBe(201);
     const twice = await api.call('POST', '/v1/sessions', { body: { sessionId: 's1' } });
     expect(twice.status).toBe(409);
@@ -389,7 +327,7 @@ describe('HTTP API validation', () => {
   });
 
   it('answers 429 when the per-session process cap is reached', async () => {
-    const api = await startApi({ processes: { maxPerSession: 1 } });
+    await using api = await serveApi({ processes: { maxPerSession: 1 } });
     await api.vigil.sessions.open('s1');
     expect(
       (await api.call('POST', '/v1/sessions/s1/processes', { body: { command: ['sleep', '30'] } })).status,
@@ -405,7 +343,7 @@ describe('HTTP API validation', () => {
 
 describe('HTTP API routes', () => {
   it('opens, lists and reads sessions, spawns, waits, and reads the output', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     const opened = await api.call('POST', '/v1/sessions', { body: { sessionId: 's1' } });
     expect(opened.status).toBe(201);
     expect(opened.body).toMatchObject({ sessionId: 's1', state: 'open' });
@@ -440,7 +378,7 @@ describe('HTTP API routes', () => {
   });
 
   it('caps a wait at timeoutMs and answers timedOut', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('s1');
     const { processId } = api.vigil.processes.spawn({ sessionId: 's1', command: ['sleep', '30'] });
     const waited = await api.call('POST', `/v1/processes/${processId}/wait?timeoutMs=10`);
@@ -448,7 +386,7 @@ describe('HTTP API routes', () => {
   });
 
   it('writes to stdin and kills with a signal', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('s1');
     const cat = api.vigil.processes.spawn({ sessionId: 's1', command: ['head', '-n', '1'] });
     const written = await api.call('POST', `/v1/processes/${cat.processId}/write`, {
@@ -468,7 +406,7 @@ describe('HTTP API routes', () => {
   });
 
   it('shows the approval snapshot and applies a decision', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('s1');
     const spawned = await api.call('POST', '/v1/sessions/s1/processes', {
       body: { command: 'true', requireApproval: true, description: 'runs true' },
@@ -493,7 +431,7 @@ describe('HTTP API routes', () => {
   });
 
   it('long-polls the tape and answers with the next event', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('s1');
     const { lastSeq } = api.vigil.sessions.get('s1');
     const polled = api.call('GET', `/v1/sessions/s1/events?after=${lastSeq}&wait=30000`);
@@ -509,7 +447,7 @@ describe('HTTP API routes', () => {
     const twoStarted = new Promise<void>((resolve) => {
       started = resolve;
     });
-    const api = await startApi({}, {}, (vigil) => ({
+    await using api = await serveApi({}, {}, (vigil) => ({
       ...vigil,
       tape: {
         ...vigil.tape,
@@ -550,7 +488,7 @@ describe('HTTP API routes', () => {
 
   it('answers DELETE only after the session poller is gone (worker host)', async () => {
     const host = createWorkerHost({ pool: { minThreads: 0, maxThreads: 2, pollersPerThread: 1 } });
-    const api = await startApi({ host });
+    await using api = await serveApi({ host });
     const order: string[] = [];
     api.vigil.on('poller:exited', (info) => {
       if (info.sessionId === 's1') order.push('poller:exited');
@@ -573,7 +511,7 @@ describe('HTTP API routes', () => {
   });
 
   it('answers 503 once closed, and close ends what is in flight', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('s1');
     let opened!: () => void;
     const streamOpened = new Promise<void>((resolve) => {

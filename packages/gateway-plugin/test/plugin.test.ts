@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { Recorder } from '../../../test/support/recorder.js';
 import {
   createGatewayPlugin,
   type GatewayPlugin,
@@ -13,11 +14,7 @@ afterEach(async () => {
 });
 
 function gateway(options: { failFirst?: number } = {}) {
-  const inbox: RenderedNotification[] = [];
-  const waiters: {
-    match: (m: RenderedNotification) => boolean;
-    resolve: (m: RenderedNotification) => void;
-  }[] = [];
+  const injected = new Recorder<RenderedNotification>();
   let failures = options.failFirst ?? 0;
   const plugin = createGatewayPlugin({
     host: 'worker',
@@ -27,21 +24,12 @@ function gateway(options: { failFirst?: number } = {}) {
         failures--;
         throw new Error('gateway busy');
       }
-      inbox.push(message);
-      for (const waiter of waiters.splice(0)) {
-        if (waiter.match(message)) waiter.resolve(message);
-        else waiters.push(waiter);
-      }
+      injected.push(message);
     },
   });
   plugins.push(plugin);
-  const next = (match: (m: RenderedNotification) => boolean) =>
-    new Promise<RenderedNotification>((resolve) => {
-      const seen = inbox.find(match);
-      if (seen) resolve(seen);
-      else waiters.push({ match, resolve });
-    });
-  return { plugin, inbox, next };
+  const next = (match: (m: RenderedNotification) => boolean) => injected.next(match);
+  return { plugin, inbox: injected.items, next };
 }
 
 const tool = (plugin: GatewayPlugin) => plugin.tools.find((t) => t.name === 'process')!;

@@ -1,37 +1,11 @@
-import {
-  type ApprovalSnapshot,
-  createVigil,
-  type TapeEvent,
-  type Vigil,
-  type VigilOptions,
-} from '@vigil/core';
+import type { ApprovalSnapshot, TapeEvent, Vigil } from '@vigil/core';
 import { EventSource } from 'eventsource';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { HttpHandler } from '../src/http/handler.js';
-import type { HttpApiOptions } from '../src/http/options.js';
 import { decodeStreamId, encodeStreamId } from '../src/http/sse-stream.js';
-import { serveApi } from './support/serve-api.js';
+import { type ApiServer, serveApi } from './support/serve-api.js';
 
-interface Api {
-  readonly vigil: Vigil;
-  readonly handler: HttpHandler;
-  readonly base: string;
-  readonly token: string;
-}
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function startApi(
-  vigilOptions: VigilOptions = {},
-  apiOptions: Omit<HttpApiOptions, 'token'> = {},
-): Promise<Api> {
-  const vigil = createVigil(vigilOptions);
-  cleanups.push(() => vigil.close());
-  return { vigil, ...(await serveApi(vigil, apiOptions, cleanups)) };
-}
+type Api = ApiServer;
 
 interface Received {
   readonly type: string;
@@ -59,7 +33,7 @@ class StreamClient {
     for (const type of ['tape', 'approval', 'reset', 'failure', 'end']) {
       this.source.addEventListener(type, (event) => this.#record(type, event));
     }
-    cleanups.push(() => this.stop());
+    api.defer(() => this.stop());
   }
 
   /** Tape events received, per session. */
@@ -132,7 +106,7 @@ function append(vigil: Vigil, sessions: readonly string[], count: number): strin
 
 describe('the multiplexed SSE stream', () => {
   it('resumes every session exactly after its cursor when dropped mid-stream: no gap, no duplicate', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     const { vigil } = api;
     await vigil.sessions.open('a');
     await vigil.sessions.open('b');
@@ -185,7 +159,7 @@ describe('the multiplexed SSE stream', () => {
   });
 
   it('gives every event an id carrying all cursors, and tags events with their session', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('a');
     await api.vigil.sessions.open('b');
     const client = new StreamClient(api, 'sessions=a,b,a');
@@ -203,7 +177,7 @@ describe('the multiplexed SSE stream', () => {
   });
 
   it('sends approval snapshots live, starting with the current one', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('a');
     const client = new StreamClient(api, 'sessions=a');
     const initial = await client.next((event) => event.type === 'approval');
@@ -226,7 +200,7 @@ describe('the multiplexed SSE stream', () => {
   });
 
   it('sends retry first and keep-alive comments at the configured interval', async () => {
-    const api = await startApi({}, { stream: { keepAliveMs: 20, retryMs: 1500 } });
+    await using api = await serveApi({}, { stream: { keepAliveMs: 20, retryMs: 1500 } });
     await api.vigil.sessions.open('a');
     const client = new AbortController();
     const closed = streamClosed(api.handler);
@@ -251,7 +225,7 @@ describe('the multiplexed SSE stream', () => {
   });
 
   it('releases every subscription when the client disconnects', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('a');
     await api.vigil.sessions.open('b');
     const opened = new Promise<void>((resolve) => {
@@ -275,7 +249,7 @@ describe('the multiplexed SSE stream', () => {
   });
 
   it('sends a reset with firstSeq when the cursor fell out of the retained window, then continues', async () => {
-    const api = await startApi({ tape: { maxEvents: 4 } });
+    await using api = await serveApi({ tape: { maxEvents: 4 } });
     await api.vigil.sessions.open('a');
     append(api.vigil, ['a'], 8);
     const { lastSeq } = api.vigil.sessions.get('a');
@@ -294,7 +268,7 @@ describe('the multiplexed SSE stream', () => {
   });
 
   it('resumes from ?lastEventId= when no Last-Event-ID header is sent', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('a');
     append(api.vigil, ['a'], 2);
     const id = encodeStreamId(new Map([['a', 2]]));
@@ -304,7 +278,7 @@ describe('the multiplexed SSE stream', () => {
   });
 
   it('refuses a bad request before streaming: 401, 404, 400', async () => {
-    const api = await startApi();
+    await using api = await serveApi();
     await api.vigil.sessions.open('a');
     const get = (query: string, headers: Record<string, string> = { authorization: `Bearer ${api.token}` }) =>
       fetch(`${api.base}/v1/stream?${query}`, { headers }).then(async (res) => ({
@@ -333,13 +307,13 @@ describe('the multiplexed SSE stream', () => {
   });
 
   it('accepts ?access_token= on the stream only when allowQueryToken is set', async () => {
-    const strict = await startApi();
+    await using strict = await serveApi();
     await strict.vigil.sessions.open('a');
     expect((await fetch(`${strict.base}/v1/stream?sessions=a&access_token=${strict.token}`)).status).toBe(
       401,
     );
 
-    const api = await startApi({}, { allowQueryToken: true });
+    await using api = await serveApi({}, { allowQueryToken: true });
     await api.vigil.sessions.open('a');
     await api.vigil.sessions.close('a');
     const res = await fetch(`${api.base}/v1/stream?sessions=a&access_token=${api.token}`);
