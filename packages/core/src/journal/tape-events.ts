@@ -1,5 +1,5 @@
 import type { ApprovalOutcome } from '../approvals/approval-queue.js';
-import type { ProcessState } from '../process/process-info.js';
+import type { ExitRecord } from '../process/process-info.js';
 
 /** Why watching a process stopped: the rate limits (G8), or a pattern that made its poller stuck. */
 export type WatchDisabledReason = 'strikes' | 'lifetime' | 'pattern_timeout';
@@ -16,16 +16,7 @@ export interface TapeEventData {
   /** Reserved for output carried on the tape; vigil streams live output as `process:output` instead. */
   readonly 'process.output': { readonly text: string };
   /** The process's last event; its terminal state is visible from the same instant (G7). */
-  readonly 'process.exited': {
-    readonly state: ProcessState;
-    readonly exitCode: number | null;
-    readonly signal: string | null;
-    readonly reason: string | null;
-    /** The last `completion.outputChars` characters of output. */
-    readonly outputTail: string;
-    readonly outputBytes: number;
-    readonly durationMs: number;
-  };
+  readonly 'process.exited': ExitRecord;
   readonly 'watch.match': {
     readonly notificationId: string;
     readonly command: string;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { VigilError } from '../errors.js';
 import { type ChildEnd, ChildRun } from './child-run.js';
 import { OutputBuffer } from './output-buffer.js';
-import { type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
+import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
 import type { SpawnSpec } from './spawn-spec.js';
 
 /** What a process tells its owner; called synchronously, in order, never after `finish`. */
@@ -11,17 +11,6 @@ export interface ProcessHandlers {
   output(chunk: Buffer): void;
   /** The child ended (`ending` is now true): drain its output, then call `finish`. */
   exited(): void;
-}
-
-/** The data of a process's final tape event (`process.exited`). */
-export interface ExitRecord {
-  readonly state: ProcessState;
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  readonly reason: string | null;
-  readonly outputTail: string;
-  readonly outputBytes: number;
-  readonly durationMs: number;
 }
 
 /** How `finish` ends a process that did not run to its own end. */

@@ -1,18 +1,10 @@
-export type ProcessState =
-  | 'pending_approval'
-  | 'running'
-  | 'exited'
-  | 'killed'
-  | 'failed_start'
-  | 'denied'
-  | 'lost';
+export type ProcessState = 'pending_approval' | 'running' | 'exited' | 'killed' | 'failed_start' | 'denied';
 
 export const TERMINAL_STATES: ReadonlySet<ProcessState> = new Set([
   'exited',
   'killed',
   'failed_start',
   'denied',
-  'lost',
 ]);
 
 /** A process as callers see it (`processes.get`, `list`, the HTTP API). */
@@ -38,4 +30,16 @@ export interface ProcessInfo {
   readonly completionConsumed: boolean;
   readonly approvalId: string | null;
   readonly outputBytes: number;
+}
+
+/** How a process ended: the data of its final tape event (`process.exited`). */
+export interface ExitRecord {
+  readonly state: ProcessState;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly reason: string | null;
+  /** The last `completion.outputChars` characters of output. */
+  readonly outputTail: string;
+  readonly outputBytes: number;
+  readonly durationMs: number;
 }
