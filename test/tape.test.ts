@@ -22,7 +22,7 @@ async function untilTerminal(vigil: Vigil, processId: string): Promise<void> {
   }
 }
 
-describe('tape (seed 001)', () => {
+describe('tape: the terminal state and its final event', () => {
   it('shows process.exited as the last event of a process whose terminal status a reader saw, 1,000 times', async () => {
     await using vigil = inThreadVigil({
       watch: { cooldownMs: 0, lifetimeMaxHits: 1_000_000 },

@@ -16,7 +16,7 @@ afterAll(async () => {
   await Promise.all(leaked.map((vigil) => vigil.close()));
 });
 
-describe('seed 003: a delivered completion is final for its process', () => {
+describe('a delivered completion is final for its process', () => {
   raceIt('delivers matches before the completion and nothing for the process after it', async () => {
     await using fixture = workerVigil({ watch: { cooldownMs: 0, lifetimeMaxHits: 1000 } });
     const { vigil } = fixture;
@@ -43,7 +43,7 @@ describe('seed 003: a delivered completion is final for its process', () => {
   });
 });
 
-describe('seed 000: no leaked poller, no global queue, dedup in the session outbox', () => {
+describe('no leaked poller, no global queue, dedup in the session outbox', () => {
   it('leaves sessions open on purpose, as an earlier test that forgot its cleanup would', async () => {
     const earlier = createVigil({ host: createWorkerHost(), watch: { cooldownMs: 0 } });
     leaked.push(earlier);

@@ -6,6 +6,7 @@ import type {
   Vigil,
   VigilOptions,
 } from '@vigil/core';
+import { deadline, TIMED_OUT } from '@vigil/core/host';
 import { inThreadVigil, resources, workerVigil } from './fixtures.js';
 import { isDead } from './proc.js';
 import { Recorder } from './recorder.js';
@@ -161,12 +162,9 @@ export async function untilChildHandles(baseline: number, timeoutMs = 5_000): Pr
 }
 
 /** Resolves with `promise`, or with `fallback` once `ms` passed (a liveness bound on a hang). */
-export function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<F>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+export async function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  const outcome = await deadline(promise, ms);
+  return outcome === TIMED_OUT ? fallback : outcome;
 }
 
 /** A few event-loop turns (timers and I/O callbacks included). */

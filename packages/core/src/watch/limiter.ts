@@ -42,7 +42,7 @@ export type LimiterVerdict =
 const INITIAL: WatchLimiterState = { windowEndsAt: null, suppressed: 0, strikes: 0, hits: 0, disabled: null };
 
 /**
- * The per-process watch rate limiter of G8 (Hermes' numbers: one match per 15 s, 3 strikes,
+ * The per-process watch rate limiter of G8 (defaults: one match per 15 s, 3 strikes,
  * 8 hits). Time comes from the caller, so tests and restarted pollers drive it exactly.
  *
  * - A delivered match opens a window `[now, now + cooldownMs)`. A match at exactly

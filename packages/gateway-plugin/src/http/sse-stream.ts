@@ -62,7 +62,7 @@ export function decodeStreamId(id: string): StreamCursors {
 
 function badId(): VigilError {
   return new VigilError('ERR_INVALID_CURSOR', 'Last-Event-ID: not an id this stream sent', {
-    details: { fields: ['Last-Event-ID'] },
+    details: { field: 'Last-Event-ID' },
   });
 }
 
@@ -79,7 +79,7 @@ export function planStream(
     throw new VigilError(
       'ERR_INVALID_INPUT',
       `Invalid request query: sessions: at most ${options.maxSessions} sessions per stream`,
-      { details: { fields: ['sessions'] } },
+      { details: { field: 'sessions' } },
     );
   }
   const given =
@@ -93,7 +93,7 @@ export function planStream(
       throw new VigilError(
         'ERR_INVALID_CURSOR',
         `Last-Event-ID: the cursor of session ${sessionId} (${cursor}) is ahead of its tape (lastSeq ${info.lastSeq})`,
-        { details: { fields: ['Last-Event-ID'], sessionId, after: cursor, lastSeq: info.lastSeq } },
+        { details: { field: 'Last-Event-ID', sessionId, after: cursor, lastSeq: info.lastSeq } },
       );
     }
     cursors.set(sessionId, cursor);
