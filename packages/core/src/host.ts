@@ -26,6 +26,7 @@ export type {
   RegistryPort,
   WatchedProcess,
 } from './poller/protocol.js';
+export { checkedRegistry } from './poller/protocol-schema.js';
 export { spawnErrorCode } from './process/spawn-spec.js';
 export { deadline, TIMED_OUT } from './timeout.js';
 export type { InputProblem, ParseOptions } from './validation.js';

@@ -119,7 +119,9 @@ export class SessionRegistry {
     try {
       return await session.open();
     } catch (error) {
-      if (this.#sessions.get(sessionId) === session) this.#sessions.delete(sessionId);
+      // Only a session whose poller never started is dropped; one that opened stays closable.
+      if (session.state === 'closed' && this.#sessions.get(sessionId) === session)
+        this.#sessions.delete(sessionId);
       throw error;
     }
   }

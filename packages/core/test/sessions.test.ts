@@ -1,15 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createVigil, type Vigil, VigilError, type VigilOptions } from '../src/index.js';
 
-const made: Vigil[] = [];
-afterEach(async () => {
-  await Promise.all(made.splice(0).map((vigil) => vigil.close()));
-});
-
+/** A vigil on the in-thread host; `await using` closes it. */
 function vigilOf(options: VigilOptions = {}): Vigil {
-  const vigil = createVigil(options);
-  made.push(vigil);
-  return vigil;
+  return createVigil(options);
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -33,7 +27,7 @@ function syncCodeOf(action: () => unknown): string {
 
 describe('sessions (in-thread host)', () => {
   it('opens a session whose poller answers probes, and lists it', async () => {
-    const vigil = vigilOf();
+    await using vigil = vigilOf();
     const info = await vigil.sessions.open('agent:1');
     expect(info).toMatchObject({ sessionId: 'agent:1', state: 'open', poller: { running: true } });
     await expect(vigil.sessions.probe('agent:1')).resolves.toMatchObject({ runId: info.poller.runId });
@@ -42,29 +36,29 @@ describe('sessions (in-thread host)', () => {
   });
 
   it.each(['', 'a b', 'x'.repeat(129), 'semi;colon', 'ünï'])('rejects the session id %j', async (id) => {
-    const vigil = vigilOf();
+    await using vigil = vigilOf();
     expect(await codeOf(vigil.sessions.open(id))).toBe('ERR_INVALID_SESSION_ID');
   });
 
   it('rejects a non-function deliver naming the field', async () => {
-    const vigil = vigilOf();
+    await using vigil = vigilOf();
     await expect(vigil.sessions.open('s', { deliver: 'nope' as never })).rejects.toThrow(/deliver/);
   });
 
   it('refuses to open an id that is already open', async () => {
-    const vigil = vigilOf();
+    await using vigil = vigilOf();
     await vigil.sessions.open('s');
     expect(await codeOf(vigil.sessions.open('s'))).toBe('ERR_SESSION_EXISTS');
   });
 
   it('answers unknown sessions with ERR_UNKNOWN_SESSION', async () => {
-    const vigil = vigilOf();
+    await using vigil = vigilOf();
     expect(syncCodeOf(() => vigil.sessions.get('ghost'))).toBe('ERR_UNKNOWN_SESSION');
     expect(await codeOf(vigil.sessions.close('ghost'))).toBe('ERR_UNKNOWN_SESSION');
   });
 
   it('stops the poller before close resolves and refuses work afterwards', async () => {
-    const vigil = vigilOf();
+    await using vigil = vigilOf();
     const exited: string[] = [];
     vigil.on('poller:exited', (info) => exited.push(info.reason));
     await vigil.sessions.open('s');
@@ -80,7 +74,7 @@ describe('sessions (in-thread host)', () => {
   });
 
   it('shares one result between concurrent and repeated closes', async () => {
-    const vigil = vigilOf();
+    await using vigil = vigilOf();
     const closed: string[] = [];
     vigil.on('session:closed', (info) => closed.push(info.sessionId));
     await vigil.sessions.open('s');
@@ -93,7 +87,7 @@ describe('sessions (in-thread host)', () => {
   });
 
   it('closes a session that is closed while it is still opening', async () => {
-    const vigil = vigilOf();
+    await using vigil = vigilOf();
     const opening = vigil.sessions.open('s');
     const closing = vigil.sessions.close('s');
     await opening;
@@ -102,7 +96,7 @@ describe('sessions (in-thread host)', () => {
   });
 
   it('reaps a session nobody touched for sessionIdleTtlMs', async () => {
-    const vigil = vigilOf({ sessionIdleTtlMs: 40 });
+    await using vigil = vigilOf({ sessionIdleTtlMs: 40 });
     const reaped = new Promise<string | null>((resolve) => {
       vigil.on('session:closed', (info) => resolve(info.closeReason));
     });
@@ -111,8 +105,8 @@ describe('sessions (in-thread host)', () => {
   });
 
   it('keeps two instances apart: same ids, separate sessions and pollers', async () => {
-    const a = vigilOf();
-    const b = vigilOf();
+    await using a = vigilOf();
+    await using b = vigilOf();
     await a.sessions.open('shared-id');
     await b.sessions.open('shared-id');
     const seenByA: string[] = [];
@@ -125,17 +119,28 @@ describe('sessions (in-thread host)', () => {
     expect(b.stats().sessions).toBe(0);
   });
 
-  it('refuses a host that already serves another instance', () => {
-    const a = vigilOf();
+  it('refuses a host that already serves another instance', async () => {
+    await using a = vigilOf();
     expect(syncCodeOf(() => createVigil({ host: a.host }))).toBe('ERR_INVALID_CONFIG');
   });
 
   it('closes every session on vigil.close and refuses new ones', async () => {
-    const vigil = vigilOf();
+    await using vigil = vigilOf();
     await vigil.sessions.open('a');
     await vigil.sessions.open('b');
     await vigil[Symbol.asyncDispose]();
     expect(vigil.stats()).toMatchObject({ sessions: 0, pollers: 0 });
     expect(await codeOf(vigil.sessions.open('c'))).toBe('ERR_CLOSED');
+  });
+
+  it('keeps a session that opened closable when a session:opened listener throws', async () => {
+    await using vigil = vigilOf();
+    vigil.on('session:opened', () => {
+      throw new Error('a listener fails');
+    });
+    await expect(vigil.sessions.open('listened')).rejects.toThrow('a listener fails');
+    expect(vigil.sessions.get('listened')).toMatchObject({ state: 'open', poller: { running: true } });
+    await expect(vigil.sessions.close('listened')).resolves.toMatchObject({ forced: false });
+    expect(vigil.stats()).toMatchObject({ sessions: 0, pollers: 0 });
   });
 });

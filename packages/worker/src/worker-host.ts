@@ -1,6 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { toVigilError, VigilError } from '@vigil/core';
 import {
+  checkedRegistry,
   deadline,
   type PollerHost,
   type PollerHostStats,
@@ -144,7 +145,8 @@ export class WorkerHost implements PollerHost {
   async #launch(entry: Entry, restart: boolean): Promise<void> {
     const runId = ++this.#runSeq;
     const { port1, port2 } = new MessageChannel();
-    const registry = entry.link.openRun(runId);
+    // The poller runs in another thread: every call it makes is checked before the registry sees it.
+    const registry = checkedRegistry(entry.link.openRun(runId));
     let said!: () => void;
     const hello = new Promise<void>((resolve) => {
       said = resolve;

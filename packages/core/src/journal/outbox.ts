@@ -31,7 +31,8 @@ export class Outbox<N extends OutboxItem = Notification> {
   readonly #queue: N[] = [];
   readonly #acked = new Set<string>();
   readonly #queued = new Set<string>();
-  readonly #abort = new AbortController();
+  /** Aborts every attempt at close; made with the first attempt (most outboxes never deliver). */
+  #abort: AbortController | undefined;
   #running: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #wakeRetry: (() => void) | undefined;
@@ -66,10 +67,10 @@ export class Outbox<N extends OutboxItem = Notification> {
    */
   async close(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.#closed = true;
-    this.#abort.abort();
+    this.#abort?.abort();
     clearTimeout(this.#timer);
     this.#wakeRetry?.();
-    await deadline(this.#running ?? Promise.resolve(), graceMs);
+    if (this.#running !== undefined) await deadline(this.#running, graceMs);
     this.#queue.length = 0;
     this.#queued.clear();
   }
@@ -120,12 +121,14 @@ export class Outbox<N extends OutboxItem = Notification> {
    * whichever comes first, so no timer of it outlives `close()`.
    */
   async #attempt(call: (signal: AbortSignal) => unknown): Promise<void> {
+    this.#abort ??= new AbortController();
+    const closing = this.#abort.signal;
     const attempt = new AbortController();
-    const signal = AbortSignal.any([this.#abort.signal, attempt.signal]);
+    const signal = AbortSignal.any([closing, attempt.signal]);
     const outcome = await deadline(
       Promise.resolve().then(() => call(signal)),
       this.#options.timeoutMs,
-      this.#abort.signal,
+      closing,
     );
     if (outcome === TIMED_OUT) {
       attempt.abort();

@@ -1,5 +1,4 @@
 import { VigilError } from '../errors.js';
-import { parse } from '../validation.js';
 import { type FollowSource, FollowTable } from './follow-table.js';
 import type { PollerTarget } from './host.js';
 import {
@@ -11,7 +10,6 @@ import {
   type RegistryPort,
   STOP_WORK,
 } from './protocol.js';
-import { pollerHelloSchema, pollerReportSchema, pullRequestSchema } from './protocol-schema.js';
 import { Watchdog } from './watchdog.js';
 
 export interface ProbeResult {
@@ -53,7 +51,8 @@ interface PendingPull {
  * The registry's end of one session's poller. It owns everything the poller needs to resume (the
  * followed processes with their committed cursors and limiter state, probes), so a poller run is
  * disposable: a restarted run continues from here. Only the current run may call in; calls of a
- * superseded run fail with `ERR_POLLER`, and so does a malformed call.
+ * superseded run fail with `ERR_POLLER`. A host whose poller runs in another thread checks each call
+ * first (`checkedRegistry`).
  */
 export class PollerLink implements PollerTarget {
   readonly sessionId: string;
@@ -101,11 +100,10 @@ export class PollerLink implements PollerTarget {
         throw new VigilError('ERR_POLLER', `poller run ${runId} of session ${this.sessionId} was superseded`);
       }
     };
-    const what = (call: string) => ({ what: `poller ${call}`, code: 'ERR_POLLER' as const });
     return {
       hello: async (info) => {
         check();
-        this.#threadId = parse(pollerHelloSchema, info, what('hello')).threadId;
+        this.#threadId = info.threadId;
         return {
           sessionId: this.sessionId,
           runId,
@@ -116,11 +114,11 @@ export class PollerLink implements PollerTarget {
       },
       pull: async (request) => {
         check();
-        return this.#takeWork(parse(pullRequestSchema, request, what('pull')));
+        return this.#takeWork(request);
       },
       commit: async (report) => {
         check();
-        this.#commit(parse(pollerReportSchema, report, what('commit')));
+        this.#commit(report);
       },
     };
   }
@@ -190,9 +188,11 @@ export class PollerLink implements PollerTarget {
     this.#stopping = true;
     this.#watchdog.clear();
     this.#endPull(STOP_WORK);
-    const error = new VigilError('ERR_SESSION_CLOSED', `session ${this.sessionId} is closed`);
-    for (const probe of this.#probes.values()) probe.reject(error);
-    this.#probes.clear();
+    if (this.#probes.size > 0) {
+      const error = new VigilError('ERR_SESSION_CLOSED', `session ${this.sessionId} is closed`);
+      for (const probe of this.#probes.values()) probe.reject(error);
+      this.#probes.clear();
+    }
     this.#queuedProbes = [];
     this.#inFlightProbes = [];
     this.#follows.clear();

@@ -1,10 +1,11 @@
 /**
- * The registry's check of what a poller run sends it (`RegistryPort` arguments): a thread is a trust
- * boundary, and a malformed message fails the run's call with `ERR_POLLER` instead of corrupting a
- * session. Main thread only: poller threads do not load zod.
+ * The registry's check of what a poller run in another thread sends it (`RegistryPort` arguments):
+ * a thread is a trust boundary, and a malformed message fails the run's call with `ERR_POLLER`
+ * instead of corrupting a session. Main thread only: poller threads do not load zod.
  */
 import { z } from 'zod';
-import type { PollerHello, PollerReport, PullRequest } from './protocol.js';
+import { parse } from '../validation.js';
+import type { PollerHello, PollerReport, PullRequest, RegistryPort } from './protocol.js';
 
 const count = z.number().int().min(0);
 
@@ -49,3 +50,14 @@ export const pollerReportSchema = z.strictObject({
   probes: z.array(count),
   processes: z.array(processReport),
 }) satisfies z.ZodType<PollerReport>;
+
+const what = (call: string) => ({ what: `poller ${call}`, code: 'ERR_POLLER' as const });
+
+/** `port` with every call's argument checked first: what a host exposes to a poller in another thread. */
+export function checkedRegistry(port: RegistryPort): RegistryPort {
+  return {
+    hello: (info) => port.hello(parse(pollerHelloSchema, info, what('hello'))),
+    pull: (request) => port.pull(parse(pullRequestSchema, request, what('pull'))),
+    commit: (report) => port.commit(parse(pollerReportSchema, report, what('commit'))),
+  };
+}

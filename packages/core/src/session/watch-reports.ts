@@ -66,7 +66,8 @@ export class WatchReports {
   stuck(culprit: StuckCulprit): void {
     const { session, config, journal, link, processes, host } = this.#parts;
     const process = culprit === undefined ? undefined : processes.get(culprit.processId);
-    if (culprit !== undefined && process !== undefined && !process.terminal) {
+    // A closing session records nothing more, so it changes no watch state either; its poller stops anyway.
+    if (culprit !== undefined && process !== undefined && !process.terminal && session.live) {
       link.disablePattern(culprit.processId, culprit.pattern);
       const pattern = process.spec.patterns[culprit.pattern];
       const shown = pattern === undefined ? `#${culprit.pattern}` : describePattern(pattern);
