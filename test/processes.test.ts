@@ -421,16 +421,16 @@ for (const host of HOSTS) {
         await vigil.processes.wait(processId);
         const lines: string[] = [];
         for (let offset = 0; offset < 200; offset += 50) {
-          const page = vigil.processes.log(processId, { offset, limit: 50 });
+          const page = await vigil.processes.log(processId, { offset, limit: 50 });
           expect(page).toMatchObject({ processId, offset, totalLines: 200, hasMore: offset + 50 < 200 });
           lines.push(...page.lines);
         }
         expect(lines).toEqual(Array.from({ length: 200 }, (_, i) => String(i + 1)));
-        expect(vigil.processes.log(processId, { offset: 200, limit: 50 })).toMatchObject({
+        await expect(vigil.processes.log(processId, { offset: 200, limit: 50 })).resolves.toMatchObject({
           lines: [],
           hasMore: false,
         });
-        expect(() => vigil.processes.log(processId, { limit: 0 })).toThrow(
+        await expect(vigil.processes.log(processId, { limit: 0 })).rejects.toThrow(
           expectCode('ERR_INVALID_INPUT', 'limit'),
         );
       });
@@ -447,7 +447,7 @@ for (const host of HOSTS) {
         expect(match.data.lines).toEqual(['\uFFFD\uFFFD READY']);
         await inbox.of(processId, 'completion');
         expect(vigil.processes.get(processId).outputBytes).toBe(2048 + 10);
-        const log = vigil.processes.log(processId, { limit: 1000 });
+        const log = await vigil.processes.log(processId, { limit: 1000 });
         expect(log.lines.at(-1)).toBe('\uFFFD\uFFFD READY');
       });
     });

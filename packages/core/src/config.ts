@@ -64,16 +64,24 @@ export const configSchema = z.strictObject({
   shutdownTimeoutMs: ms(3_600_000).default(10_000),
   /** A session with no activity for this long is closed by the reaper (0 disables). Default 1 h. */
   sessionIdleTtlMs: ms().default(3_600_000),
+  /**
+   * A directory for vigil's state: the output spools of processes (`<stateDir>/spool`). Default: a
+   * private temporary directory that `vigil.close()` removes.
+   */
+  stateDir: z.string().min(1).max(4096).optional(),
   output: z
     .strictObject({
-      /** Bytes of output kept per process (ring buffer), at least 256 KiB. Default 1 MiB. */
-      bufferBytes: z
+      /**
+       * Spool bytes kept per process: the first eighth and the last seven eighths; what a process
+       * prints beyond is dropped from the middle and counted. At least 1 MiB. Default 64 MiB.
+       */
+      maxBytes: z
         .number()
         .int()
-        .min(256 * 1024)
-        .max(1 << 30)
-        .default(1 << 20),
-      /** Longer lines are truncated and flagged before matching. Default 4096 chars. */
+        .min(1 << 20)
+        .max(2 ** 40)
+        .default(64 << 20),
+      /** Longer lines are matched on their first this many characters, and flagged. Default 4096 chars. */
       maxLineLength: positive(1 << 20).default(4096),
     })
     .prefault({}),
@@ -140,6 +148,10 @@ export const configSchema = z.strictObject({
       maxTotal: positive(1_000_000).default(1024),
       /** Finished processes stay listed this long. Default 30 min. */
       finishedTtlMs: ms().default(1_800_000),
+      /** Finished processes kept per session (and their spools); the oldest are forgotten first. Default 64. */
+      maxFinishedPerSession: positive(100_000).default(64),
+      /** Finished processes kept in all. Default 1024. */
+      maxFinished: positive(1_000_000).default(1024),
       /** SIGTERM to SIGKILL grace. Default 2 s. */
       killGraceMs: ms(600_000).default(2_000),
     })

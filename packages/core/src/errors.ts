@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   ERR_POLLER: 500,
   /** A `deliver` call threw or rejected (its error is the cause). */
   ERR_DELIVERY: 500,
+  /** A process's output spool could not be created or kept (the message names the path). */
+  ERR_SPOOL: 500,
   ERR_TIMEOUT: 500,
   ERR_ABORTED: 500,
   /** Anything else: a bug. The original error is the cause; HTTP does not send its message. */

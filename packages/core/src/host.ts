@@ -15,12 +15,12 @@ export type {
 export { createInThreadHost, InThreadHost } from './poller/in-thread-host.js';
 export type {
   MatchReport,
-  OutputSlice,
   PollerHello,
   PollerLimits,
   PollerReport,
   PollerStart,
   PollerWork,
+  ProcessEnd,
   ProcessReport,
   PullRequest,
   RegistryPort,

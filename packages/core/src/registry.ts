@@ -8,7 +8,8 @@ import type { Deliver } from './journal/notification.js';
 import type { PollerHost } from './poller/host.js';
 import type { ManagedProcess } from './process/managed-process.js';
 import { parseSpawn } from './process/spawn-spec.js';
-import { Session } from './session/session.js';
+import { SpoolDir } from './process/spool-dir.js';
+import { Session, type SessionContext } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
 import { parse } from './validation.js';
 import { BreakerGate } from './watch/breaker-gate.js';
@@ -32,32 +33,46 @@ export interface Owned {
   readonly process: ManagedProcess;
 }
 
+/** Live output is offered to `process:output` listeners at most this often, per process. */
+const OUTPUT_EVERY_MS = 250;
+/** Characters of new output a `process:output` event carries at most. */
+const OUTPUT_CHARS = 4096;
+
 /**
  * What is truly global in a vigil instance: the sessions by id, every tracked process by id (kept
- * past its session's close while it runs), the caps, the watch breaker, the idle reaper and the
- * poller host. Everything else belongs to a session.
+ * past its session's close while it runs), the caps, the spool directory, the watch breaker, the
+ * idle reaper, one periodic tick (stuck pollers, spool caps, live output) and the poller host.
+ * Everything else belongs to a session.
  */
 export class SessionRegistry {
   readonly #config: VigilConfig;
-  readonly #host: PollerHost;
   readonly #events: EventEmitter<VigilEvents>;
   readonly #now: () => number;
   readonly #gate: BreakerGate;
+  readonly #spools: SpoolDir;
+  /** What every session shares. */
+  readonly #context: SessionContext;
   readonly #sessions = new Map<string, Session>();
   readonly #owners = new Map<string, Session>();
+  /** Finished processes, oldest first: the finished caps forget from the front. */
+  readonly #finished = new Set<string>();
+  /** Spool size last offered to `process:output`, per running process. */
+  readonly #offered = new Map<string, number>();
+  #offeredAt = 0;
   /** Finished processes are forgotten `processes.finishedTtlMs` after they ended. */
   readonly #forgetProcess = new Map<string, NodeJS.Timeout>();
   /** Closed sessions are forgotten `tape.closedRetentionMs` after they closed. */
   readonly #forgetSession = new Map<Session, NodeJS.Timeout>();
   readonly #reaper: NodeJS.Timeout | undefined;
+  readonly #ticker: NodeJS.Timeout;
   #active = 0;
   #closed = false;
 
   constructor(config: VigilConfig, host: PollerHost, events: EventEmitter<VigilEvents>, now: () => number) {
     this.#config = config;
-    this.#host = host;
     this.#events = events;
     this.#now = now;
+    this.#spools = new SpoolDir({ stateDir: config.stateDir, maxBytes: config.output.maxBytes });
     this.#gate = new BreakerGate(config.watch.breaker, now, (release) => {
       for (const [sessionId, suppressed] of release.suppressedBySession) {
         this.#sessions.get(sessionId)?.breakerReleased(suppressed, release.releasedAt - release.trippedAt);
@@ -76,7 +91,13 @@ export class SessionRegistry {
     });
     // Registered first, so every other listener sees the counts after the exit.
     events.on('process:exited', ({ processId }) => this.#ended(processId));
+    this.#context = { config, host, gate: this.#gate, spools: this.#spools, events, now };
     this.#reaper = this.#startReaper();
+    this.#ticker = setInterval(
+      () => this.#tick(),
+      Math.min(OUTPUT_EVERY_MS, Math.max(10, config.watch.matchTimeoutMs / 4)),
+    );
+    this.#ticker.unref();
   }
 
   get openCount(): number {
@@ -106,14 +127,7 @@ export class SessionRegistry {
     if (existing?.state === 'closing') {
       throw new VigilError('ERR_SESSION_CLOSED', `session ${sessionId} is still closing`);
     }
-    const context = {
-      config: this.#config,
-      host: this.#host,
-      gate: this.#gate,
-      events: this.#events,
-      now: this.#now,
-    };
-    const session = new Session(sessionId, context, deliver);
+    const session = new Session(sessionId, this.#context, deliver);
     this.#sessions.set(sessionId, session);
     void session.closed.then(() => this.#retain(session));
     try {
@@ -175,7 +189,13 @@ export class SessionRegistry {
     const processId = newId('proc_');
     this.#active++;
     this.#owners.set(processId, session);
-    return { session, process: session.spawn(processId, spec) };
+    try {
+      return { session, process: session.spawn(processId, spec) };
+    } catch (error) {
+      this.#active--;
+      this.#owners.delete(processId);
+      throw error;
+    }
   }
 
   /** A tracked process and its session; `ERR_UNKNOWN_PROCESS` otherwise. */
@@ -202,18 +222,22 @@ export class SessionRegistry {
   async closeAll(reason: string): Promise<void> {
     this.#closed = true;
     clearInterval(this.#reaper);
+    clearInterval(this.#ticker);
     const closing = [...this.#sessions.values()]
       .filter((session) => session.state !== 'closed')
       .map((session) => session.close(reason));
     await Promise.allSettled(closing);
   }
 
-  /** Kills every process still running, detached ones included, with SIGKILL (`vigil.close()`). */
+  /** Kills every process still running, detached ones included, with SIGKILL, and deletes every spool (`vigil.close()`). */
   async destroy(): Promise<void> {
     await Promise.all([...new Set(this.#owners.values())].map((session) => session.processes.destroy()));
     for (const timer of this.#forgetProcess.values()) clearTimeout(timer);
     this.#forgetProcess.clear();
     this.#owners.clear();
+    this.#finished.clear();
+    this.#offered.clear();
+    this.#spools.close();
   }
 
   /** Drops every retained session and its timers (after `closeAll` and `destroy`). */
@@ -227,13 +251,64 @@ export class SessionRegistry {
 
   #ended(processId: string): void {
     this.#active--;
-    const timer = setTimeout(() => {
-      this.#forgetProcess.delete(processId);
-      this.#owners.get(processId)?.processes.forget(processId);
-      this.#owners.delete(processId);
-    }, this.#config.processes.finishedTtlMs);
+    this.#offered.delete(processId);
+    this.#finished.add(processId);
+    const timer = setTimeout(() => this.#forget(processId), this.#config.processes.finishedTtlMs);
     timer.unref();
     this.#forgetProcess.set(processId, timer);
+    this.#capFinished(this.#owners.get(processId));
+  }
+
+  /** Forgets the oldest finished processes beyond `processes.maxFinishedPerSession` and `maxFinished`. */
+  #capFinished(session: Session | undefined): void {
+    const { maxFinished, maxFinishedPerSession } = this.#config.processes;
+    if (session !== undefined) {
+      const own = [...this.#finished].filter((id) => this.#owners.get(id) === session);
+      for (const id of own.slice(0, Math.max(0, own.length - maxFinishedPerSession))) this.#forget(id);
+    }
+    for (const id of this.#finished) {
+      if (this.#finished.size <= maxFinished) break;
+      this.#forget(id);
+    }
+  }
+
+  /** Drops a finished process: its record, its spool, its timer. */
+  #forget(processId: string): void {
+    clearTimeout(this.#forgetProcess.get(processId));
+    this.#forgetProcess.delete(processId);
+    this.#finished.delete(processId);
+    this.#owners.get(processId)?.processes.forget(processId);
+    this.#owners.delete(processId);
+  }
+
+  /**
+   * The periodic work that must not wait for an event: poller watchdogs, the spool caps of running
+   * processes, and their new output for `process:output` listeners (coalesced, read from the spools,
+   * so the main thread's work does not grow with the output's size).
+   */
+  #tick(): void {
+    const now = this.#now();
+    for (const session of this.#sessions.values()) session.inspect(now);
+    const streaming =
+      this.#events.listenerCount('process:output') > 0 && now - this.#offeredAt >= OUTPUT_EVERY_MS;
+    if (streaming) this.#offeredAt = now;
+    const onError = (error: VigilError) => this.#events.emit('error', error);
+    for (const [processId, session] of this.#owners) {
+      const process = session.processes.get(processId);
+      if (process === undefined || process.terminal || !process.started) continue;
+      process.spool.enforce(onError);
+      if (!streaming || !session.live) continue;
+      const size = process.spool.size();
+      const offered = this.#offered.get(processId) ?? 0;
+      if (size <= offered) continue;
+      this.#offered.set(processId, size);
+      const text = process.spool.read(Math.max(offered, size - OUTPUT_CHARS * 4), size).toString('utf8');
+      this.#events.emit('process:output', {
+        sessionId: session.id,
+        processId,
+        text: text.slice(-OUTPUT_CHARS),
+      });
+    }
   }
 
   /** Keeps a closed session readable for `tape.closedRetentionMs`. */

@@ -50,7 +50,8 @@ export interface ProcessesApi {
   get(processId: string): ProcessInfo;
   list(filter?: { readonly sessionId?: string }): ProcessInfo[];
   poll(processId: string): PollResult;
-  log(processId: string, options?: LogOptions): LogPage;
+  /** A page of the output's lines (read from the spool, not from memory); without `offset`, the last ones. */
+  log(processId: string, options?: LogOptions): Promise<LogPage>;
   wait(processId: string, options?: WaitOptions): Promise<WaitResult>;
   kill(processId: string, options?: { readonly signal?: NodeJS.Signals }): Promise<ProcessInfo>;
   write(processId: string, data: string): Promise<void>;
@@ -173,7 +174,7 @@ export function createVigil(options: VigilOptions = {}): Vigil {
         const { session, process } = registry.process(processId);
         return session.processes.poll(process);
       },
-      log(processId, logOptions = {}) {
+      async log(processId, logOptions = {}) {
         const { session, process } = registry.process(processId);
         return session.processes.log(process, parse(logOptionsSchema, logOptions, input));
       },

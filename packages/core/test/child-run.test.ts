@@ -1,6 +1,9 @@
+import { once } from 'node:events';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDead, liveMembers } from '../../../test/support/proc.js';
 import { type ChildEnd, ChildRun, type ChildRunOptions } from '../src/process/child-run.js';
 
@@ -50,56 +53,61 @@ const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate
 
 interface Observed {
   readonly run: ChildRun;
-  /** Resolves with the end and the output delivered before it. */
+  /** Resolves with the end and the output written before it. */
   readonly ended: Promise<{ end: ChildEnd; output: Buffer }>;
   endCalls(): number;
-  /** onOutput calls that came after onEnd: must stay 0. */
-  lateOutputs(): number;
+  /** The output file so far. */
   text(): string;
-  /** Resolves when the output so far contains `needle`; rejects if the run ends first. */
+  /** Resolves when the output file contains `needle`; rejects if the run ends first. */
   waitFor(needle: string): Promise<void>;
 }
 
 const observedRuns: Observed[] = [];
+const outputDir = mkdtempSync(join(tmpdir(), 'vigil-child-run-'));
+afterAll(() => rmSync(outputDir, { recursive: true, force: true }));
+let outputs = 0;
 
+/** Starts a run whose output goes to a fresh file (as a spool would), and follows it. */
 function observe(options: Partial<ChildRunOptions> & Pick<ChildRunOptions, 'command'>): Observed {
-  const chunks: Buffer[] = [];
-  const waiters: { needle: string; resolve(): void; reject(error: Error): void }[] = [];
+  const file = join(outputDir, `out-${++outputs}`);
+  const output = openSync(file, 'a');
   let endCalls = 0;
-  let lateOutputs = 0;
   let settle: (value: { end: ChildEnd; output: Buffer }) => void = () => {};
   const ended = new Promise<{ end: ChildEnd; output: Buffer }>((resolve) => {
     settle = resolve;
   });
-  const text = (): string => Buffer.concat(chunks).toString('utf8');
-  const run = ChildRun.start(
-    { killGraceMs: 2000, ...options },
-    {
-      onOutput(chunk) {
-        if (endCalls > 0) lateOutputs++;
-        chunks.push(chunk);
-        for (const waiter of waiters.filter((w) => text().includes(w.needle))) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve();
-        }
+  const text = (): string => readFileSync(file, 'utf8');
+  let run: ChildRun;
+  try {
+    run = ChildRun.start(
+      { killGraceMs: 2000, output, ...options },
+      {
+        onEnd(end) {
+          endCalls++;
+          settle({ end, output: readFileSync(file) });
+        },
       },
-      onEnd(end) {
-        endCalls++;
-        for (const waiter of waiters.splice(0)) waiter.reject(new Error(`ended before '${waiter.needle}'`));
-        settle({ end, output: Buffer.concat(chunks) });
-      },
-    },
-  );
+    );
+  } finally {
+    closeSync(output);
+  }
   const observed: Observed = {
     run,
     ended,
     endCalls: () => endCalls,
-    lateOutputs: () => lateOutputs,
     text,
-    waitFor: (needle) =>
-      text().includes(needle)
-        ? Promise.resolve()
-        : new Promise((resolve, reject) => waiters.push({ needle, resolve, reject })),
+    waitFor: async (needle) => {
+      // The child writes the file directly: watch it for appends.
+      const watcher = watch(file);
+      try {
+        while (!text().includes(needle)) {
+          if (endCalls > 0) throw new Error(`ended before '${needle}'`);
+          await Promise.race([once(watcher, 'change'), ended]);
+        }
+      } finally {
+        watcher.close();
+      }
+    },
   };
   observedRuns.push(observed);
   return observed;
@@ -127,10 +135,10 @@ describe('ChildRun', () => {
     await nextMacrotask();
     await nextMacrotask();
     expect(resourceCounts()).toEqual(baseline);
-    expect(observed.map((o) => [o.endCalls(), o.lateOutputs()])).toEqual(observed.map(() => [1, 0]));
+    expect(observed.map((o) => o.endCalls())).toEqual(observed.map(() => 1));
   });
 
-  it('delivers the output and ends with the exit code', async () => {
+  it('writes the output to its file and ends with the exit code', async () => {
     const observed = observe({ command: 'echo hi; exit 3' });
     expect(observed.run.running).toBe(true);
     expect(observed.run.pid).toBeGreaterThan(0);
@@ -147,13 +155,13 @@ describe('ChildRun', () => {
     expect(performance.now() - started).toBeLessThan(1000);
     expect(end).toEqual({ kind: 'exited', exitCode: 0, signal: null });
     expect(output.toString()).toBe('started\n');
-    // The grandchild still holds the other end, yet our pipes and the process handle are released.
+    // The grandchild still holds the output file, yet our stdin pipe and the process handle are released.
     await nextMacrotask();
     await nextMacrotask();
     expect(resourceCounts()).toEqual(baseline);
   });
 
-  it("delivers the child's final output before onEnd", async () => {
+  it("has the child's final output in the file before onEnd", async () => {
     const expected = `${Array.from({ length: 20_000 }, (_, i) => i + 1).join('\n')}\n`;
     for (let i = 0; i < 20; i++) {
       const { end, output } = await observe({ command: ['seq', '1', '20000'] }).ended;
@@ -162,7 +170,7 @@ describe('ChildRun', () => {
     }
   });
 
-  it('delivers stdout and stderr in arrival order', async () => {
+  it('writes stdout and stderr to the file in the order the child wrote them', async () => {
     const observed = observe({ command: 'echo out1; read a; echo err >&2; read b; echo out2' });
     await observed.waitFor('out1\n');
     await observed.run.write('\n');
@@ -303,12 +311,15 @@ describe('ChildRun', () => {
   });
 
   it('rejects invalid options with ERR_INVALID_INPUT', () => {
-    const handlers = { onOutput() {}, onEnd() {} };
-    expect(() => ChildRun.start({ command: '', killGraceMs: 10 }, handlers)).toThrow(
+    const handlers = { onEnd() {} };
+    expect(() => ChildRun.start({ command: '', killGraceMs: 10, output: 1 }, handlers)).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_INPUT' }),
     );
-    expect(() => ChildRun.start({ command: ['true'], killGraceMs: -1 }, handlers)).toThrow(
+    expect(() => ChildRun.start({ command: ['true'], killGraceMs: -1, output: 1 }, handlers)).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_INPUT' }),
+    );
+    expect(() => ChildRun.start({ command: ['true'], killGraceMs: 1, output: -1 }, handlers)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_INPUT', message: expect.stringContaining('output') }),
     );
   });
 });

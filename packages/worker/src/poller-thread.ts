@@ -14,7 +14,13 @@ export async function runPollerTask(
 ): Promise<void> {
   const remote = Comlink.wrap<RegistryPort>(task.port);
   try {
-    await runPoller(wrap(guardRegistry(remote, task.port)), { runId: task.runId, threadId });
+    // A thread of its own: reading a spool synchronously blocks nobody.
+    await runPoller(wrap(guardRegistry(remote, task.port)), {
+      runId: task.runId,
+      threadId,
+      reads: 'sync',
+      batchBytes: 1 << 20,
+    });
   } finally {
     task.port.close();
     // An exclusive thread leaves with its poller, however that ended, so no other session can

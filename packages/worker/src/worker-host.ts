@@ -8,7 +8,6 @@ import {
   type PollerObserver,
   type PollerStopResult,
   type PollerTarget,
-  type PollerWork,
   type PoolOptionsInput,
   parse,
   poolOptionsSchema,
@@ -166,7 +165,7 @@ export class WorkerHost implements PollerHost {
         said();
         return reply;
       },
-      pull: async (request) => transferOutput(await registry.pull(request)),
+      pull: (request) => registry.pull(request),
       commit: (report) => registry.commit(report),
     };
     Comlink.expose(exposed, port1);
@@ -245,21 +244,6 @@ export class WorkerHost implements PollerHost {
   #reportError(error: unknown): void {
     this.#observer?.error?.(toVigilError(error, 'ERR_POLLER'));
   }
-}
-
-/**
- * Output slices are fresh copies: hand their memory to the thread instead of cloning it again.
- * Small Buffers share node's allocation pool, so only slices that own their whole ArrayBuffer move.
- */
-function transferOutput(work: PollerWork): PollerWork {
-  const owned: ArrayBuffer[] = [];
-  for (const { bytes } of work.output) {
-    const { buffer } = bytes;
-    if (buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength) {
-      owned.push(buffer);
-    }
-  }
-  return owned.length === 0 ? work : Comlink.transfer(work, owned);
 }
 
 /** Creates a poller host that runs pollers in pooled worker threads. Pass it as `createVigil({ host })`. */

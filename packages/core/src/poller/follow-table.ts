@@ -1,14 +1,14 @@
-import type { OutputBuffer } from '../process/output-buffer.js';
 import type { WatchLimiterState } from '../watch/limiter.js';
 import type { WatchPattern } from '../watch/patterns.js';
-import type { OutputSlice, ProcessReport, WatchedProcess } from './protocol.js';
+import type { ProcessEnd, ProcessReport, WatchedProcess } from './protocol.js';
 
-/** A process the poller follows. */
+/** A process the poller follows: its spool file and the cells that tell what was dropped from it. */
 export interface FollowSource {
   readonly processId: string;
   readonly patterns: readonly (WatchPattern | null)[];
   readonly heartbeatMs: number;
-  readonly buffer: OutputBuffer;
+  readonly spool: string;
+  readonly drops: SharedArrayBuffer;
 }
 
 interface Entry {
@@ -19,23 +19,22 @@ interface Entry {
   cursor: number;
   heartbeatCursor: number;
   limiter: WatchLimiterState | undefined;
-  /** Bytes handed to the current run (reset to `cursor` for a new run). */
-  sent: number;
+  /** The process ended: its output ends here. */
+  end: number | undefined;
   announced: boolean;
-  ended: boolean;
   endSent: boolean;
 }
 
-/** One batch of work for the poller. */
+/** What the poller must learn next about the processes it follows. */
 export interface FollowBatch {
   readonly added: readonly WatchedProcess[];
   readonly removed: readonly string[];
-  readonly output: readonly OutputSlice[];
+  readonly ended: readonly ProcessEnd[];
 }
 
 /**
  * The processes a session's poller follows, with the committed state a restarted run resumes from
- * (cursor, heartbeat cursor, limiter) and what the current run has been sent. Each process has a
+ * (cursor, heartbeat cursor, limiter) and what the current run has been told. Each process has a
  * slot: its cell in the run's progress buffer.
  */
 export class FollowTable {
@@ -57,17 +56,15 @@ export class FollowTable {
     const used = new Set([...this.#entries.values()].map((entry) => entry.slot));
     let slot = 0;
     while (used.has(slot)) slot++;
-    const start = source.buffer.start;
     this.#entries.set(source.processId, {
       source,
       slot,
       patterns: source.patterns,
-      cursor: start,
-      heartbeatCursor: start,
+      cursor: 0,
+      heartbeatCursor: 0,
       limiter: undefined,
-      sent: start,
+      end: undefined,
       announced: false,
-      ended: false,
       endSent: false,
     });
     return true;
@@ -79,11 +76,11 @@ export class FollowTable {
     return true;
   }
 
-  /** The process exited: its last slice carries `end`. */
-  ended(processId: string): boolean {
+  /** The process ended: its output ends at `at`. */
+  ended(processId: string, at: number): boolean {
     const entry = this.#entries.get(processId);
     if (entry === undefined) return false;
-    entry.ended = true;
+    entry.end = at;
     return true;
   }
 
@@ -94,11 +91,10 @@ export class FollowTable {
     entry.patterns = entry.patterns.map((p, index) => (index === pattern ? null : p));
   }
 
-  /** A new run starts from the committed state: everything uncommitted is sent again. */
+  /** A new run starts from the committed state: it reads again what was not committed. */
   rewind(): void {
     this.#removed = [];
     for (const entry of this.#entries.values()) {
-      entry.sent = entry.cursor;
       entry.announced = false;
       entry.endSent = false;
     }
@@ -111,30 +107,26 @@ export class FollowTable {
 
   hasWork(): boolean {
     if (this.#removed.length > 0) return true;
-    for (const entry of this.#entries.values()) if (!entry.announced || pending(entry)) return true;
+    for (const entry of this.#entries.values()) {
+      if (!entry.announced || (entry.end !== undefined && !entry.endSent)) return true;
+    }
     return false;
   }
 
-  /** The next batch: new and forgotten processes, and up to `budget` bytes of output. */
-  take(budget: number): FollowBatch {
+  /** What the run must learn next: new, forgotten and ended processes. */
+  take(): FollowBatch {
     const removed = this.#removed;
     this.#removed = [];
     const added: WatchedProcess[] = [];
-    const output: OutputSlice[] = [];
-    let left = budget;
+    const ended: ProcessEnd[] = [];
     for (const entry of this.#entries.values()) {
       if (!entry.announced) added.push(announce(entry));
-      if (left <= 0 || !pending(entry)) continue;
-      const { buffer } = entry.source;
-      const read = buffer.read(entry.sent, left);
-      const next = read.offset + read.bytes.length;
-      const end = entry.ended && next === buffer.end;
-      entry.sent = next;
-      entry.endSent ||= end;
-      left -= read.bytes.length;
-      output.push({ processId: entry.source.processId, offset: read.offset, bytes: read.bytes, end });
+      else if (entry.end !== undefined && !entry.endSent) {
+        entry.endSent = true;
+        ended.push({ processId: entry.source.processId, at: entry.end });
+      }
     }
-    return { added, removed, output };
+    return { added, removed, ended };
   }
 
   /** Applies a committed report's positions; false for a process no longer followed. */
@@ -164,17 +156,17 @@ export class FollowTable {
 
 function announce(entry: Entry): WatchedProcess {
   entry.announced = true;
+  entry.endSent = entry.end !== undefined;
   return {
     processId: entry.source.processId,
+    spool: entry.source.spool,
+    drops: entry.source.drops,
     slot: entry.slot,
     patterns: entry.patterns,
     cursor: entry.cursor,
     limiter: entry.limiter,
     heartbeatMs: entry.source.heartbeatMs,
     heartbeatCursor: entry.heartbeatCursor,
+    ...(entry.end === undefined ? {} : { end: entry.end }),
   };
-}
-
-function pending(entry: Entry): boolean {
-  return entry.sent < entry.source.buffer.end || (entry.ended && !entry.endSent);
 }

@@ -50,7 +50,8 @@ export class InThreadHost implements PollerHost {
         },
         commit: (report) => port.commit(report),
       },
-      { runId, threadId },
+      // On the gateway's own thread: never block its loop on a read, and keep batches short.
+      { runId, threadId, reads: 'async', batchBytes: 256 * 1024 },
     ).then(
       () => this.#exited(link, runId, undefined),
       (error: unknown) => this.#exited(link, runId, error),

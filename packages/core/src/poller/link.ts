@@ -33,8 +33,6 @@ export interface PollerLinkOptions {
   readonly matchTimeoutMs: number;
   /** Cells in the progress buffer: at most this many processes are followed at once. */
   readonly slots: number;
-  /** Bytes of output handed to the poller per pull. */
-  readonly batchBytes: number;
 }
 
 interface Probe {
@@ -89,7 +87,6 @@ export class PollerLink implements PollerTarget {
   /** Opens the port for run `runId`, superseding any earlier run. Uncommitted work is re-sent. */
   openRun(runId: number): RegistryPort {
     this.#endPull(STOP_WORK);
-    this.#watchdog.clear();
     this.#runId = runId;
     this.#threadId = 0;
     this.#queuedProbes = [...this.#inFlightProbes, ...this.#queuedProbes];
@@ -128,14 +125,9 @@ export class PollerLink implements PollerTarget {
     if (this.#follows.follow(source)) this.#wake();
   }
 
-  /** New output is in the process's buffer. */
-  outputAvailable(processId: string): void {
-    if (this.#pull !== undefined && this.#follows.has(processId)) this.#wake();
-  }
-
-  /** The process exited: the poller drains its remaining output and reports `drained`. */
-  ended(processId: string): void {
-    if (this.#follows.ended(processId)) this.#wake();
+  /** The process ended, its output at `at` bytes: the poller drains it and reports `drained`. */
+  ended(processId: string, at: number): void {
+    if (this.#follows.ended(processId, at)) this.#wake();
   }
 
   unfollow(processId: string): void {
@@ -156,18 +148,21 @@ export class PollerLink implements PollerTarget {
     this.#follows.disablePattern(processId, pattern);
   }
 
-  /** Run `runId` is over (its thread died or it returned): drop its pending pull and watchdog. */
+  /** Run `runId` is over (its thread died or it returned): drop its pending pull. */
   runEnded(runId: number): void {
     if (runId !== this.#runId) return;
-    this.#watchdog.clear();
     this.#endPull(STOP_WORK);
   }
 
   /** Makes the current run's pending (or next) pull answer `stop`. */
   requestStop(): void {
     this.#stopping = true;
-    this.#watchdog.clear();
     this.#endPull(STOP_WORK);
+  }
+
+  /** Checks whether the current run is stuck on a batch (called periodically by the registry). */
+  inspect(now: number): void {
+    if (!this.#stopping && this.#threadId !== 0) this.#watchdog.inspect(now);
   }
 
   /** Resolves once the poller has processed a round trip: proof that it runs, and where. */
@@ -186,7 +181,6 @@ export class PollerLink implements PollerTarget {
   /** Settles everything still waiting on this link. Called once the poller has stopped. */
   dispose(): void {
     this.#stopping = true;
-    this.#watchdog.clear();
     this.#endPull(STOP_WORK);
     if (this.#probes.size > 0) {
       const error = new VigilError('ERR_SESSION_CLOSED', `session ${this.sessionId} is closed`);
@@ -219,12 +213,7 @@ export class PollerLink implements PollerTarget {
     const probes = this.#queuedProbes;
     this.#inFlightProbes.push(...probes);
     this.#queuedProbes = [];
-    const batch = this.#follows.take(this.#options.batchBytes);
-    if (batch.output.length > 0) {
-      const runId = this.#runId;
-      this.#watchdog.arm(() => this.#runId === runId && !this.#stopping);
-    }
-    return { stop: false, probes, ...batch };
+    return { stop: false, probes, ...this.#follows.take() };
   }
 
   #wake(): void {
@@ -240,7 +229,6 @@ export class PollerLink implements PollerTarget {
   }
 
   #commit(report: PollerReport): void {
-    this.#watchdog.clear();
     for (const processReport of report.processes) {
       if (this.#follows.commit(processReport) && !this.#stopping) this.#handlers.report(processReport);
     }

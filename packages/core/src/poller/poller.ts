@@ -1,18 +1,21 @@
-import { WatchLimiter } from '../watch/limiter.js';
-import { LineSplitter, type SplitLine } from '../watch/line-splitter.js';
-import { CompiledPatterns } from '../watch/patterns.js';
+import type { SplitLine } from '../watch/line-splitter.js';
 import type {
   MatchReport,
-  OutputSlice,
   PollerLimits,
+  PollerWork,
   ProcessReport,
   RegistryPort,
   WatchedProcess,
 } from './protocol.js';
+import { type ReadMode, SpoolFollower } from './spool-follower.js';
 
 export interface PollerContext {
   readonly runId: number;
   readonly threadId: number;
+  /** Bytes a batch reads at most, across processes, before it commits. Default 1 MiB. */
+  readonly batchBytes?: number;
+  /** `sync` in a thread of its own; `async` on a thread it shares (never block its loop). Default `sync`. */
+  readonly reads?: ReadMode;
   readonly now?: () => number;
 }
 
@@ -32,123 +35,192 @@ interface MutableReport {
   heartbeatCursor: number;
   matches: MutableMatch[];
   disabled?: { reason: 'strikes' | 'lifetime'; suppressed: number };
-  heartbeat?: { upTo: number };
+  heartbeat?: { from: number; upTo: number; text: string };
   drained: boolean;
 }
 
-/** One followed process: its line assembly, patterns, rate limiter and heartbeat clock. */
-class Followed {
-  readonly processId: string;
-  readonly slot: number;
-  readonly splitter: LineSplitter;
-  readonly patterns: CompiledPatterns;
-  readonly limiter: WatchLimiter | undefined;
-  readonly heartbeatMs: number;
-  heartbeatCursor: number;
-  nextHeartbeatAt: number;
-  received: number;
-  watching: boolean;
+/** A one-shot signal the loop waits on: an append, the registry's work, or a timer. */
+class Wake {
+  #resolve: (() => void) | undefined;
+  #set = false;
 
-  constructor(process: WatchedProcess, limits: PollerLimits, now: number) {
-    this.processId = process.processId;
-    this.slot = process.slot;
-    this.splitter = new LineSplitter({ maxLineLength: limits.maxLineLength, startOffset: process.cursor });
-    this.patterns = new CompiledPatterns(process.patterns);
-    const watched = process.patterns.some((pattern) => pattern !== null);
-    this.limiter = watched ? new WatchLimiter(limits, process.limiter) : undefined;
-    this.watching = watched && this.limiter?.disabled === null;
-    this.heartbeatMs = process.heartbeatMs;
-    this.heartbeatCursor = process.heartbeatCursor;
-    this.nextHeartbeatAt = process.heartbeatMs > 0 ? now + process.heartbeatMs : Number.POSITIVE_INFINITY;
-    this.received = process.cursor;
+  set(): void {
+    this.#set = true;
+    this.#resolve?.();
   }
 
-  report(): MutableReport {
-    return {
-      processId: this.processId,
-      cursor: this.splitter.committedOffset,
-      heartbeatCursor: this.heartbeatCursor,
-      matches: [],
-      drained: false,
-    };
+  /** Resolves once set (at once if it already was), or after `ms`. */
+  async wait(ms: number | undefined): Promise<void> {
+    if (!this.#set) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#resolve = resolve;
+        if (ms !== undefined) timer = setTimeout(resolve, ms);
+      });
+      clearTimeout(timer);
+      this.#resolve = undefined;
+    }
+    this.#set = false;
   }
 }
 
 /**
- * A session's poller: pulls output from the registry, assembles lines across chunk boundaries,
- * matches watch patterns under the per-process rate limits, produces heartbeats, and commits the
- * result with its new cursors in one call, so a restarted run resumes exactly. The same code runs
- * in a worker thread and in-thread.
+ * A session's poller: reads each followed process's spool file from its committed cursor, woken by
+ * appends; assembles lines across reads; matches watch patterns under the per-process rate limits;
+ * produces heartbeats; and commits the result with its new cursors in one call, so a restarted run
+ * resumes exactly. Meanwhile it long-polls the registry for what to follow, what ended, and when to
+ * stop. The same code runs in a worker thread (`sync` reads) and in-thread (`async` reads).
  */
 export async function runPoller(port: RegistryPort, context: PollerContext): Promise<void> {
   const now = context.now ?? Date.now;
+  const mode = context.reads ?? 'sync';
+  const batchBytes = context.batchBytes ?? 1 << 20;
   const start = await port.hello({ runId: context.runId, threadId: context.threadId });
   const { limits } = start;
   const progress = new Int32Array(start.progress);
-  const followed = new Map<string, Followed>();
-  for (const process of start.processes)
-    followed.set(process.processId, new Followed(process, limits, now()));
-  for (;;) {
-    const work = await port.pull({ waitMs: untilNextHeartbeat(followed, now()) });
-    if (work.stop) return;
-    for (const process of work.added) followed.set(process.processId, new Followed(process, limits, now()));
-    for (const processId of work.removed) followed.delete(processId);
+  const batches = progress.length - 2;
+  const wake = new Wake();
+  const followed = new Map<string, SpoolFollower>();
+  const follow = (process: WatchedProcess): void => {
+    followed.get(process.processId)?.close();
+    followed.set(process.processId, new SpoolFollower(process, limits, now(), () => wake.set()));
+  };
+  for (const process of start.processes) follow(process);
 
-    const reports = new Map<string, MutableReport>();
-    const reportOf = (entry: Followed): MutableReport => {
-      let report = reports.get(entry.processId);
-      if (report === undefined) {
-        report = entry.report();
-        reports.set(entry.processId, report);
-      }
-      return report;
-    };
-    for (const slice of work.output) {
-      const entry = followed.get(slice.processId);
-      if (entry !== undefined) consume(entry, slice, reportOf(entry), limits, progress, now());
-    }
-    const time = now();
-    for (const entry of followed.values()) {
-      if (time < entry.nextHeartbeatAt) continue;
-      entry.nextHeartbeatAt = time + entry.heartbeatMs;
-      // A heartbeat is skipped when there was no output since the last one.
-      if (entry.received > entry.heartbeatCursor) {
-        entry.heartbeatCursor = entry.received;
-        const report = reportOf(entry);
-        report.heartbeat = { upTo: entry.received };
-        report.heartbeatCursor = entry.received;
-      }
-    }
-    const processes = [...reports.values()].map(
-      ({ matches, ...report }): ProcessReport => ({
-        ...report,
-        limiter: followed.get(report.processId)?.limiter?.state,
-        matches: matches.map(({ chars: _chars, ...match }): MatchReport => match),
-      }),
+  let work: PollerWork | undefined;
+  let failure: { error: unknown } | undefined;
+  const pull = (): void => {
+    port.pull({}).then(
+      (next) => {
+        work = next;
+        wake.set();
+      },
+      (error: unknown) => {
+        failure = { error };
+        wake.set();
+      },
     );
-    await port.commit({ probes: work.probes, processes });
+  };
+  pull();
+  const buffer = Buffer.allocUnsafe(batchBytes);
+  let probes: number[] = [];
+  try {
+    for (;;) {
+      if (failure !== undefined) throw failure.error;
+      if (work !== undefined) {
+        const next: PollerWork = work;
+        work = undefined;
+        if (next.stop) return;
+        probes.push(...next.probes);
+        for (const process of next.added) follow(process);
+        for (const processId of next.removed) {
+          followed.get(processId)?.close();
+          followed.delete(processId);
+        }
+        for (const { processId, at } of next.ended) followed.get(processId)?.endAt(at);
+        pull();
+      }
+      Atomics.add(progress, batches, 1);
+      Atomics.store(progress, batches + 1, 1);
+      const { reports, more } = await batch(followed, buffer, batchBytes, mode, limits, progress, now);
+      Atomics.store(progress, batches + 1, 0);
+      if (reports.length > 0 || probes.length > 0) {
+        await port.commit({ probes, processes: reports });
+        probes = [];
+      }
+      if (more) {
+        // Another batch waits: let the thread's messages (a stop) in first.
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      if (work === undefined && failure === undefined) await wake.wait(untilNextHeartbeat(followed, now()));
+    }
+  } finally {
+    for (const entry of followed.values()) entry.close();
   }
 }
 
-function consume(
-  entry: Followed,
-  slice: OutputSlice,
-  report: MutableReport,
+/** Reads what is new in every dirty spool (up to `batchBytes`), matches it, and makes due heartbeats. */
+async function batch(
+  followed: ReadonlyMap<string, SpoolFollower>,
+  buffer: Buffer,
+  batchBytes: number,
+  mode: ReadMode,
   limits: PollerLimits,
   progress: Int32Array,
-  now: number,
-): void {
-  const lines = entry.splitter.push(slice.bytes, slice.offset);
-  if (slice.end) lines.push(...entry.splitter.flush());
-  entry.received = Math.max(entry.received, slice.offset + slice.bytes.length);
-  if (entry.watching) match(entry, lines, report, limits, progress, now);
-  if (entry.slot < progress.length) Atomics.store(progress, entry.slot, 0);
-  report.cursor = slice.end ? entry.received : entry.splitter.committedOffset;
-  report.drained = slice.end;
+  now: () => number,
+): Promise<{ reports: ProcessReport[]; more: boolean }> {
+  const reports = new Map<string, MutableReport>();
+  const reportOf = (entry: SpoolFollower): MutableReport => {
+    let report = reports.get(entry.processId);
+    if (report === undefined) {
+      report = {
+        processId: entry.processId,
+        cursor: entry.splitter.committedOffset,
+        heartbeatCursor: entry.heartbeatCursor,
+        matches: [],
+        drained: false,
+      };
+      reports.set(entry.processId, report);
+    }
+    return report;
+  };
+  let budget = batchBytes;
+  let more = false;
+  for (const entry of followed.values()) {
+    if (!entry.dirty || entry.drainReported) continue;
+    entry.dirty = false;
+    const before = entry.received;
+    for (;;) {
+      if (budget <= 0) {
+        entry.dirty = true;
+        more = true;
+        break;
+      }
+      const chunk = await entry.read(buffer, budget, mode);
+      if (chunk === undefined) break;
+      budget -= chunk.length;
+      const lines = entry.splitter.push(buffer.subarray(0, chunk.length), chunk.offset);
+      if (entry.watching) match(entry, lines, reportOf(entry), limits, progress, now());
+      if (entry.slot < progress.length - 2) Atomics.store(progress, entry.slot, 0);
+    }
+    if (entry.drained) {
+      const last = entry.splitter.flush();
+      if (entry.watching) match(entry, last, reportOf(entry), limits, progress, now());
+      reportOf(entry).drained = true;
+      entry.drainReported = true;
+    }
+    if (entry.received !== before || entry.drained)
+      reportOf(entry).cursor = entry.drained ? entry.received : entry.splitter.committedOffset;
+  }
+  const time = now();
+  for (const entry of followed.values()) {
+    if (time < entry.nextHeartbeatAt) continue;
+    entry.nextHeartbeatAt = time + entry.heartbeatMs;
+    // A heartbeat is skipped when there was no output since the last one.
+    if (entry.received > entry.heartbeatCursor) {
+      const report = reportOf(entry);
+      report.heartbeat = {
+        from: entry.heartbeatCursor,
+        upTo: entry.received,
+        text: entry.text(entry.heartbeatCursor, entry.received, limits.heartbeatChars),
+      };
+      entry.heartbeatCursor = entry.received;
+      report.heartbeatCursor = entry.received;
+    }
+  }
+  const processes = [...reports.values()].map(
+    ({ matches, ...report }): ProcessReport => ({
+      ...report,
+      limiter: followed.get(report.processId)?.limiter?.state,
+      matches: matches.map(({ chars: _chars, ...rest }): MatchReport => rest),
+    }),
+  );
+  return { reports: processes, more };
 }
 
 function match(
-  entry: Followed,
+  entry: SpoolFollower,
   lines: readonly SplitLine[],
   report: MutableReport,
   limits: PollerLimits,
@@ -196,7 +268,7 @@ function match(
   }
 }
 
-function untilNextHeartbeat(followed: ReadonlyMap<string, Followed>, now: number): number | undefined {
+function untilNextHeartbeat(followed: ReadonlyMap<string, SpoolFollower>, now: number): number | undefined {
   let next = Number.POSITIVE_INFINITY;
   for (const entry of followed.values()) next = Math.min(next, entry.nextHeartbeatAt);
   return next === Number.POSITIVE_INFINITY ? undefined : Math.max(0, next - now);

@@ -1,12 +1,13 @@
 /**
  * What a session's poller and the registry say to each other: the three calls of `RegistryPort`,
  * made by the poller (over Comlink in the worker host, directly in the in-thread host). Everything
- * here is plain data so it survives a structured clone; the registry validates what a poller sends
- * (`protocol-schema.ts`).
+ * here is plain data so it survives a structured clone; a host whose poller runs in another thread
+ * checks every call (`protocol-schema.ts`). Output never travels here: the poller reads each
+ * process's spool file itself, from its committed cursor.
  *
  * - `hello(PollerHello) → PollerStart`: a new run announces itself and gets what to follow.
- * - `pull(PullRequest) → PollerWork`: a long-poll for the next batch (or `stop`).
- * - `commit(PollerReport)`: the batch's results with the cursors they reach, applied atomically.
+ * - `pull(PullRequest) → PollerWork`: a long-poll for the registry's next instructions (or `stop`).
+ * - `commit(PollerReport)`: what the run found, with the cursors it reached, applied atomically.
  */
 import type { WatchLimiterState } from '../watch/limiter.js';
 import type { WatchPattern } from '../watch/patterns.js';
@@ -19,11 +20,20 @@ export interface PollerLimits {
   readonly maxLineLength: number;
   readonly maxLinesPerMatch: number;
   readonly maxCharsPerMatch: number;
+  /** Characters of output a heartbeat carries. */
+  readonly heartbeatChars: number;
 }
 
-/** A process as its session's poller follows it. Positions are absolute output byte offsets. */
+/** A process as its session's poller follows it. Positions are absolute byte offsets in its spool. */
 export interface WatchedProcess {
   readonly processId: string;
+  /** The spool file the process's output is written to. */
+  readonly spool: string;
+  /**
+   * Shared with the registry: two 64-bit cells, `[dropFrom, dropTo)`, the stretch of the spool that
+   * was dropped to hold its cap (both 0 until then). Written before the bytes are punched out.
+   */
+  readonly drops: SharedArrayBuffer;
   /** Index of this process's cell in the progress buffer. */
   readonly slot: number;
   /** `null` marks a pattern disabled by the registry (indices stay stable). */
@@ -35,6 +45,8 @@ export interface WatchedProcess {
   readonly heartbeatMs: number;
   /** Committed: output before this offset was reported by a heartbeat. */
   readonly heartbeatCursor: number;
+  /** The process has ended: its output ends at this offset (absent while it runs). */
+  readonly end?: number;
 }
 
 export interface PollerHello {
@@ -48,24 +60,22 @@ export interface PollerStart {
   readonly limits: PollerLimits;
   readonly processes: readonly WatchedProcess[];
   /**
-   * Cell `slot` holds 1 + the index of the regex the poller is running for that process (0: none).
-   * The registry reads it when a poller is stuck to name the pattern at fault.
+   * Cell `slot` holds 1 + the index of the regex the poller is running for that process (0: none);
+   * cell `slots` counts the batches the run started, and cell `slots + 1` is 1 while a batch runs.
+   * The registry's watchdog reads them to notice a stuck run and name the pattern at fault.
    */
   readonly progress: SharedArrayBuffer;
 }
 
 export interface PullRequest {
-  /** Resolve with empty work after this long if nothing arrives (heartbeats). Omit to wait for work. */
+  /** Resolve with empty work after this long if nothing arrives. Omit to wait for work. */
   readonly waitMs?: number;
 }
 
-export interface OutputSlice {
+/** A process ended: its output ends at `at`. */
+export interface ProcessEnd {
   readonly processId: string;
-  /** Absolute offset of `bytes[0]`; beyond the poller's position when the ring buffer evicted bytes. */
-  readonly offset: number;
-  readonly bytes: Uint8Array;
-  /** The process has exited and this slice reaches the end of its output. */
-  readonly end: boolean;
+  readonly at: number;
 }
 
 export interface PollerWork {
@@ -77,7 +87,8 @@ export interface PollerWork {
   readonly added: readonly WatchedProcess[];
   /** Processes to forget (finished and drained, or no longer watched). */
   readonly removed: readonly string[];
-  readonly output: readonly OutputSlice[];
+  /** Followed processes that ended: drain each to its end and report `drained`. */
+  readonly ended: readonly ProcessEnd[];
 }
 
 export interface MatchReport {
@@ -101,9 +112,9 @@ export interface ProcessReport {
   readonly matches: readonly MatchReport[];
   /** Watching was disabled by the rate limits; the process falls back to notify-on-exit. */
   readonly disabled?: { readonly reason: 'strikes' | 'lifetime'; readonly suppressed: number };
-  /** A heartbeat is due, covering output up to `upTo`. */
-  readonly heartbeat?: { readonly upTo: number };
-  /** All output of an exited process has been matched. */
+  /** A heartbeat is due: the output in `[from, upTo)` (its last `heartbeatChars` characters). */
+  readonly heartbeat?: { readonly from: number; readonly upTo: number; readonly text: string };
+  /** All output of an ended process has been matched. */
   readonly drained: boolean;
 }
 
@@ -124,5 +135,5 @@ export const STOP_WORK: PollerWork = Object.freeze({
   probes: [],
   added: [],
   removed: [],
-  output: [],
+  ended: [],
 });

@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
 import { VigilError } from '../errors.js';
 
 /** Options of `ChildRun.start`. */
@@ -15,10 +14,11 @@ export interface ChildRunOptions {
   /** How long `kill()` waits after its signal before SIGKILL to the process group. */
   readonly killGraceMs: number;
   /**
-   * How long to wait after the child's exit for its stdout/stderr to reach end-of-file, so its final
-   * output is not lost; a grandchild holding the pipes open cannot delay the end longer. Default 50.
+   * An open, writable file descriptor (opened with `O_APPEND`): the child's stdout and stderr, both
+   * written to it directly in the order the child writes them. Output never passes through this
+   * process. The caller keeps ownership of the descriptor and may close it once `start` returned.
    */
-  readonly exitDrainMs?: number;
+  readonly output: number;
 }
 
 /** How a run ended: the child exited (or was killed by `signal`), or it never started. */
@@ -28,35 +28,28 @@ export type ChildEnd =
 
 /** Callbacks of one run. They must not throw. */
 export interface ChildRunHandlers {
-  /** stdout and stderr bytes, in arrival order. Never called after `onEnd`. */
-  onOutput(chunk: Buffer): void;
-  /** Called exactly once, after the last `onOutput`, when the run's pipes and timers are released. */
+  /** Called exactly once, when the child's stdin and timers are released. */
   onEnd(end: ChildEnd): void;
 }
 
 /**
- * One background command in its own process group. The end is detected from the child's own exit,
- * not from end-of-pipe, so a grandchild that keeps stdout open cannot delay it.
+ * One background command in its own process group, its output written straight to a file. The end
+ * is the child's own exit: a grandchild that keeps the output file open cannot delay it.
  */
 export class ChildRun {
   /** The child's pid, which is also its process group id; undefined when it failed to start. */
   readonly pid: number | undefined;
   readonly #handlers: ChildRunHandlers;
   readonly #killGraceMs: number;
-  readonly #exitDrainMs: number;
   readonly #child: ChildProcess | undefined;
   readonly #ended: Promise<void>;
   #resolveEnded: () => void = () => {};
   #exit: ChildEnd | undefined;
-  #openPipes = 0;
   #finishing = false;
   #finished = false;
-  /** Output chunks read so far: tells the exit drain whether the pipes are still busy. */
-  #chunks = 0;
   #killSent = false;
   #stdinClosed = false;
   #graceTimer: NodeJS.Timeout | undefined;
-  #drainTimer: NodeJS.Timeout | undefined;
 
   /**
    * Spawns the command. Start failures (no such command, missing cwd) never throw: they reach
@@ -67,21 +60,21 @@ export class ChildRun {
   }
 
   private constructor(options: ChildRunOptions, handlers: ChildRunHandlers) {
-    const { command, killGraceMs, exitDrainMs = 50 } = options;
+    const { command, killGraceMs, output } = options;
     if (command.length === 0) {
       throw new VigilError('ERR_INVALID_INPUT', 'command must not be empty');
     }
-    for (const [name, value] of [
-      ['killGraceMs', killGraceMs],
-      ['exitDrainMs', exitDrainMs],
-    ] as const) {
-      if (!Number.isFinite(value) || value < 0) {
-        throw new VigilError('ERR_INVALID_INPUT', `${name} must be a non-negative number, got ${value}`);
-      }
+    if (!Number.isFinite(killGraceMs) || killGraceMs < 0) {
+      throw new VigilError(
+        'ERR_INVALID_INPUT',
+        `killGraceMs must be a non-negative number, got ${killGraceMs}`,
+      );
+    }
+    if (!Number.isSafeInteger(output) || output < 0) {
+      throw new VigilError('ERR_INVALID_INPUT', `output must be a file descriptor, got ${output}`);
     }
     this.#handlers = handlers;
     this.#killGraceMs = killGraceMs;
-    this.#exitDrainMs = exitDrainMs;
     this.#ended = new Promise((resolve) => {
       this.#resolveEnded = resolve;
     });
@@ -93,7 +86,7 @@ export class ChildRun {
         cwd: options.cwd,
         env: { ...process.env, ...options.env },
         detached: true,
-        stdio: 'pipe',
+        stdio: ['pipe', output, output],
       });
     } catch (error) {
       this.#child = undefined;
@@ -104,19 +97,6 @@ export class ChildRun {
     }
     this.#child = child;
     this.pid = child.pid;
-    for (const pipe of [child.stdout, child.stderr]) {
-      if (!pipe) continue;
-      this.#openPipes++;
-      pipe.on('error', () => {}); // A read error destroys the pipe; its 'close' below still counts.
-      pipe.on('data', (chunk: Buffer) => {
-        this.#chunks++;
-        if (!this.#finishing) this.#handlers.onOutput(chunk);
-      });
-      pipe.once('close', () => {
-        this.#openPipes--;
-        this.#maybeDrained();
-      });
-    }
     // EPIPE when the child stops reading: `write()` reports it through its callback.
     child.stdin?.on('error', () => {});
     child.once('exit', (exitCode, signal) => this.#onExit(exitCode, signal));
@@ -182,65 +162,20 @@ export class ChildRun {
     }
   }
 
-  /** Stops reading output: the pipe fills and the child blocks on write (backpressure). */
-  pause(): void {
-    if (this.#exit !== undefined || this.#finishing) return;
-    this.#child?.stdout?.pause();
-    this.#child?.stderr?.pause();
-  }
-
-  resume(): void {
-    this.#child?.stdout?.resume();
-    this.#child?.stderr?.resume();
-  }
-
   #onExit(exitCode: number | null, signal: NodeJS.Signals | null): void {
+    // Everything the child wrote before it exited is in the file already.
     this.#exit = { kind: 'exited', exitCode, signal };
-    clearTimeout(this.#graceTimer);
-    this.#graceTimer = undefined;
-    // What the child wrote before it exited is still in the pipes: read it.
-    this.resume();
-    if (this.#openPipes > 0) this.#armDrain(Date.now() + this.#exitDrainMs * 40);
-    this.#maybeDrained();
+    this.#finish(this.#exit);
   }
 
-  /**
-   * The pipes stay open (a grandchild holds them): finish once they were quiet for `exitDrainMs`,
-   * or at `deadline` for a grandchild that keeps writing. The check runs after a poll phase, so
-   * output that is already readable is read even when the loop was too busy to run the timer on time.
-   */
-  #armDrain(deadline: number): void {
-    const seen = this.#chunks;
-    this.#drainTimer = setTimeout(() => {
-      this.#drainTimer = undefined;
-      setImmediate(() => {
-        if (this.#finishing || this.#exit === undefined) return;
-        if (this.#chunks !== seen && Date.now() < deadline) this.#armDrain(deadline);
-        else this.#finish(this.#exit);
-      });
-    }, this.#exitDrainMs);
-  }
-
-  #maybeDrained(): void {
-    if (this.#exit !== undefined && this.#openPipes === 0) this.#finish(this.#exit);
-  }
-
-  /** Releases pipes and timers, then calls `onEnd` once: the one way out of every path. */
+  /** Releases stdin and timers, then calls `onEnd` once: the one way out of every path. */
   #finish(end: ChildEnd): void {
     if (this.#finishing) return;
     this.#finishing = true;
     clearTimeout(this.#graceTimer);
-    clearTimeout(this.#drainTimer);
     this.#graceTimer = undefined;
-    this.#drainTimer = undefined;
-    const child = this.#child;
-    const pipes = [child?.stdin, child?.stdout, child?.stderr].filter(
-      (pipe): pipe is Readable | Writable => pipe != null && !pipe.closed,
-    );
-    // onEnd waits for the handles to close, so a caller sees no pipe of ours once it runs.
-    let open = pipes.length;
+    const stdin = this.#child?.stdin;
     const done = (): void => {
-      if (--open > 0) return;
       this.#finished = true;
       try {
         this.#handlers.onEnd(end);
@@ -248,15 +183,13 @@ export class ChildRun {
         this.#resolveEnded();
       }
     };
-    if (open === 0) {
-      open = 1;
+    // onEnd waits for stdin's handle to close, so a caller sees no pipe of ours once it runs.
+    if (stdin == null || stdin.closed) {
       done();
       return;
     }
-    for (const pipe of pipes) {
-      pipe.once('close', done);
-      pipe.destroy();
-    }
+    stdin.once('close', done);
+    stdin.destroy();
   }
 }
 

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
+import { closeSync } from 'node:fs';
 import { VigilError } from '../errors.js';
 import { type ChildEnd, ChildRun } from './child-run.js';
-import { OutputBuffer } from './output-buffer.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
 import type { SpawnSpec } from './spawn-spec.js';
+import type { Spool } from './spool.js';
 
-/** What a process tells its owner; called synchronously, in order, never after `finish`. */
+/** What a process tells its owner. */
 export interface ProcessHandlers {
-  /** A chunk of output was appended to `output`. */
-  output(chunk: Buffer): void;
   /** The child ended (`ending` is now true): drain its output, then call `finish`. */
   exited(): void;
 }
@@ -20,12 +19,12 @@ export type Cancellation = { readonly reason: string };
  * One background process: a state machine over `pending_approval → running → ending → terminal`.
  * `ending` means the child ended and its remaining output is still being matched; `finish` then
  * makes the state terminal exactly once. Watch state (disabled patterns, the fallback to
- * notify-on-exit, the heartbeat position) changes only through its transition methods.
+ * notify-on-exit) changes only through its transition methods. Its output is in its spool.
  */
 export class ManagedProcess {
   readonly processId: string;
   readonly spec: SpawnSpec;
-  readonly output: OutputBuffer;
+  readonly spool: Spool;
   readonly createdAt: number;
   /** Resolves once the process is terminal (every `wait`). */
   readonly finished: Promise<void>;
@@ -40,10 +39,8 @@ export class ManagedProcess {
   /** How the child ended, kept until its output is drained. */
   #end: ChildEnd | undefined;
   #killRequested = false;
-  #paused = false;
   #watching: boolean;
   #fallbackNotify = false;
-  #heartbeatFrom = 0;
   #approvalId: string | null = null;
   readonly #disabledPatterns = new Set<number>();
   #detached = false;
@@ -52,12 +49,12 @@ export class ManagedProcess {
   constructor(
     processId: string,
     spec: SpawnSpec,
-    options: { bufferBytes: number; now: number },
+    options: { spool: Spool; now: number },
     handlers: ProcessHandlers,
   ) {
     this.processId = processId;
     this.spec = spec;
-    this.output = new OutputBuffer(options.bufferBytes);
+    this.spool = options.spool;
     this.createdAt = options.now;
     this.#handlers = handlers;
     this.#state = spec.requireApproval ? 'pending_approval' : 'running';
@@ -106,10 +103,6 @@ export class ManagedProcess {
     return this.#detached;
   }
 
-  get paused(): boolean {
-    return this.#paused;
-  }
-
   /** Whether the poller must follow its output: it has patterns or heartbeats. */
   get followed(): boolean {
     return this.spec.patterns.length > 0 || this.spec.heartbeatMs > 0;
@@ -129,29 +122,43 @@ export class ManagedProcess {
     this.#approvalId = approvalId;
   }
 
-  /** Starts the child (after approval, if any). Its end reaches the owner as `exited`. */
+  /** Starts the child (after approval, if any), writing to its spool. Its end reaches the owner as `exited`. */
   start(options: { readonly killGraceMs: number; readonly now: number }): void {
     const { spec } = this;
     this.#state = 'running';
     this.#startedAt = options.now;
-    this.#run = ChildRun.start(
-      {
-        command: spec.command,
-        ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
-        ...(spec.env === undefined ? {} : { env: { ...spec.env } }),
-        killGraceMs: options.killGraceMs,
-      },
-      {
-        onOutput: (chunk) => {
-          this.output.append(chunk);
-          this.#handlers.output(chunk);
+    let output: number;
+    try {
+      output = this.spool.openForChild();
+    } catch (error) {
+      // Like a command that cannot start: the process ends as failed_start, asynchronously.
+      this.#end = {
+        kind: 'failed_start',
+        error: `cannot open its output spool: ${(error as Error).message}`,
+      };
+      process.nextTick(() => this.#handlers.exited());
+      return;
+    }
+    try {
+      this.#run = ChildRun.start(
+        {
+          command: spec.command,
+          ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+          ...(spec.env === undefined ? {} : { env: { ...spec.env } }),
+          killGraceMs: options.killGraceMs,
+          output,
         },
-        onEnd: (end) => {
-          this.#end = end;
-          this.#handlers.exited();
+        {
+          onEnd: (end) => {
+            this.#end = end;
+            this.#handlers.exited();
+          },
         },
-      },
-    );
+      );
+    } finally {
+      // The child has its own copy of the descriptor.
+      closeSync(output);
+    }
   }
 
   /** Marks a kill as asked for: the process ends as `killed`, and an approval is not acted on. */
@@ -176,17 +183,6 @@ export class ManagedProcess {
       : this.#run.write(data);
   }
 
-  /** Stops reading output until `resume` (backpressure); the child blocks on a full pipe. */
-  pause(): void {
-    this.#paused = true;
-    this.#run?.pause();
-  }
-
-  resume(): void {
-    this.#paused = false;
-    this.#run?.resume();
-  }
-
   /** Watching ended (rate limits, or every pattern disabled): the completion is delivered instead. */
   disableWatch(): void {
     this.#watching = false;
@@ -197,14 +193,6 @@ export class ManagedProcess {
   disablePattern(index: number): void {
     this.#disabledPatterns.add(index);
     if (this.#disabledPatterns.size >= this.spec.patterns.length) this.disableWatch();
-  }
-
-  /** The output from the last heartbeat up to `upTo` (decoded), or undefined when there is none. */
-  takeHeartbeat(upTo: number): { readonly from: number; readonly text: string } | undefined {
-    const from = Math.max(this.#heartbeatFrom, this.output.start);
-    if (upTo <= from) return undefined;
-    this.#heartbeatFrom = upTo;
-    return { from, text: this.output.read(from, upTo - from).bytes.toString('utf8') };
   }
 
   /** Its session closed while it runs (`keepOnSessionClose`): nothing goes to the tape any more. */
@@ -245,8 +233,9 @@ export class ManagedProcess {
       exitCode: this.#exitCode,
       signal: this.#signal,
       reason: this.#reason,
-      outputTail: this.output.tail(options.tailChars),
-      outputBytes: this.output.end,
+      outputTail: this.spool.tail(options.tailChars),
+      outputBytes: this.spool.size(),
+      outputDropped: this.spool.droppedBytes,
       durationMs: this.#startedAt === null ? 0 : this.#endedAt - this.#startedAt,
     };
   }
@@ -270,7 +259,9 @@ export class ManagedProcess {
       watch: this.spec.patterns.map((p) => (p.kind === 'substring' ? p.substring : `/${p.regex}/${p.flags}`)),
       completionConsumed,
       approvalId: this.#approvalId,
-      outputBytes: this.output.end,
+      outputBytes: this.spool.size(),
+      outputDropped: this.spool.droppedBytes,
+      outputPath: this.spool.path,
     };
   }
 }

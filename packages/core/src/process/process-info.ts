@@ -29,7 +29,12 @@ export interface ProcessInfo {
   /** The completion was acknowledged or read through `wait` (G10). */
   readonly completionConsumed: boolean;
   readonly approvalId: string | null;
+  /** Bytes the process has written. */
   readonly outputBytes: number;
+  /** Bytes dropped from the middle of its spool to keep it under `output.maxBytes`. */
+  readonly outputDropped: number;
+  /** The spool file its output is written to (deleted when the process is forgotten). */
+  readonly outputPath: string;
 }
 
 /** How a process ended: the data of its final tape event (`process.exited`). */
@@ -41,5 +46,7 @@ export interface ExitRecord {
   /** The last `completion.outputChars` characters of output. */
   readonly outputTail: string;
   readonly outputBytes: number;
+  /** Bytes dropped from the middle of its spool (`output.maxBytes`). */
+  readonly outputDropped: number;
   readonly durationMs: number;
 }

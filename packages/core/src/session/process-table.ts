@@ -5,9 +5,10 @@ import type { VigilEvents } from '../events.js';
 import type { Journal } from '../journal/journal.js';
 import type { PollerLink } from '../poller/link.js';
 import { type Cancellation, ManagedProcess } from '../process/managed-process.js';
-import type { OutputLines } from '../process/output-buffer.js';
 import type { ProcessInfo } from '../process/process-info.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
+import type { SpoolLines } from '../process/spool.js';
+import type { SpoolDir } from '../process/spool-dir.js';
 import { deadline, TIMED_OUT } from '../timeout.js';
 import type { SessionView } from './session-info.js';
 
@@ -29,13 +30,13 @@ export interface PollResult {
 }
 
 export interface LogOptions {
-  /** First line (0-based, of the retained output). Default 0. */
+  /** First line (0-based, of the retained output). Default: the last `limit` lines. */
   readonly offset?: number;
   /** Lines per page, 1..1000. Default 200. */
   readonly limit?: number;
 }
 
-export type LogPage = OutputLines & { readonly processId: string };
+export type LogPage = SpoolLines & { readonly processId: string };
 
 /** What the table works with: the parts of its session. */
 export interface ProcessTableParts {
@@ -44,6 +45,7 @@ export interface ProcessTableParts {
   readonly journal: Journal;
   readonly link: PollerLink;
   readonly approvals: ApprovalQueue;
+  readonly spools: SpoolDir;
   readonly events: EventEmitter<VigilEvents>;
   readonly now: () => number;
 }
@@ -76,14 +78,18 @@ export class ProcessTable {
     return process.info(this.#parts.journal.consumed(process.processId));
   }
 
-  /** Starts a process (or asks for its approval). The caller checked the caps. */
+  /**
+   * Starts a process (or asks for its approval), its output going to a new spool. The caller checked
+   * the caps. `ERR_SPOOL` (naming the path) when the spool cannot be created.
+   */
   spawn(processId: string, spec: SpawnSpec): ManagedProcess {
-    const { config, now } = this.#parts;
+    const { spools, now } = this.#parts;
+    const spool = spools.create(processId);
     const process: ManagedProcess = new ManagedProcess(
       processId,
       spec,
-      { bufferBytes: config.output.bufferBytes, now: now() },
-      { output: (chunk) => this.#output(process, chunk), exited: () => this.#exited(process) },
+      { spool, now: now() },
+      { exited: () => this.#exited(process) },
     );
     this.#processes.set(processId, process);
     this.#active.add(processId);
@@ -96,13 +102,15 @@ export class ProcessTable {
   poll(process: ManagedProcess): PollResult {
     return {
       process: this.info(process),
-      tail: process.output.tail(this.#parts.config.completion.outputChars),
+      tail: process.spool.tail(this.#parts.config.completion.outputChars),
     };
   }
 
-  log(process: ManagedProcess, options: LogOptions): LogPage {
-    const { offset = 0, limit = 200 } = options;
-    return { processId: process.processId, ...process.output.lines({ offset, limit }) };
+  /** A page of the output's lines, read from the spool; without `offset`, the last ones. */
+  async log(process: ManagedProcess, options: LogOptions): Promise<LogPage> {
+    const { offset, limit = 200 } = options;
+    const page = await process.spool.lines({ ...(offset === undefined ? {} : { offset }), limit });
+    return { processId: process.processId, ...page };
   }
 
   /** Waits for the process to end. Reading the exit this way consumes the completion (G10). */
@@ -133,6 +141,9 @@ export class ProcessTable {
   /** Terminal state and `process.exited` in one synchronous step (G7); exactly once. */
   finish(process: ManagedProcess, cancelled?: Cancellation): void {
     const { session, config, journal, link, events, now } = this.#parts;
+    if (process.terminal) return;
+    // The cap holds for a process that printed past it faster than the periodic check.
+    void process.spool.enforce((error) => events.emit('error', error));
     const exit = process.finish({ now: now(), tailChars: config.completion.outputChars }, cancelled);
     if (exit === undefined) return;
     link.unfollow(process.processId);
@@ -158,15 +169,7 @@ export class ProcessTable {
       this.finish(process);
       return;
     }
-    if (process.spec.heartbeatMs === 0) {
-      this.#parts.link.unfollow(process.processId);
-      this.#flow(process);
-    }
-  }
-
-  /** The poller committed progress on a process. */
-  progressed(process: ManagedProcess): void {
-    if (process.paused) this.#flow(process);
+    if (process.spec.heartbeatMs === 0) this.#parts.link.unfollow(process.processId);
   }
 
   /**
@@ -178,10 +181,9 @@ export class ProcessTable {
     for (const process of this.#processes.values()) {
       this.#parts.link.unfollow(process.processId);
       if (process.spec.keepOnSessionClose && !process.terminal) {
-        // Nothing will drain it or resume it once unfollowed: finish an exited one, free a paused one.
+        // Nothing will drain it once unfollowed: finish an exited one.
         process.detach();
         if (process.ending) this.finish(process);
-        if (process.paused) process.resume();
         continue;
       }
       // Exited but not yet drained by the poller, which is stopping: finish it now.
@@ -213,9 +215,12 @@ export class ProcessTable {
     );
   }
 
-  /** Drops a finished process (its `finishedTtlMs` passed). */
+  /** Drops a finished process and deletes its spool (its TTL passed, or the finished caps). */
   forget(processId: string): void {
+    const process = this.#processes.get(processId);
+    if (process === undefined) return;
     this.#processes.delete(processId);
+    this.#parts.spools.delete(process.spool);
     this.#parts.journal.forget(processId);
   }
 
@@ -255,51 +260,18 @@ export class ProcessTable {
       );
     }
     if (process.followed) {
-      link.follow({
-        processId,
-        patterns: spec.patterns,
-        heartbeatMs: spec.heartbeatMs,
-        buffer: process.output,
-      });
+      const { path, drops } = process.spool;
+      link.follow({ processId, patterns: spec.patterns, heartbeatMs: spec.heartbeatMs, spool: path, drops });
     }
-  }
-
-  #output(process: ManagedProcess, chunk: Buffer): void {
-    const { session, link, events } = this.#parts;
-    if (events.listenerCount('process:output') > 0) {
-      events.emit('process:output', {
-        sessionId: session.id,
-        processId: process.processId,
-        text: chunk.toString('utf8'),
-      });
-    }
-    if (!process.followed) return;
-    link.outputAvailable(process.processId);
-    this.#flow(process);
   }
 
   #exited(process: ManagedProcess): void {
     const { session, link } = this.#parts;
     // Matches must precede the final event: let the poller drain the output first.
     if (session.live && !process.detached && link.isFollowing(process.processId)) {
-      link.ended(process.processId);
+      link.ended(process.processId, process.spool.size());
       return;
     }
     this.finish(process);
-  }
-
-  /**
-   * Backpressure: a watched process whose unmatched output passes a quarter of the ring buffer
-   * stops being read (its pipe fills and it blocks on write) until the poller is back under an
-   * eighth. The headroom takes what arrives after a pause or at exit (the stream's buffer and the
-   * pipe's, 64 KiB each at most), so no output is evicted before it was matched.
-   */
-  #flow(process: ManagedProcess): void {
-    const { session, link, config } = this.#parts;
-    const cursor = session.live ? link.cursorOf(process.processId) : undefined;
-    const backlog = cursor === undefined ? 0 : process.output.end - cursor;
-    const capacity = config.output.bufferBytes;
-    if (!process.paused && backlog > capacity / 4) process.pause();
-    else if (process.paused && backlog < capacity / 8) process.resume();
   }
 }

@@ -8,6 +8,7 @@ import type { PollerExitedInfo, PollerHost, PollerStartedInfo } from '../poller/
 import { PollerLink, type ProbeResult } from '../poller/link.js';
 import type { ManagedProcess } from '../process/managed-process.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
+import type { SpoolDir } from '../process/spool-dir.js';
 import { ProcessTable } from './process-table.js';
 import type { SessionCloseResult, SessionInfo, SessionState, SessionView } from './session-info.js';
 import { WatchReports } from './watch-reports.js';
@@ -18,6 +19,8 @@ export interface SessionContext {
   readonly host: PollerHost;
   /** The global watch breaker. */
   readonly gate: MatchGate;
+  /** Where processes' output spools are made. */
+  readonly spools: SpoolDir;
   /** The instance's typed events: how a session tells the world (and the registry) what happened. */
   readonly events: EventEmitter<VigilEvents>;
   readonly now: () => number;
@@ -70,11 +73,10 @@ export class Session implements SessionView {
           maxLineLength: config.output.maxLineLength,
           maxLinesPerMatch: config.watch.maxLinesPerMatch,
           maxCharsPerMatch: config.watch.maxCharsPerMatch,
+          heartbeatChars: config.completion.outputChars,
         },
         matchTimeoutMs: config.watch.matchTimeoutMs,
         slots: config.processes.maxPerSession,
-        // Small enough that a paused child resumes before its unmatched output could be evicted.
-        batchBytes: Math.max(4096, Math.min(1 << 20, Math.floor(config.output.bufferBytes / 4))),
       },
       { report: (report) => this.#reports.apply(report), stuck: (culprit) => this.#reports.stuck(culprit) },
     );
@@ -95,7 +97,7 @@ export class Session implements SessionView {
       },
     });
     const parts = { session: this, config, journal: this.journal, link: this.#link, events, now };
-    this.processes = new ProcessTable({ ...parts, approvals: this.approvals });
+    this.processes = new ProcessTable({ ...parts, approvals: this.approvals, spools: context.spools });
     this.#reports = new WatchReports({ ...parts, processes: this.processes, host: context.host });
   }
 
@@ -170,6 +172,11 @@ export class Session implements SessionView {
       pausedMs,
       message: `watch notifications were paused for ${pausedMs} ms (more than ${maxMatches} matches in ${windowMs} ms across all processes); ${suppressed} matches of this session were not delivered`,
     });
+  }
+
+  /** Checks whether the session's poller is stuck on a batch (called periodically). */
+  inspect(now: number): void {
+    if (this.live) this.#link.inspect(now);
   }
 
   /** Releases what waits on the session's poller (after `vigil.close()` stopped the host). */

@@ -36,7 +36,7 @@ export class WatchReports {
     if (process === undefined || process.terminal || !session.live) return;
     for (const match of report.matches) this.#match(process, match);
     // A heartbeat before disabling: disabling may finish an exited process, whose final event comes last.
-    if (report.heartbeat !== undefined) this.#heartbeat(process, report.heartbeat.upTo);
+    if (report.heartbeat !== undefined) this.#heartbeat(process, report.heartbeat);
     if (report.disabled !== undefined && process.watching) {
       process.disableWatch();
       const { reason, suppressed } = report.disabled;
@@ -58,7 +58,6 @@ export class WatchReports {
       );
       processes.stopFollowing(process);
     }
-    processes.progressed(process);
     if (report.drained) processes.drained(process);
   }
 
@@ -108,18 +107,15 @@ export class WatchReports {
     );
   }
 
-  #heartbeat(process: ManagedProcess, upTo: number): void {
-    const beat = process.takeHeartbeat(upTo);
-    if (beat === undefined) return;
-    const limit = this.#parts.config.completion.outputChars;
+  #heartbeat(process: ManagedProcess, beat: NonNullable<ProcessReport['heartbeat']>): void {
     this.#parts.journal.record(
       'heartbeat',
       {
-        notificationId: `${process.processId}:heartbeat:${upTo}`,
+        notificationId: `${process.processId}:heartbeat:${beat.upTo}`,
         command: process.spec.display,
-        output: beat.text.length > limit ? beat.text.slice(-limit) : beat.text,
+        output: beat.text,
         fromOffset: beat.from,
-        toOffset: upTo,
+        toOffset: beat.upTo,
       },
       about(process),
     );

@@ -57,9 +57,9 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
     }),
     route('GET', '/v1/processes/:pid', {}, (ctx) => ok(vigil.processes.get(p(ctx, 'pid')))),
     route('GET', '/v1/processes/:pid/poll', {}, (ctx) => ok(vigil.processes.poll(p(ctx, 'pid')))),
-    route('GET', '/v1/processes/:pid/log', { query: logQuerySchema }, (ctx) => {
+    route('GET', '/v1/processes/:pid/log', { query: logQuerySchema }, async (ctx) => {
       const { offset, limit } = ctx.query;
-      return ok(vigil.processes.log(p(ctx, 'pid'), { offset, limit }));
+      return ok(await vigil.processes.log(p(ctx, 'pid'), { offset, limit }));
     }),
     route('POST', '/v1/processes/:pid/wait', { query: waitQuerySchema }, async (ctx) => {
       const timeoutMs = Math.min(ctx.query.timeoutMs ?? config.maxWaitMs, config.maxWaitMs);

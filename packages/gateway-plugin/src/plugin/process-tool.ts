@@ -1,4 +1,4 @@
-import { type ProcessInfo, spawnInputSchema, type Vigil, VigilError } from '@vigil/core';
+import { type LogPage, type ProcessInfo, spawnInputSchema, type Vigil, VigilError } from '@vigil/core';
 import { parse, spawnErrorCode } from '@vigil/core/host';
 import { z } from 'zod';
 
@@ -60,6 +60,19 @@ function summary(process: ProcessInfo): string {
   return `${process.processId} \`${process.command}\`: ${process.state}${exit}${process.reason ? ` (${process.reason})` : ''}`;
 }
 
+/** A page of lines with where it sits in the output, and how to page on: what agents expect. */
+function renderLog(page: LogPage): string {
+  const { offset, lines, totalLines } = page;
+  if (totalLines === 0) return 'No output yet.';
+  if (offset === 0 && !page.hasMore) return lines.join('\n');
+  const hints = [
+    offset > 0 ? `earlier lines: offset ${Math.max(0, offset - Math.max(1, lines.length))}` : '',
+    page.hasMore ? `more: offset ${offset + lines.length}` : '',
+  ].filter(Boolean);
+  const where = `[lines ${offset + 1}-${offset + lines.length} of ${totalLines}]`;
+  return [where, ...lines, ...(hints.length > 0 ? [`(${hints.join('; ')})`] : [])].join('\n');
+}
+
 /** Parses tool input: `ERR_INVALID_INPUT` naming the field, `ERR_INVALID_PATTERN` naming a bad pattern. */
 function parseInput(input: unknown): z.output<typeof processToolInputSchema> {
   return parse(processToolInputSchema, input, { what: 'process tool input', code: spawnErrorCode });
@@ -115,12 +128,11 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
         }
         case 'log': {
           owned(sessionId, input.processId!);
-          const page = v.processes.log(input.processId!, {
+          const page = await v.processes.log(input.processId!, {
             ...(input.offset === undefined ? {} : { offset: input.offset }),
             ...(input.limit === undefined ? {} : { limit: input.limit }),
           });
-          const next = page.hasMore ? `\n(more: offset ${page.offset + page.lines.length})` : '';
-          return { text: page.lines.join('\n') + next, data: page };
+          return { text: renderLog(page), data: page };
         }
         case 'wait': {
           owned(sessionId, input.processId!);
