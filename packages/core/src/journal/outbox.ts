@@ -31,8 +31,8 @@ export class Outbox<N extends OutboxItem = Notification> {
   readonly #queue: N[] = [];
   readonly #acked = new Set<string>();
   readonly #queued = new Set<string>();
-  /** Aborts every attempt at close; made with the first attempt (most outboxes never deliver). */
-  #abort: AbortController | undefined;
+  /** The attempt in flight: `close` aborts it. */
+  #attempting: AbortController | undefined;
   #running: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #wakeRetry: (() => void) | undefined;
@@ -67,7 +67,7 @@ export class Outbox<N extends OutboxItem = Notification> {
    */
   async close(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.#closed = true;
-    this.#abort?.abort();
+    this.#attempting?.abort();
     clearTimeout(this.#timer);
     this.#wakeRetry?.();
     if (this.#running !== undefined) await deadline(this.#running, graceMs);
@@ -121,18 +121,20 @@ export class Outbox<N extends OutboxItem = Notification> {
    * whichever comes first, so no timer of it outlives `close()`.
    */
   async #attempt(call: (signal: AbortSignal) => unknown): Promise<void> {
-    this.#abort ??= new AbortController();
-    const closing = this.#abort.signal;
     const attempt = new AbortController();
-    const signal = AbortSignal.any([closing, attempt.signal]);
-    const outcome = await deadline(
-      Promise.resolve().then(() => call(signal)),
-      this.#options.timeoutMs,
-      closing,
-    );
-    if (outcome === TIMED_OUT) {
-      attempt.abort();
-      throw new VigilError('ERR_TIMEOUT', `deliver did not settle within ${this.#options.timeoutMs} ms`);
+    this.#attempting = attempt;
+    try {
+      const outcome = await deadline(
+        Promise.resolve().then(() => call(attempt.signal)),
+        this.#options.timeoutMs,
+        attempt.signal,
+      );
+      if (outcome === TIMED_OUT) {
+        attempt.abort();
+        throw new VigilError('ERR_TIMEOUT', `deliver did not settle within ${this.#options.timeoutMs} ms`);
+      }
+    } finally {
+      this.#attempting = undefined;
     }
   }
 

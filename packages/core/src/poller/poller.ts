@@ -1,7 +1,9 @@
+import { candidateLines } from '../watch/line-run.js';
 import type { SplitLine } from '../watch/line-splitter.js';
 import type {
   MatchReport,
   PollerLimits,
+  PollerReport,
   PollerWork,
   ProcessReport,
   RegistryPort,
@@ -37,7 +39,12 @@ interface MutableReport {
   disabled?: { reason: 'strikes' | 'lifetime'; suppressed: number };
   heartbeat?: { from: number; upTo: number; text: string };
   drained: boolean;
+  /** The rate limiter saw a match: its state changed, so the report must go now. */
+  offered: boolean;
 }
+
+/** How long a poller that is behind may hold back a commit that only moves cursors. */
+const CURSOR_COMMIT_MS = 50;
 
 /** A one-shot signal the loop waits on: an append, the registry's work, or a timer. */
 class Wake {
@@ -104,6 +111,22 @@ export async function runPoller(port: RegistryPort, context: PollerContext): Pro
   pull();
   const buffer = Buffer.allocUnsafe(batchBytes);
   let probes: number[] = [];
+  /** The latest report of each process not yet committed. */
+  const held = new Map<string, ProcessReport>();
+  let committedAt = now();
+  /** The commit in flight, if any: the next batch is read and matched meanwhile; commits stay in order. */
+  let committing: Promise<void> | undefined;
+  const commit = async (report: PollerReport): Promise<void> => {
+    await committing;
+    if (failure !== undefined) throw failure.error;
+    committing = port.commit(report).then(
+      () => {},
+      (error: unknown) => {
+        failure ??= { error };
+        wake.set();
+      },
+    );
+  };
   try {
     for (;;) {
       if (failure !== undefined) throw failure.error;
@@ -122,11 +145,27 @@ export async function runPoller(port: RegistryPort, context: PollerContext): Pro
       }
       Atomics.add(progress, batches, 1);
       Atomics.store(progress, batches + 1, 1);
-      const { reports, more } = await batch(followed, buffer, batchBytes, mode, limits, progress, now);
+      const { reports, more, urgent } = await batch(
+        followed,
+        buffer,
+        batchBytes,
+        mode,
+        limits,
+        progress,
+        now,
+      );
       Atomics.store(progress, batches + 1, 0);
-      if (reports.length > 0 || probes.length > 0) {
-        await port.commit({ probes, processes: reports });
+      for (const report of reports) held.set(report.processId, report);
+      // Cursors alone wait while the poller catches up, up to CURSOR_COMMIT_MS: a restarted run
+      // re-reads at most that much, and nothing that matched or was offered goes unsaid.
+      if (
+        probes.length > 0 ||
+        (held.size > 0 && (urgent || !more || now() - committedAt >= CURSOR_COMMIT_MS))
+      ) {
+        await commit({ probes, processes: [...held.values()] });
         probes = [];
+        held.clear();
+        committedAt = now();
       }
       if (more) {
         // Another batch waits: let the thread's messages (a stop) in first.
@@ -136,6 +175,7 @@ export async function runPoller(port: RegistryPort, context: PollerContext): Pro
       if (work === undefined && failure === undefined) await wake.wait(untilNextHeartbeat(followed, now()));
     }
   } finally {
+    await committing;
     for (const entry of followed.values()) entry.close();
   }
 }
@@ -149,7 +189,7 @@ async function batch(
   limits: PollerLimits,
   progress: Int32Array,
   now: () => number,
-): Promise<{ reports: ProcessReport[]; more: boolean }> {
+): Promise<{ reports: ProcessReport[]; more: boolean; urgent: boolean }> {
   const reports = new Map<string, MutableReport>();
   const reportOf = (entry: SpoolFollower): MutableReport => {
     let report = reports.get(entry.processId);
@@ -160,6 +200,7 @@ async function batch(
         heartbeatCursor: entry.heartbeatCursor,
         matches: [],
         drained: false,
+        offered: false,
       };
       reports.set(entry.processId, report);
     }
@@ -180,8 +221,15 @@ async function batch(
       const chunk = await entry.read(buffer, budget, mode);
       if (chunk === undefined) break;
       budget -= chunk.length;
-      const lines = entry.splitter.push(buffer.subarray(0, chunk.length), chunk.offset);
-      if (entry.watching) match(entry, lines, reportOf(entry), limits, progress, now());
+      const { lines, run } = entry.splitter.pushChunk(buffer.subarray(0, chunk.length), chunk.offset);
+      if (entry.watching) {
+        // Of the run, only the lines a scan hit are decoded one by one and tested.
+        const candidates =
+          run === undefined
+            ? lines
+            : [...lines, ...candidateLines(run, entry.patterns, progress, entry.slot)];
+        match(entry, candidates, reportOf(entry), limits, progress, now());
+      }
       if (entry.slot < progress.length - 2) Atomics.store(progress, entry.slot, 0);
     }
     if (entry.drained) {
@@ -209,14 +257,16 @@ async function batch(
       report.heartbeatCursor = entry.received;
     }
   }
-  const processes = [...reports.values()].map(
-    ({ matches, ...report }): ProcessReport => ({
+  let urgent = false;
+  const processes = [...reports.values()].map(({ matches, offered, ...report }): ProcessReport => {
+    urgent ||= offered || report.drained || report.heartbeat !== undefined || report.disabled !== undefined;
+    return {
       ...report,
       limiter: followed.get(report.processId)?.limiter?.state,
       matches: matches.map(({ chars: _chars, ...rest }): MatchReport => rest),
-    }),
-  );
-  return { reports: processes, more };
+    };
+  });
+  return { reports: processes, more, urgent };
 }
 
 function match(
@@ -241,6 +291,7 @@ function match(
         continue;
       }
     }
+    report.offered = true;
     const verdict = entry.limiter!.offer(now);
     if (verdict.action === 'drop') {
       open = undefined;

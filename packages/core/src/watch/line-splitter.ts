@@ -10,6 +10,22 @@ export interface SplitLine {
   readonly offset: number;
 }
 
+/**
+ * Complete lines, each ending with `\n`, none longer than the splitter's `maxLineLength` bytes, not
+ * decoded yet: a view of the caller's buffer.
+ */
+export interface LineRun {
+  readonly bytes: Buffer;
+  /** Absolute byte offset of `bytes[0]`. */
+  readonly offset: number;
+}
+
+/** What one chunk completes: `lines` first, then the lines of `run`. */
+export interface SplitChunk {
+  readonly lines: SplitLine[];
+  readonly run: LineRun | undefined;
+}
+
 export interface LineSplitterOptions {
   /** Lines longer than this many characters (UTF-16 code units) are cut and flagged. */
   readonly maxLineLength: number;
@@ -78,6 +94,18 @@ export class LineSplitter {
 
   /** Feeds `chunk`, whose first byte sits at absolute `chunkOffset`; returns the lines it completes. */
   push(chunk: Uint8Array, chunkOffset: number): SplitLine[] {
+    const { lines, run } = this.pushChunk(chunk, chunkOffset);
+    return run === undefined ? lines : [...lines, ...runLines(run)];
+  }
+
+  /**
+   * Feeds `chunk` like `push`, but leaves the complete lines that lie wholly inside it undecoded:
+   * `lines` are the lines completed the slow way (a pending line's end, or every line when one is
+   * longer than `maxLineLength` bytes), and `run` the lines after them, a view of `chunk` that is
+   * valid until the caller reuses its buffer. A matcher decodes a run once and slices only the
+   * lines it needs (`line-run.ts`).
+   */
+  pushChunk(chunk: Uint8Array, chunkOffset: number): SplitChunk {
     assertOffset(chunkOffset, 'chunkOffset');
     const bytes = Buffer.isBuffer(chunk)
       ? chunk
@@ -85,7 +113,7 @@ export class LineSplitter {
     const end = chunkOffset + bytes.length;
     let start = 0;
     if (chunkOffset < this.#expected) {
-      if (end <= this.#expected) return [];
+      if (end <= this.#expected) return { lines: [], run: undefined };
       start = this.#expected - chunkOffset;
     } else if (chunkOffset > this.#expected) {
       this.#resetPending(chunkOffset);
@@ -94,21 +122,35 @@ export class LineSplitter {
 
     const lines: SplitLine[] = [];
     let newline = bytes.indexOf(LF, start);
-    while (newline !== -1) {
-      if (this.#pendingBytes > 0 || this.#pendingTruncated) {
-        this.#append(bytes, start, newline);
-        lines.push(this.#takePending());
-      } else {
-        lines.push(decodeLine(bytes, start, newline, this.#lineStart, false, this.#maxLineLength));
-      }
+    if (newline !== -1 && (this.#pendingBytes > 0 || this.#pendingTruncated)) {
+      this.#append(bytes, start, newline);
+      lines.push(this.#takePending());
       start = newline + 1;
       this.#lineStart = chunkOffset + start;
       this.#committed = this.#lineStart;
       newline = bytes.indexOf(LF, start);
     }
+    // The whole lines after it: one run, unless one of them is long enough to need cutting.
+    const runStart = start;
+    let long = false;
+    while (newline !== -1) {
+      long ||= newline - start > this.#maxLineLength;
+      start = newline + 1;
+      newline = bytes.indexOf(LF, start);
+    }
+    let run: LineRun | undefined;
+    if (start > runStart) {
+      run = { bytes: bytes.subarray(runStart, start), offset: chunkOffset + runStart };
+      if (long) {
+        for (const line of runLines(run, this.#maxLineLength)) lines.push(line);
+        run = undefined;
+      }
+      this.#lineStart = chunkOffset + start;
+      this.#committed = this.#lineStart;
+    }
     if (start < bytes.length) this.#append(bytes, start, bytes.length);
     this.#expected = end;
-    return lines;
+    return { lines, run };
   }
 
   /** Emits the trailing partial line, if any (call at process end); the splitter stays usable. */
@@ -151,6 +193,68 @@ export class LineSplitter {
     this.#pendingTruncated = false;
     this.#lineStart = lineStart;
   }
+}
+
+/**
+ * Every line of `run`. Without `maxLineLength` the run holds no line longer than a splitter's
+ * limit, so it is decoded a piece at a time and sliced; with it, each line is decoded and cut on
+ * its own.
+ */
+export function runLines(run: LineRun, maxLineLength?: number): SplitLine[] {
+  const lines: SplitLine[] = [];
+  if (maxLineLength !== undefined) {
+    const { bytes, offset } = run;
+    let start = 0;
+    for (let newline = bytes.indexOf(LF); newline !== -1; newline = bytes.indexOf(LF, start)) {
+      lines.push(decodeLine(bytes, start, newline, offset + start, false, maxLineLength));
+      start = newline + 1;
+    }
+    return lines;
+  }
+  for (const { bytes, offset } of runPieces(run)) {
+    const text = bytes.toString('utf8');
+    // Each byte decoded to one character: character and byte positions agree. Otherwise the byte
+    // positions come from the bytes' own newlines, which pair one to one with the text's.
+    const ascii = text.length === bytes.length;
+    let byteStart = 0;
+    let start = 0;
+    for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', start)) {
+      lines.push({
+        text: lineText(text, start, newline),
+        truncated: false,
+        offset: offset + (ascii ? start : byteStart),
+      });
+      start = newline + 1;
+      if (!ascii) byteStart = bytes.indexOf(LF, byteStart) + 1;
+    }
+  }
+  return lines;
+}
+
+/**
+ * A run decoded at once stays under this many bytes, so that its string is a young object, cheap
+ * to make and to collect (a 1 MiB string costs five times as much per byte, most of it in the GC).
+ */
+const PIECE_BYTES = 64 * 1024;
+
+/** `run` cut at newlines into runs of at most `PIECE_BYTES` (or of one line, when it is longer). */
+export function* runPieces(run: LineRun): Generator<LineRun> {
+  const { bytes, offset } = run;
+  let from = 0;
+  while (from < bytes.length) {
+    let to = bytes.length;
+    if (to - from > PIECE_BYTES) {
+      to = bytes.lastIndexOf(LF, from + PIECE_BYTES - 1) + 1;
+      if (to <= from) to = bytes.indexOf(LF, from + PIECE_BYTES) + 1;
+    }
+    yield { bytes: bytes.subarray(from, to), offset: offset + from };
+    from = to;
+  }
+}
+
+/** The line of a decoded run in `[start, newline)`, without a trailing `\r`. */
+export function lineText(text: string, start: number, newline: number): string {
+  return text.slice(start, newline > start && text.charCodeAt(newline - 1) === CR ? newline - 1 : newline);
 }
 
 /** Decodes `bytes[from, to)` (a line without its `\n`), stripping a trailing `\r` and truncating. */

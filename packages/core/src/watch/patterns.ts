@@ -32,6 +32,12 @@ export class CompiledPatterns {
    * pattern. A literal alternation cannot backtrack catastrophically, so it needs no progress mark.
    */
   readonly #literals: RegExp | null;
+  /**
+   * For `scan`: the literal alternation and each regex rewritten to stay on its line, global and
+   * multiline, with the index of the regex (-1 for the literals); undefined when a regex has no
+   * such rewrite.
+   */
+  readonly #scanners: readonly { readonly re: RegExp; readonly index: number }[] | undefined;
 
   /** `patterns` must be valid (`pattern-schema.ts`); a poller gets them validated from the registry. */
   constructor(patterns: readonly (WatchPattern | null)[]) {
@@ -51,6 +57,54 @@ export class CompiledPatterns {
       pattern?.kind === 'substring' ? [pattern.substring.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')] : [],
     );
     this.#literals = literals.length === 0 ? null : new RegExp(literals.join('|'));
+    const scanned = this.#regexes.map((index) => {
+      const { regex, flags } = patterns[index] as { regex: string; flags: string };
+      const source = lineScanSource(regex, flags);
+      return source === undefined
+        ? undefined
+        : { re: new RegExp(source, `${flags}g${flags.includes('m') ? '' : 'm'}`), index };
+    });
+    this.#scanners = scanned.every((scanner) => scanner !== undefined)
+      ? [
+          ...(literals.length === 0 ? [] : [{ re: new RegExp(literals.join('|'), 'g'), index: -1 }]),
+          ...scanned,
+        ]
+      : undefined;
+  }
+
+  /** Whether `scan` can find the candidate lines of a text (every regex has a line-bound rewrite). */
+  get scannable(): boolean {
+    return this.#scanners !== undefined;
+  }
+
+  /**
+   * Where the lines that may match start in `text` (lines, each ending with `\n`), ascending: a
+   * line that matches a pattern on its own is always among them; the caller confirms each with
+   * `match`. Each pattern runs once over the whole text rather than once per line, which is where
+   * the time goes when few lines match. Undefined when a regex could match across a newline or
+   * look around its line (`lineScanSource`): test every line then.
+   */
+  scan(text: string, progress?: Int32Array, slot = 0): number[] | undefined {
+    if (this.#scanners === undefined) return undefined;
+    let starts: number[] = [];
+    let scanned = 0;
+    for (const { re, index } of this.#scanners) {
+      if (progress !== undefined && index >= 0) Atomics.store(progress, slot, index + 1);
+      const before = starts.length;
+      re.lastIndex = 0;
+      for (let found = re.exec(text); found !== null; found = re.exec(text)) {
+        const at = found.index;
+        if (at >= text.length) break;
+        const end = text.indexOf('\n', at);
+        starts.push(at === 0 ? 0 : text.lastIndexOf('\n', at - 1) + 1);
+        if (end === -1) break;
+        // The next line: one hit per line is enough.
+        re.lastIndex = end + 1;
+      }
+      if (starts.length > before) scanned += 1;
+    }
+    if (scanned > 1) starts = [...new Set(starts.sort((a, b) => a - b))];
+    return starts;
   }
 
   /** Number of patterns (disabled ones included, so indices stay stable). */
@@ -84,6 +138,62 @@ export class CompiledPatterns {
     }
     return -1;
   }
+}
+
+/**
+ * The source of a regex for scanning many lines at once with the `m` flag, equivalent on any one
+ * line to `source` and unable to match a `\n` or look past its line; undefined when there is no
+ * such rewrite here (a lookaround, an inline modifier, a backreference by number, an escape for a
+ * code point or property, one of those or `\s`, `\W`, `\D` in a class): such a pattern is
+ * matched line by line. `\s`, `\D` and `\W` become classes without `\n`, a negated class
+ * leaves `\n` out, `.` under `s` becomes `[^\n]`. `^` and `$` under `m`, and `\b`, see the
+ * newline where a lone line has its start or end, which they treat alike.
+ */
+export function lineScanSource(source: string, flags: string): string | undefined {
+  const dotAll = flags.includes('s');
+  // Under `iu`, `\W` and a class built from `\w` may differ on characters that fold to word ones.
+  const unicodeCase = flags.includes('i') && flags.includes('u');
+  let out = '';
+  let inClass = false;
+  let negated = false;
+  for (let i = 0; i < source.length; i++) {
+    const char = source[i]!;
+    if (source.charCodeAt(i) <= 10) return undefined;
+    if (char === '\\') {
+      const next = source[++i];
+      if (next === undefined) return undefined;
+      if (inClass) {
+        // A negated class leaves `\n` out whatever it holds. In another, `\b` (a backspace) and
+        // `\t` can open a range over `\n`.
+        if (!negated && 'sWDnxuUcpPbt0123456789'.includes(next)) return undefined;
+        out += `\\${next}`;
+      } else if (next === 's') out += '[^\\S\\n]';
+      else if (next === 'D') out += '[^\\d\\n]';
+      else if (next === 'W' && !unicodeCase) out += '[^\\w\\n]';
+      else if ('WnxuUcpP0123456789'.includes(next)) return undefined;
+      else out += `\\${next}`;
+    } else if (inClass) {
+      if (char === ']') {
+        out += negated ? '\\n]' : ']';
+        inClass = false;
+      } else out += char;
+    } else if (char === '[') {
+      inClass = true;
+      negated = source[i + 1] === '^';
+      out += negated ? '[^' : '[';
+      if (negated) i++;
+    } else if (char === '.' && dotAll) {
+      out += '[^\\n]';
+    } else {
+      if (char === '(' && source[i + 1] === '?') {
+        const kind = source[i + 2];
+        const named = kind === '<' && source[i + 3] !== '=' && source[i + 3] !== '!';
+        if (kind !== ':' && !named) return undefined;
+      }
+      out += char;
+    }
+  }
+  return inClass ? undefined : out;
 }
 
 /** A short human form of a pattern for messages: `"text"` or `/source/flags`. */

@@ -1,0 +1,41 @@
+import { type LineRun, lineText, runLines, runPieces, type SplitLine } from './line-splitter.js';
+import type { CompiledPatterns } from './patterns.js';
+
+const LF = 10;
+
+/**
+ * The lines of `run` that may match `patterns`, in order; every line that does match is among them.
+ * The run is decoded a piece at a time, each piece scanned as a whole (`CompiledPatterns.scan`);
+ * only the lines a scan hit are sliced out. When the patterns cannot be scanned that way, every line is returned.
+ */
+export function candidateLines(
+  run: LineRun,
+  patterns: CompiledPatterns,
+  progress?: Int32Array,
+  slot = 0,
+): SplitLine[] {
+  if (!patterns.scannable) return runLines(run);
+  const lines: SplitLine[] = [];
+  for (const piece of runPieces(run)) {
+    const text = piece.bytes.toString('utf8');
+    const starts = patterns.scan(text, progress, slot) ?? [];
+    const ascii = text.length === piece.bytes.length;
+    // Outside ASCII, a line's byte offset is found by walking the newlines of text and bytes in step.
+    let charAt = 0;
+    let byteAt = 0;
+    for (const start of starts) {
+      if (!ascii) {
+        while (charAt < start) {
+          charAt = text.indexOf('\n', charAt) + 1;
+          byteAt = piece.bytes.indexOf(LF, byteAt) + 1;
+        }
+      }
+      lines.push({
+        text: lineText(text, start, text.indexOf('\n', start)),
+        truncated: false,
+        offset: piece.offset + (ascii ? start : byteAt),
+      });
+    }
+  }
+  return lines;
+}
