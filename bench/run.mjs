@@ -1,12 +1,14 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
- * [latency] [throughput] [delivery] [tape] [http]
+ * [latency] [throughput] [flood] [finished] [delivery] [tape] [http]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
 import { report } from './report.mjs';
 import * as churn from './scenarios/churn.mjs';
 import * as delivery from './scenarios/delivery.mjs';
+import * as finished from './scenarios/finished.mjs';
+import * as flood from './scenarios/flood.mjs';
 import * as http from './scenarios/http.mjs';
 import * as hungClose from './scenarios/hung-close.mjs';
 import * as latency from './scenarios/latency.mjs';
@@ -14,7 +16,18 @@ import * as scale from './scenarios/scale.mjs';
 import * as tape from './scenarios/tape.mjs';
 import * as throughput from './scenarios/throughput.mjs';
 
-const SCENARIOS = { churn, scale, 'hung-close': hungClose, latency, throughput, delivery, tape, http };
+const SCENARIOS = {
+  churn,
+  scale,
+  'hung-close': hungClose,
+  latency,
+  throughput,
+  flood,
+  finished,
+  delivery,
+  tape,
+  http,
+};
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { configSchema } from '@vigil/core';
+import { configSchema, ERROR_CODES } from '@vigil/core';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 
@@ -33,6 +33,20 @@ describe('README', () => {
     const cells = new Set([...readme.matchAll(/^\|\s*`([^`]+)`\s*\|/gm)].map((match) => match[1]));
     const missing = keys.filter((key) => !cells.has(key));
     expect(missing).toEqual([]);
+  });
+
+  it('lists every error code with its HTTP status in the error table', () => {
+    const section = readme.slice(readme.indexOf('### Errors'), readme.indexOf('## Installing vigil'));
+    const rows = [...section.matchAll(/^\|(.+)\|(.+)\|(.+)\|$/gm)].map(([, codes, statuses]) => ({
+      codes: [...(codes ?? '').matchAll(/`(ERR_[A-Z_]+)`/g)].map((match) => match[1]),
+      statuses: (statuses ?? '').split(',').map((status) => Number(status.trim())),
+    }));
+    for (const [code, status] of Object.entries(ERROR_CODES)) {
+      const row = rows.find((candidate) => candidate.codes.includes(code));
+      expect(row, code).toBeDefined();
+      const at = row!.codes.indexOf(code);
+      expect(row!.statuses[Math.min(at, row!.statuses.length - 1)], code).toBe(status);
+    }
   });
 
   it('has a test command that .ci/run runs verbatim', () => {

@@ -130,6 +130,30 @@ describe('gateway plugin', () => {
     expect(list.text).toBe('No processes.');
   });
 
+  it('log without an offset shows the last lines, where they sit, and how to page back', async () => {
+    const { plugin } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    const run = tool(plugin);
+    const { data } = await run.execute({ action: 'spawn', command: 'seq 1 500' }, { sessionId: 's' });
+    const processId = (data as { processId: string }).processId;
+    await run.execute({ action: 'wait', processId, timeoutMs: 10_000 }, { sessionId: 's' });
+    const last = await run.execute({ action: 'log', processId, limit: 10 }, { sessionId: 's' });
+    expect(last.text.split('\n')).toEqual([
+      '[lines 491-500 of 500]',
+      ...Array.from({ length: 10 }, (_, i) => String(491 + i)),
+      '(earlier lines: offset 480)',
+    ]);
+    const earlier = await run.execute(
+      { action: 'log', processId, offset: 480, limit: 10 },
+      { sessionId: 's' },
+    );
+    expect(earlier.text.split('\n')).toEqual([
+      '[lines 481-490 of 500]',
+      ...Array.from({ length: 10 }, (_, i) => String(481 + i)),
+      '(earlier lines: offset 470; more: offset 490)',
+    ]);
+  });
+
   it('rejects bad tool input with ERR_INVALID_INPUT naming the field', async () => {
     const { plugin } = gateway();
     await plugin.hooks.sessionStart({ sessionId: 's' });
