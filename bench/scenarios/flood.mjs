@@ -16,22 +16,11 @@ import { join } from 'node:path';
 import { childMain, metric, runHosts } from '../lib/child.mjs';
 import { createBenchVigil, HOSTS, IN_THREAD } from '../lib/hosts.mjs';
 import { mb, round, snapshot, within } from '../lib/measure.mjs';
+import { TEN_PATTERNS } from '../lib/patterns.mjs';
 
 const SCENARIO = 'flood';
 const LINE =
   '2024-05-01T12:00:00.000Z INFO  worker-3 GET /api/v1/items/0001234 status=200 dur=12ms ............';
-const PATTERNS = [
-  'FATAL',
-  'panic:',
-  'Traceback (most recent call last)',
-  'OutOfMemoryError',
-  'Segmentation fault',
-  { regex: 'ERROR\\s+\\[\\d{3}\\]' },
-  { regex: 'timed? ?out after \\d+ ?ms', flags: 'i' },
-  { regex: 'exit(ed)? with code [1-9]' },
-  { regex: '\\bFAIL(ED)?\\b' },
-  { regex: 'assert(ion)? failed' },
-];
 
 /** The flooding child: writes `bytes` bytes, then its own run time in ns to `timing`. */
 const flood = (bytes, timing) =>
@@ -66,7 +55,7 @@ async function underVigil(host, bytes, dir, watch) {
     vigil.processes.spawn({
       sessionId: 'flood',
       command: flood(bytes, timing),
-      ...(watch ? { watch: PATTERNS } : {}),
+      ...(watch ? { watch: TEN_PATTERNS } : {}),
     });
     const info = await within(exited, 120_000, 'the flooding child');
     const peak = stop();

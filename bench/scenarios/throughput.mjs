@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { childMain, metric, runHosts } from '../lib/child.mjs';
 import { createBenchVigil, HOSTS, IN_THREAD, SHARED } from '../lib/hosts.mjs';
 import { round, within } from '../lib/measure.mjs';
+import { TEN_PATTERNS } from '../lib/patterns.mjs';
 
 const SCENARIO = 'throughput';
 const LINES_PER_BLOCK = 100_000;
@@ -24,19 +25,6 @@ const LINE_BYTES = 100;
 const PACE_SLEEP_S = 0.085;
 const UNPACED = 'unpaced: spawn → process:exited';
 const BUSY = 'unpaced: main-thread busy per MB (event-loop utilisation)';
-
-const PATTERNS = [
-  'FATAL',
-  'panic:',
-  'Traceback (most recent call last)',
-  'OutOfMemoryError',
-  'Segmentation fault',
-  { regex: 'ERROR\\s+\\[\\d{3}\\]' },
-  { regex: 'timed? ?out after \\d+ ?ms', flags: 'i' },
-  { regex: 'exit(ed)? with code [1-9]' },
-  { regex: '\\bFAIL(ED)?\\b' },
-  { regex: 'assert(ion)? failed' },
-];
 
 const OPTIONS = {
   watch: { cooldownMs: 0, lifetimeMaxHits: 1_000_000, breaker: { maxMatches: 1_000_000 } },
@@ -98,7 +86,7 @@ async function stream(host, command) {
     eld.enable();
     const elu = performance.eventLoopUtilization();
     const started = performance.now();
-    processId = vigil.processes.spawn({ sessionId: 'throughput', command, watch: PATTERNS }).processId;
+    processId = vigil.processes.spawn({ sessionId: 'throughput', command, watch: TEN_PATTERNS }).processId;
     const info = await within(done, 120_000, 'the streaming process');
     const seconds = (performance.now() - started) / 1000;
     const busy = performance.eventLoopUtilization(elu);
