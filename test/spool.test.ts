@@ -122,7 +122,7 @@ for (const host of HOSTS) {
 
 describe('spooled output on the worker host', () => {
   raceIt(
-    'never slows a child, even while its poller is wedged: 50 MB are written and the child exits',
+    'never stops a child, even while its poller is wedged: 200 MB with a watch pattern are written and the child exits',
     async () => {
       await using fixture = workerVigil({ stopTimeoutMs: 200, output: { maxBytes: 8 << 20 } });
       const { vigil, faults } = fixture;
@@ -132,21 +132,21 @@ describe('spooled output on the worker host', () => {
       await faults.inject(sid, 'spin');
       const { processId, pid, outputPath } = vigil.processes.spawn({
         sessionId: sid,
-        command: `head -c 52428800 /dev/zero | tr '\\0' 'x'`,
+        command: `head -c 209715200 /dev/zero | tr '\\0' 'x'`,
         watch: ['ERROR'],
       });
       const exited = vigil.processes.wait(processId, { timeoutMs: 20_000 });
       // With pause-based backpressure the child would block after a few hundred KB: it writes it all.
       const watcher = watch(outputPath);
       try {
-        while (vigil.processes.get(processId).outputBytes < 52428800) await once(watcher, 'change');
+        while (vigil.processes.get(processId).outputBytes < 209715200) await once(watcher, 'change');
       } finally {
         watcher.close();
       }
       expect(await diesWithin(pid!)).toBe(true);
       // vigil saw the exit (the child's handle is gone); only the wedged poller's drain is missing.
       await untilChildHandles(baseline);
-      expect(vigil.processes.get(processId)).toMatchObject({ outputBytes: 52428800, state: 'running' });
+      expect(vigil.processes.get(processId)).toMatchObject({ outputBytes: 209715200, state: 'running' });
       // Its poller is stuck, so the process waits for the drain: the close ends it.
       await vigil.sessions.close(sid);
       const { process: ended } = await exited;
