@@ -48,6 +48,14 @@ const SCANNABLE = [
   'a.*b',
   '.$',
   'ERROR\\s+\\d',
+  '[^\\w./-]+7',
+  '[^-a]b',
+  '[^^]$',
+  '\\r$',
+  '^$',
+  'a$|^b',
+  '(^|_)a',
+  '[$]',
 ];
 const FLAGS = ['', 'i', 'm', 'u', 'iu', 'mu', 's', 'su', 'ims'];
 
@@ -135,7 +143,7 @@ describe('lineScanSource', () => {
   test('keeps a pattern that stays on its line as it is', () => {
     for (const source of [
       'ERROR ?',
-      '^a$',
+      '[$^]',
       '\\bFAIL(ED)?\\b',
       '[a-z]+\\d',
       '(?:ab)+',
@@ -152,10 +160,23 @@ describe('lineScanSource', () => {
   test('keeps what can match a newline off it', () => {
     expect(lineScanSource('ERROR\\s+\\[\\d{3}\\]', '')).toBe('ERROR[^\\S\\n]+\\[\\d{3}\\]');
     expect(lineScanSource('\\W\\D', '')).toBe('[^\\w\\n][^\\d\\n]');
-    expect(lineScanSource('"[^"]*"', '')).toBe('"[^"\\n]*"');
-    expect(lineScanSource('[^\\s]', '')).toBe('[^\\s\\n]');
+    expect(lineScanSource('"[^"]*"', '')).toBe('"[^\\n"]*"');
+    expect(lineScanSource('[^\\s]', '')).toBe('[^\\n\\s]');
+    // `\n` goes first, so that it cannot end a range; a `-` right after it is escaped.
+    expect(lineScanSource('[^\\w./-]+', '')).toBe('[^\\n\\w./-]+');
+    expect(lineScanSource('[^-a]', 'u')).toBe('[^\\n\\-a]');
+    expect(lineScanSource('[^]', '')).toBe('[^\\n]');
     expect(lineScanSource('a.b', 's')).toBe('a[^\\n]b');
     expect(lineScanSource('a.b', '')).toBe('a.b');
+  });
+
+  test('anchors lines at newlines only, unless the pattern asks for every line terminator', () => {
+    // Under `m`, a scan would also start lines after a lone `\r` (a progress bar), where a lone
+    // line has none: a pattern that backtracks from a line start would run where it never ran.
+    expect(lineScanSource('^a$', '')).toBe('(?<![^\\n])a(?=\\r?\\n)');
+    expect(lineScanSource('^a$', 'm')).toBe('^a$');
+    const patterns = compilePatterns([{ regex: '^(\\w+\\s?)+$' }]);
+    expect(patterns.scan(`!\r${'a'.repeat(12)}!\nok\n!\n`)).toEqual([16]);
   });
 
   test('gives up on what it cannot keep on the line', () => {

@@ -33,8 +33,8 @@ export class CompiledPatterns {
    */
   readonly #literals: RegExp | null;
   /**
-   * For `scan`: the literal alternation and each regex rewritten to stay on its line, global and
-   * multiline, with the index of the regex (-1 for the literals); undefined when a regex has no
+   * For `scan`: the literal alternation and each regex rewritten to stay on its line, global, with
+   * the index of the regex (-1 for the literals); undefined when a regex has no
    * such rewrite.
    */
   readonly #scanners: readonly { readonly re: RegExp; readonly index: number }[] | undefined;
@@ -59,10 +59,8 @@ export class CompiledPatterns {
     this.#literals = literals.length === 0 ? null : new RegExp(literals.join('|'));
     const scanned = this.#regexes.map((index) => {
       const { regex, flags } = patterns[index] as { regex: string; flags: string };
-      const source = lineScanSource(regex, flags);
-      return source === undefined
-        ? undefined
-        : { re: new RegExp(source, `${flags}g${flags.includes('m') ? '' : 'm'}`), index };
+      const re = scanRegex(regex, flags);
+      return re === undefined ? undefined : { re, index };
     });
     this.#scanners = scanned.every((scanner) => scanner !== undefined)
       ? [
@@ -141,16 +139,20 @@ export class CompiledPatterns {
 }
 
 /**
- * The source of a regex for scanning many lines at once with the `m` flag, equivalent on any one
- * line to `source` and unable to match a `\n` or look past its line; undefined when there is no
- * such rewrite here (a lookaround, an inline modifier, a backreference by number, an escape for a
- * code point or property, one of those or `\s`, `\W`, `\D` in a class): such a pattern is
- * matched line by line. `\s`, `\D` and `\W` become classes without `\n`, a negated class
- * leaves `\n` out, `.` under `s` becomes `[^\n]`. `^` and `$` under `m`, and `\b`, see the
- * newline where a lone line has its start or end, which they treat alike.
+ * The source of a regex for scanning many lines at once, each ending with `\n`: equivalent on any
+ * one line to `source`, unable to match a `\n`, and trying no start position that a lone line
+ * would not; undefined when there is no such rewrite here (a lookaround, an inline modifier, a
+ * backreference by number, an escape for a code point or property, one of those or `\s`, `\W`,
+ * `\D` in a class): such a pattern is matched line by line. `\s`, `\D` and `\W` become classes
+ * without `\n`, a negated class leaves `\n` out, `.` under `s` becomes `[^\n]`. Without the `m`
+ * flag, `^` becomes "after a `\n` or at the start" and `$` "before `\r\n` or `\n`" (the `m` flag
+ * would also see line ends at a lone `\r`, where a lone line has none); under `m` a line has them
+ * too, and `\n` only adds the line ends. `\b` sees a newline where a lone line has its start or
+ * end, which it treats alike.
  */
 export function lineScanSource(source: string, flags: string): string | undefined {
   const dotAll = flags.includes('s');
+  const multiline = flags.includes('m');
   // Under `iu`, `\W` and a class built from `\w` may differ on characters that fold to word ones.
   const unicodeCase = flags.includes('i') && flags.includes('u');
   let out = '';
@@ -173,17 +175,29 @@ export function lineScanSource(source: string, flags: string): string | undefine
       else if ('WnxuUcpP0123456789'.includes(next)) return undefined;
       else out += `\\${next}`;
     } else if (inClass) {
-      if (char === ']') {
-        out += negated ? '\\n]' : ']';
-        inClass = false;
-      } else out += char;
+      if (char === ']') inClass = false;
+      out += char;
     } else if (char === '[') {
       inClass = true;
       negated = source[i + 1] === '^';
-      out += negated ? '[^' : '[';
-      if (negated) i++;
+      if (!negated) {
+        out += '[';
+        continue;
+      }
+      // `\n` first: last, it could end a range (`[^a-]` would become `[^a-\n]`). A `-` right
+      // after it would start one, so that `-` is escaped.
+      out += '[^\\n';
+      i++;
+      if (source[i + 1] === '-') {
+        out += '\\-';
+        i++;
+      }
     } else if (char === '.' && dotAll) {
       out += '[^\\n]';
+    } else if (char === '^' && !multiline) {
+      out += '(?<![^\\n])';
+    } else if (char === '$' && !multiline) {
+      out += '(?=\\r?\\n)';
     } else {
       if (char === '(' && source[i + 1] === '?') {
         const kind = source[i + 2];
@@ -194,6 +208,18 @@ export function lineScanSource(source: string, flags: string): string | undefine
     }
   }
   return inClass ? undefined : out;
+}
+
+/** The regex a scan runs for a pattern, or undefined when it has none (or it would not compile). */
+function scanRegex(regex: string, flags: string): RegExp | undefined {
+  const source = lineScanSource(regex, flags);
+  if (source === undefined) return undefined;
+  try {
+    return new RegExp(source, `${flags}g`);
+  } catch {
+    // A rewrite this module got wrong must cost speed, never the poller.
+    return undefined;
+  }
 }
 
 /** A short human form of a pattern for messages: `"text"` or `/source/flags`. */
