@@ -197,6 +197,7 @@ describe('lineScanSource', () => {
       '(?<!a)',
       '(?s:.)',
       'a\n',
+      '\\\n',
       '\\',
       '[a',
     ]) {

@@ -163,7 +163,7 @@ export function lineScanSource(source: string, flags: string): string | undefine
     if (source.charCodeAt(i) <= 10) return undefined;
     if (char === '\\') {
       const next = source[++i];
-      if (next === undefined) return undefined;
+      if (next === undefined || next.charCodeAt(0) <= 10) return undefined;
       if (inClass) {
         // A negated class leaves `\n` out whatever it holds. In another, `\b` (a backspace) and
         // `\t` can open a range over `\n`.
