@@ -93,10 +93,10 @@ describe('vigil in a real OpenClaw gateway', () => {
   }, 180_000);
 
   it("opens a vigil session with its poller when a session starts, and the agent's process tool spawns into it", async () => {
-    const [a, b] = await Promise.all([
-      harness.agent(KEY_A, 'VIGIL-E2E-A: run the build'),
-      harness.agent(KEY_B, 'VIGIL-E2E-B: start a server'),
-    ]);
+    // One agent run at a time: two `openclaw agent` processes contend for OpenClaw's state lock,
+    // and on a loaded machine the second gives up ("another OpenClaw process owns state-lifecycle").
+    const a = await harness.agent(KEY_A, 'VIGIL-E2E-A: run the build');
+    const b = await harness.agent(KEY_B, 'VIGIL-E2E-B: start a server');
     expect(a.code, a.err).toBe(0);
     expect(b.code, b.err).toBe(0);
     harness.mark('agent runs ended');
