@@ -1,6 +1,6 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
- * [latency] [throughput] [flood] [finished] [delivery] [tape] [http]
+ * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [tenants]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
@@ -14,6 +14,7 @@ import * as hungClose from './scenarios/hung-close.mjs';
 import * as latency from './scenarios/latency.mjs';
 import * as scale from './scenarios/scale.mjs';
 import * as tape from './scenarios/tape.mjs';
+import * as tenants from './scenarios/tenants.mjs';
 import * as throughput from './scenarios/throughput.mjs';
 
 const SCENARIOS = {
@@ -27,6 +28,7 @@ const SCENARIOS = {
   delivery,
   tape,
   http,
+  tenants,
 };
 
 const args = process.argv.slice(2);

@@ -17,6 +17,11 @@ export const poolOptionsSchema = z
     idleTimeoutMs: ms().default(30_000),
     /** Pollers multiplexed on one thread. 1 gives each session a thread of its own. Default 512. */
     pollersPerThread: positive(100_000).default(512),
+    /**
+     * Threads for quarantined sessions (a poller that was stuck, or patterns that cannot run in
+     * linear time); no other session's poller runs there. Default 1.
+     */
+    isolatedThreads: positive(1024).default(1),
     /** V8 limits per thread; a thread that exceeds them is replaced. */
     resourceLimits: z
       .strictObject({
@@ -98,6 +103,18 @@ export const configSchema = z.strictObject({
       maxCharsPerMatch: positive(1_000_000).default(2000),
       /** A poller busy on one batch longer than this is considered stuck (catastrophic regex). Default 1 s. */
       matchTimeoutMs: positive(600_000).default(1_000),
+      /**
+       * Times one pattern may exceed `matchTimeoutMs` in a session before it is disabled there (for
+       * every process) and refused for new processes. Default 2.
+       */
+      patternTimeoutLimit: positive(1000).default(2),
+      /**
+       * `auto`: a regex V8 can run in linear time falls back to that engine when it backtracks too
+       * much, so it never gets stuck; any other runs with backtracking, its session's poller on the
+       * host's isolated threads. `linear`: a spawn with a regex that cannot run in linear time is
+       * refused (`ERR_INVALID_PATTERN`). Default `auto`.
+       */
+      regexEngine: z.enum(['auto', 'linear']).default('auto'),
       /** Global breaker: more than `maxMatches` in `windowMs` across all processes pauses watch notifications. */
       breaker: z
         .strictObject({

@@ -22,6 +22,7 @@ import type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from '.
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
 import { deadline } from './timeout.js';
 import { parse } from './validation.js';
+import { enableLinearEngine } from './watch/regex-engine.js';
 
 export interface VigilOptions extends VigilConfigInput {
   /** Where pollers run. Default: the in-thread host; pass `createWorkerHost()` from `@vigil/worker`. */
@@ -124,6 +125,8 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     });
   }
   const config = parseConfig(rest);
+  // Before any poller thread exists: no pattern of any session can get stuck where V8 can help it.
+  enableLinearEngine();
   const host = givenHost ?? createInThreadHost();
   const events = new EventEmitter<VigilEvents>();
   const registry = new SessionRegistry(config, host, events, Date.now);

@@ -3,6 +3,7 @@ import { candidateLines } from '../src/watch/line-run.js';
 import { LineSplitter, runLines, type SplitLine } from '../src/watch/line-splitter.js';
 import { compilePatterns } from '../src/watch/pattern-schema.js';
 import { CompiledPatterns, lineScanSource, type WatchPatternInput } from '../src/watch/patterns.js';
+import { enableLinearEngine } from '../src/watch/regex-engine.js';
 import { mulberry32 as random } from './support/random.js';
 
 const bytes = (text: string) => Buffer.from(text, 'utf8');
@@ -66,36 +67,46 @@ const matching = (lines: readonly SplitLine[], patterns: CompiledPatterns) =>
     return pattern < 0 ? [] : [{ ...line, pattern }];
   });
 
+/** Scanning a run finds every line that testing each line finds, with its text and byte offset. */
+function expectScanFindsEveryMatch(): void {
+  for (let seed = 1; seed <= 150; seed++) {
+    const rand = random(seed);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+    const inputs: WatchPatternInput[] = Array.from({ length: 1 + Math.floor(rand() * 4) }, () =>
+      rand() < 0.3 ? pick(['ERROR', 'é', 'x a', '\r']) : { regex: pick(SCANNABLE), flags: pick(FLAGS) },
+    );
+    const patterns = compilePatterns(inputs);
+    const stream = randomStream(rand, 300);
+    const splitter = new LineSplitter({ maxLineLength: 1000, startOffset: 0 });
+    let at = 0;
+    let runs = 0;
+    while (at < stream.length) {
+      const chunk = stream.subarray(at, Math.min(stream.length, at + 1 + Math.floor(rand() * 600)));
+      const { run } = splitter.pushChunk(chunk, at);
+      at += chunk.length;
+      if (run === undefined) continue;
+      runs += 1;
+      const scanned = candidateLines(run, patterns);
+      expect(matching(scanned, patterns), `seed ${seed}: ${JSON.stringify(inputs)}`).toEqual(
+        matching(runLines(run, 1000), patterns),
+      );
+      // A scan hits a line once: the candidates are distinct and in order.
+      expect(scanned.map((line) => line.offset)).toEqual(
+        [...new Set(scanned.map((line) => line.offset))].sort((a, b) => a - b),
+      );
+    }
+    expect(runs).toBeGreaterThan(0);
+  }
+}
+
 describe('candidateLines', () => {
   test('finds every matching line, with its text and byte offset, that testing each line finds', () => {
-    for (let seed = 1; seed <= 150; seed++) {
-      const rand = random(seed);
-      const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
-      const inputs: WatchPatternInput[] = Array.from({ length: 1 + Math.floor(rand() * 4) }, () =>
-        rand() < 0.3 ? pick(['ERROR', 'é', 'x a', '\r']) : { regex: pick(SCANNABLE), flags: pick(FLAGS) },
-      );
-      const patterns = compilePatterns(inputs);
-      const stream = randomStream(rand, 300);
-      const splitter = new LineSplitter({ maxLineLength: 1000, startOffset: 0 });
-      let at = 0;
-      let runs = 0;
-      while (at < stream.length) {
-        const chunk = stream.subarray(at, Math.min(stream.length, at + 1 + Math.floor(rand() * 600)));
-        const { run } = splitter.pushChunk(chunk, at);
-        at += chunk.length;
-        if (run === undefined) continue;
-        runs += 1;
-        const scanned = candidateLines(run, patterns);
-        expect(matching(scanned, patterns), `seed ${seed}: ${JSON.stringify(inputs)}`).toEqual(
-          matching(runLines(run, 1000), patterns),
-        );
-        // A scan hits a line once: the candidates are distinct and in order.
-        expect(scanned.map((line) => line.offset)).toEqual(
-          [...new Set(scanned.map((line) => line.offset))].sort((a, b) => a - b),
-        );
-      }
-      expect(runs).toBeGreaterThan(0);
-    }
+    expectScanFindsEveryMatch();
+  });
+
+  test('finds the same lines with the linear-time fallback on (rewrites without lookarounds)', () => {
+    expect(enableLinearEngine()).toBe(true);
+    expectScanFindsEveryMatch();
   });
 
   test('scans a run of many pieces, with lines of every length across the cuts', () => {

@@ -31,9 +31,13 @@ interface Run {
   readonly runId: number;
   readonly port: MessagePort;
   readonly startedAt: number;
+  /** The pool whose thread runs it. */
+  readonly pool: ThreadPool;
   threadId: number;
   /** Set when vigil terminated the run's thread on purpose. */
   forced: boolean;
+  /** Set when the run ends for another session's fault, or to move: it restarts at once. */
+  moved: boolean;
   /** Settles (never rejects) once the task is over and its port closed. */
   settled: Promise<void>;
 }
@@ -45,6 +49,8 @@ interface Entry {
   crashes: number;
   restartTimer: NodeJS.Timeout | undefined;
   stopped: Promise<PollerStopResult> | undefined;
+  /** Quarantined: its runs go to the isolated pool, which no healthy session shares. */
+  isolated: boolean;
 }
 
 /** A crash loop backs off up to this delay between restarts. */
@@ -52,12 +58,16 @@ const MAX_RESTART_DELAY_MS = 2_000;
 
 /**
  * Runs sessions' pollers in pooled worker threads (piscina). Each poller run gets its own
- * MessageChannel with the registry exposed over Comlink. A poller that does not stop in time has
- * its thread terminated; the other pollers of that thread restart elsewhere from the registry's state.
+ * MessageChannel with the registry exposed over Comlink. A poller that throws ends alone (its
+ * thread stays). A poller that is stuck or does not stop in time has its thread terminated: the
+ * other pollers of that thread restart elsewhere at once from the registry's state, and the stuck
+ * session is quarantined on the isolated pool (`pool.isolatedThreads`) with its crash-loop back-off.
  */
 export class WorkerHost implements PollerHost {
   readonly kind = 'worker';
   readonly #pool: ThreadPool;
+  /** Quarantined sessions' pollers; undefined with `pollersPerThread: 1` (no thread is shared). */
+  readonly #isolated: ThreadPool | undefined;
   readonly #entries = new Map<string, Entry>();
   #observer: PollerObserver | undefined;
   #runSeq = 0;
@@ -68,7 +78,14 @@ export class WorkerHost implements PollerHost {
       what: 'worker host options: pool',
       code: 'ERR_INVALID_CONFIG',
     });
-    this.#pool = new ThreadPool(pool, options.threadEntry, (error) => this.#reportError(error));
+    const onError = (error: unknown): void => this.#reportError(error);
+    this.#pool = new ThreadPool(pool, options.threadEntry, onError);
+    if (!this.#pool.exclusive) {
+      // Every session may end up here: the isolated threads take as many pollers as the pool.
+      const isolated = { ...pool, minThreads: 0, maxThreads: pool.isolatedThreads };
+      const pollersPerThread = Math.ceil(this.#pool.capacity / pool.isolatedThreads);
+      this.#isolated = new ThreadPool({ ...isolated, pollersPerThread }, options.threadEntry, onError);
+    }
   }
 
   attach(observer: PollerObserver): void {
@@ -96,6 +113,7 @@ export class WorkerHost implements PollerHost {
       crashes: 0,
       restartTimer: undefined,
       stopped: undefined,
+      isolated: false,
     };
     this.#entries.set(link.sessionId, entry);
     await this.#launch(entry, false);
@@ -109,19 +127,36 @@ export class WorkerHost implements PollerHost {
   }
 
   async restart(sessionId: string, reason: string): Promise<void> {
-    const run = this.#entries.get(sessionId)?.run;
-    if (run === undefined || run.threadId === 0) return;
+    const entry = this.#entries.get(sessionId);
+    const run = entry?.run;
+    if (entry === undefined || run === undefined || run.threadId === 0) return;
+    entry.isolated = this.#isolated !== undefined;
     run.forced = true;
     this.#reportError(
-      new VigilError('ERR_POLLER', `terminating the poller of session ${sessionId}: ${reason}`),
+      new VigilError(
+        'ERR_POLLER',
+        `terminating the poller of session ${sessionId}${entry.isolated ? ' and quarantining the session' : ''}: ${reason}`,
+      ),
     );
     await this.#terminate(run);
+  }
+
+  isolate(sessionId: string): void {
+    const entry = this.#entries.get(sessionId);
+    if (entry === undefined || entry.isolated || entry.stopping || this.#isolated === undefined) return;
+    entry.isolated = true;
+    const run = entry.run;
+    if (run === undefined) return; // A restart is pending: it goes to the isolated pool.
+    // The new run supersedes this one at once (its calls fail, its pull answers stop), so nothing
+    // followed from now on reaches a shared thread.
+    run.moved = true;
+    this.#launch(entry, true).catch((error: unknown) => this.#reportError(error));
   }
 
   stats(): PollerHostStats {
     let pollers = 0;
     for (const entry of this.#entries.values()) if (entry.run !== undefined) pollers++;
-    return { threads: this.#pool.threadCount, pollers };
+    return { threads: this.#pool.threadCount + (this.#isolated?.threadCount ?? 0), pollers };
   }
 
   close(): Promise<void> {
@@ -134,7 +169,7 @@ export class WorkerHost implements PollerHost {
         if (entry.run !== undefined) runs.push(entry.run.settled);
       }
       // Destroying the pool terminates every thread; piscina then rejects their tasks.
-      await this.#pool.destroy();
+      await Promise.all([this.#pool.destroy(), this.#isolated?.destroy()]);
       await Promise.all(runs);
       this.#entries.clear();
     })();
@@ -150,12 +185,15 @@ export class WorkerHost implements PollerHost {
     const hello = new Promise<void>((resolve) => {
       said = resolve;
     });
+    const pool = entry.isolated ? (this.#isolated ?? this.#pool) : this.#pool;
     const run: Run = {
       runId,
       port: port1,
       startedAt: Date.now(),
+      pool,
       threadId: 0,
       forced: false,
+      moved: false,
       settled: Promise.resolve(),
     };
     const exposed: RegistryPort = {
@@ -170,12 +208,12 @@ export class WorkerHost implements PollerHost {
     };
     Comlink.expose(exposed, port1);
     entry.run = run;
-    const task = this.#pool.run({
+    const task = pool.run({
       kind: 'poller',
       sessionId: entry.link.sessionId,
       runId,
       port: port2,
-      exclusive: this.#pool.exclusive,
+      exclusive: pool.exclusive,
     });
     run.settled = task.then(
       () => this.#ended(entry, run, undefined),
@@ -193,24 +231,37 @@ export class WorkerHost implements PollerHost {
   #ended(entry: Entry, run: Run, error: unknown): void {
     run.port.close();
     entry.link.runEnded(run.runId);
-    if (entry.run === run) entry.run = undefined;
-    const reason = run.forced ? 'terminated' : entry.stopping ? 'stopped' : 'crashed';
+    const current = entry.run === run;
+    if (current) entry.run = undefined;
+    const reason = run.forced ? 'terminated' : entry.stopping ? 'stopped' : run.moved ? 'moved' : 'crashed';
+    // A run that moved was superseded (or is restarted at once); only the session's own faults back off.
+    const restartInMs =
+      !current || entry.stopping || this.#closing !== undefined
+        ? undefined
+        : reason === 'moved'
+          ? 0
+          : this.#backOff(entry, run);
     this.#observer?.exited({
       sessionId: entry.link.sessionId,
       runId: run.runId,
       threadId: run.threadId,
       reason,
       ...(reason === 'crashed' && error !== undefined ? { error: toVigilError(error, 'ERR_POLLER') } : {}),
+      ...(restartInMs === undefined ? {} : { restartInMs }),
     });
-    if (entry.stopping || this.#closing !== undefined) return;
+    if (restartInMs === undefined) return;
     // Pollers are restartable by design: their state lives in the registry's link.
-    entry.crashes = Date.now() - run.startedAt > 5_000 || run.forced ? 1 : entry.crashes + 1;
-    const delay = entry.crashes <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 25 * 2 ** entry.crashes);
     entry.restartTimer = setTimeout(() => {
       entry.restartTimer = undefined;
       if (entry.stopping || this.#closing !== undefined) return;
       this.#launch(entry, true).catch((launchError: unknown) => this.#reportError(launchError));
-    }, delay);
+    }, restartInMs);
+  }
+
+  /** The delay before restarting a session whose own run crashed or was stuck: a crash loop backs off. */
+  #backOff(entry: Entry, run: Run): number {
+    entry.crashes = Date.now() - run.startedAt > 5_000 ? 1 : entry.crashes + 1;
+    return entry.crashes <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 25 * 2 ** entry.crashes);
   }
 
   async #stop(entry: Entry, timeoutMs: number): Promise<PollerStopResult> {
@@ -230,9 +281,13 @@ export class WorkerHost implements PollerHost {
     return { forced };
   }
 
-  /** Terminates the run's thread and waits for the run to end. */
+  /** Terminates the run's thread and waits for the run to end; the thread's other runs move at once. */
   async #terminate(run: Run): Promise<void> {
-    if (await this.#pool.terminate(run.threadId)) {
+    for (const { run: other } of this.#entries.values()) {
+      if (other === undefined || other === run || run.threadId === 0) continue;
+      if (other.pool === run.pool && other.threadId === run.threadId) other.moved = true;
+    }
+    if (await run.pool.terminate(run.threadId)) {
       await run.settled;
       return;
     }

@@ -1,7 +1,11 @@
 import type { VigilError } from '../errors.js';
 import type { RegistryPort } from './protocol.js';
 
-export type PollerExitReason = 'stopped' | 'terminated' | 'crashed';
+/**
+ * `moved`: the run ended for another session's fault (its shared thread was ended for a stuck
+ * neighbour) or to move to other threads; it restarts at once, with no back-off.
+ */
+export type PollerExitReason = 'stopped' | 'terminated' | 'crashed' | 'moved';
 
 export interface PollerStartedInfo {
   readonly sessionId: string;
@@ -17,6 +21,8 @@ export interface PollerExitedInfo {
   readonly threadId: number;
   readonly reason: PollerExitReason;
   readonly error?: VigilError;
+  /** The host starts the next run after this back-off (absent: no next run, or none known). */
+  readonly restartInMs?: number;
 }
 
 /** How a host reports its pollers' lives to the registry that owns it. */
@@ -62,8 +68,16 @@ export interface PollerHost {
   start(target: PollerTarget): Promise<void>;
   /** Resolves once no code of the session's poller runs: cooperatively within `timeoutMs`, else forced. */
   stop(sessionId: string, options: { readonly timeoutMs: number }): Promise<PollerStopResult>;
-  /** Ends the current run by force (it is stuck) and starts a new one. */
+  /**
+   * Ends the current run by force (it is stuck) and starts a new one. A host with shared threads
+   * quarantines the session: its poller runs on isolated threads from then on.
+   */
   restart(sessionId: string, reason: string): Promise<void>;
+  /**
+   * Runs the session's poller on isolated threads from now on (its patterns may backtrack), before
+   * it follows anything new. Hosts without shared threads ignore it.
+   */
+  isolate?(sessionId: string): void;
   stats(): PollerHostStats;
   /** Stops every poller and releases threads. Idempotent. */
   close(): Promise<void>;

@@ -74,6 +74,11 @@ export class ProcessTable {
     return this.#processes.get(processId);
   }
 
+  /** The processes that have not reached a terminal state. */
+  *active(): IterableIterator<ManagedProcess> {
+    for (const processId of this.#active) yield this.#processes.get(processId)!;
+  }
+
   info(process: ManagedProcess): ProcessInfo {
     return process.info(this.#parts.journal.consumed(process.processId));
   }

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'eventemitter3';
 import { ApprovalQueue } from '../approvals/approval-queue.js';
 import type { VigilConfig } from '../config.js';
+import { VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import { Journal, type MatchGate } from '../journal/journal.js';
 import type { Deliver } from '../journal/notification.js';
@@ -9,6 +10,7 @@ import { PollerLink, type ProbeResult } from '../poller/link.js';
 import type { ManagedProcess } from '../process/managed-process.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
 import type { SpoolDir } from '../process/spool-dir.js';
+import { describePattern, linearTimePattern } from '../watch/patterns.js';
 import { ProcessTable } from './process-table.js';
 import type { SessionCloseResult, SessionInfo, SessionState, SessionView } from './session-info.js';
 import { WatchReports } from './watch-reports.js';
@@ -143,7 +145,26 @@ export class Session implements SessionView {
     return this.#closing;
   }
 
+  /**
+   * Starts a process. Its patterns are checked against this session's refusals and
+   * `watch.regexEngine`; one that cannot run in linear time moves the session's poller to the
+   * host's isolated threads first, where it can stall no healthy session.
+   */
   spawn(processId: string, spec: SpawnSpec): ManagedProcess {
+    spec.patterns.forEach((pattern, index) => {
+      const refusal = this.#reports.refusal(pattern);
+      if (refusal !== undefined) throw patternRefused(index, refusal);
+    });
+    const slow = spec.patterns.findIndex((pattern) => !linearTimePattern(pattern));
+    if (slow >= 0) {
+      if (this.#context.config.watch.regexEngine === 'linear') {
+        throw patternRefused(
+          slow,
+          `${describePattern(spec.patterns[slow]!)} cannot run in linear time (it needs backtracking: a backreference, a lookaround, a large counted repetition, or the i or u flag on this Node) and watch.regexEngine is 'linear'`,
+        );
+      }
+      this.#context.host.isolate?.(this.id);
+    }
     return this.processes.spawn(processId, spec);
   }
 
@@ -229,4 +250,9 @@ export class Session implements SessionView {
     this.#resolveClosed(result);
     return result;
   }
+}
+
+function patternRefused(index: number, message: string): VigilError {
+  const field = `watch[${index}]`;
+  return new VigilError('ERR_INVALID_PATTERN', `${field}: ${message}`, { details: { field, index } });
 }

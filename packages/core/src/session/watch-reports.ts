@@ -4,7 +4,7 @@ import type { PollerHost } from '../poller/host.js';
 import type { PollerLink, StuckCulprit } from '../poller/link.js';
 import type { MatchReport, ProcessReport } from '../poller/protocol.js';
 import type { ManagedProcess } from '../process/managed-process.js';
-import { describePattern } from '../watch/patterns.js';
+import { describePattern, type WatchPattern } from '../watch/patterns.js';
 import type { ProcessTable } from './process-table.js';
 import type { SessionView } from './session-info.js';
 
@@ -25,6 +25,8 @@ export interface WatchReportsParts {
  */
 export class WatchReports {
   readonly #parts: WatchReportsParts;
+  /** Watchdog trips per pattern (as `describePattern` shows it) in this session. */
+  readonly #timeouts = new Map<string, number>();
 
   constructor(parts: WatchReportsParts) {
     this.#parts = parts;
@@ -61,32 +63,58 @@ export class WatchReports {
     if (report.drained) processes.drained(process);
   }
 
-  /** The poller did not commit in time: disable the pattern it is stuck in, and restart it. */
+  /**
+   * The poller did not commit in time. Its session is quarantined: the host ends the stuck run and
+   * runs the session's poller on threads no healthy session shares. The pattern it was stuck in
+   * counts a timeout; at `watch.patternTimeoutLimit` it is disabled for every process of the
+   * session and refused for new ones.
+   */
   stuck(culprit: StuckCulprit): void {
-    const { session, config, journal, link, processes, host } = this.#parts;
+    const { session, processes, host } = this.#parts;
     const process = culprit === undefined ? undefined : processes.get(culprit.processId);
+    const pattern = culprit === undefined ? undefined : process?.spec.patterns[culprit.pattern];
     // A closing session records nothing more, so it changes no watch state either; its poller stops anyway.
-    if (culprit !== undefined && process !== undefined && !process.terminal && session.live) {
-      link.disablePattern(culprit.processId, culprit.pattern);
-      const pattern = process.spec.patterns[culprit.pattern];
-      const shown = pattern === undefined ? `#${culprit.pattern}` : describePattern(pattern);
-      journal.record(
-        'watch.disabled',
-        {
-          notificationId: `${process.processId}:pattern_timeout:${culprit.pattern}`,
-          command: process.spec.display,
-          reason: 'pattern_timeout',
-          pattern: shown,
-          message: `watch pattern ${shown} took longer than ${config.watch.matchTimeoutMs} ms on one batch of output (a catastrophic regex?); it is disabled and its poller thread was restarted`,
-          suppressed: 0,
-        },
-        about(process),
-      );
-      process.disablePattern(culprit.pattern);
+    if (pattern !== undefined && session.live) {
+      const shown = describePattern(pattern);
+      const timeouts = (this.#timeouts.get(shown) ?? 0) + 1;
+      this.#timeouts.set(shown, timeouts);
+      if (timeouts === this.#parts.config.watch.patternTimeoutLimit) this.#refuse(shown, timeouts);
     }
     host.restart(session.id, 'a poller did not commit its batch within watch.matchTimeoutMs').catch(() => {
       // The session may be closing; its close stops the poller anyway.
     });
+  }
+
+  /** Why a pattern is refused in this session (it made the poller stuck too often), if it is. */
+  refusal(pattern: WatchPattern): string | undefined {
+    const shown = describePattern(pattern);
+    const timeouts = this.#timeouts.get(shown) ?? 0;
+    if (timeouts < this.#parts.config.watch.patternTimeoutLimit) return undefined;
+    return `watch pattern ${shown} is refused in this session: it kept its poller busy longer than watch.matchTimeoutMs on one batch ${timeouts} times (watch.patternTimeoutLimit); it cannot run in linear time (a catastrophic regex?)`;
+  }
+
+  /** Disables the pattern shown as `shown` for every running process of the session that watches with it. */
+  #refuse(shown: string, timeouts: number): void {
+    const { config, journal, link, processes } = this.#parts;
+    for (const process of processes.active()) {
+      process.spec.patterns.forEach((pattern, index) => {
+        if (describePattern(pattern) !== shown || !link.isFollowing(process.processId)) return;
+        link.disablePattern(process.processId, index);
+        journal.record(
+          'watch.disabled',
+          {
+            notificationId: `${process.processId}:pattern_timeout:${index}`,
+            command: process.spec.display,
+            reason: 'pattern_timeout',
+            pattern: shown,
+            message: `watch pattern ${shown} took longer than ${config.watch.matchTimeoutMs} ms on one batch of output ${timeouts} times in this session (watch.patternTimeoutLimit; a catastrophic regex that cannot run in linear time?); it is disabled, and refused for new processes of this session`,
+            suppressed: 0,
+          },
+          about(process),
+        );
+        process.disablePattern(index);
+      });
+    }
   }
 
   #match(process: ManagedProcess, match: MatchReport): void {

@@ -1,3 +1,5 @@
+import { runsInLinearTime } from './regex-engine.js';
+
 /** Most patterns one process may watch. */
 export const MAX_WATCH_PATTERNS = 50;
 /** Longest pattern source, in characters. */
@@ -149,10 +151,18 @@ export class CompiledPatterns {
  * would also see line ends at a lone `\r`, where a lone line has none); under `m` a line has them
  * too, and `\n` only adds the line ends. `\b` sees a newline where a lone line has its start or
  * end, which it treats alike.
+ *
+ * With `multilineAnchors`, `^` and `$` stay as they are, to run under the `m` flag: no lookaround,
+ * so the linear-time engine accepts the rewrite. It also tries starts after a lone `\r` (or
+ * U+2028/9) inside a line and so finds a superset of the lines; `scan`'s caller confirms each.
  */
-export function lineScanSource(source: string, flags: string): string | undefined {
+export function lineScanSource(
+  source: string,
+  flags: string,
+  options: { readonly multilineAnchors?: boolean } = {},
+): string | undefined {
   const dotAll = flags.includes('s');
-  const multiline = flags.includes('m');
+  const multiline = flags.includes('m') || options.multilineAnchors === true;
   // Under `iu`, `\W` and a class built from `\w` may differ on characters that fold to word ones.
   const unicodeCase = flags.includes('i') && flags.includes('u');
   let out = '';
@@ -210,16 +220,30 @@ export function lineScanSource(source: string, flags: string): string | undefine
   return inClass ? undefined : out;
 }
 
-/** The regex a scan runs for a pattern, or undefined when it has none (or it would not compile). */
+/**
+ * The regex a scan runs for a pattern, or undefined when it has none (or it would not compile).
+ * A pattern the linear-time engine accepts gets a rewrite it accepts too, so a runaway scan falls
+ * back to linear time (`regex-engine.ts`); any other keeps its anchors exact, which spares it the
+ * extra start positions.
+ */
 function scanRegex(regex: string, flags: string): RegExp | undefined {
-  const source = lineScanSource(regex, flags);
+  const linear = lineScanSource(regex, flags, { multilineAnchors: true });
+  const linearFlags = flags.includes('m') ? flags : `${flags}m`;
+  const linearSafe =
+    linear !== undefined && runsInLinearTime(regex, flags) && runsInLinearTime(linear, linearFlags);
+  const source = linearSafe ? linear : lineScanSource(regex, flags);
   if (source === undefined) return undefined;
   try {
-    return new RegExp(source, `${flags}g`);
+    return new RegExp(source, `${linearSafe ? linearFlags : flags}g`);
   } catch {
     // A rewrite this module got wrong must cost speed, never the poller.
     return undefined;
   }
+}
+
+/** Whether a pattern can run in linear time (a substring always can). */
+export function linearTimePattern(pattern: WatchPattern): boolean {
+  return pattern.kind === 'substring' || runsInLinearTime(pattern.regex, pattern.flags);
 }
 
 /** A short human form of a pattern for messages: `"text"` or `/source/flags`. */
