@@ -81,8 +81,8 @@ describe('catastrophic watch patterns (G18)', () => {
       const { vigil } = fixture;
       const { evil, calm, shared, lives } = await evilAndCalm(vigil);
 
-      // Under `i` (Node 20) it needs backtracking: the session's poller leaves the shared thread first.
-      const pattern = { regex: '(a+)+$', flags: 'i' };
+      // Under `u` (Node 20) it needs backtracking: the session's poller leaves the shared thread first.
+      const pattern = { regex: '(a+)+$', flags: 'u' };
       const moved = nextEvent(vigil, 'poller:started', (info) => info.sessionId === 'evil');
       const bad = vigil.processes.spawn({
         sessionId: 'evil',
@@ -93,7 +93,7 @@ describe('catastrophic watch patterns (G18)', () => {
       expect(isolated.threadId).not.toBe(shared);
 
       const disabled = await evil.next((n) => n.type === 'watch_disabled');
-      expect(disabled.data).toMatchObject({ reason: 'pattern_timeout', pattern: '/(a+)+$/i' });
+      expect(disabled.data).toMatchObject({ reason: 'pattern_timeout', pattern: '/(a+)+$/u' });
       expect(disabled.data.message).toContain('2 times');
       const ready = vigil.processes.spawn({ sessionId: 'calm', command: 'echo READY', watch: ['READY'] });
       await calm.next(matchOf(ready.processId));
@@ -103,7 +103,7 @@ describe('catastrophic watch patterns (G18)', () => {
         expect.objectContaining({
           code: 'ERR_INVALID_PATTERN',
           message: expect.stringMatching(
-            /^watch\[1\]: watch pattern \/\(a\+\)\+\$\/i is refused in this session/,
+            /^watch\[1\]: watch pattern \/\(a\+\)\+\$\/u is refused in this session/,
           ),
         }),
       );

@@ -160,7 +160,7 @@ export class Session implements SessionView {
       if (this.#context.config.watch.regexEngine === 'linear') {
         throw patternRefused(
           slow,
-          `${describePattern(spec.patterns[slow]!)} cannot run in linear time (it needs backtracking: a backreference, a lookaround, a large counted repetition, or the i or u flag on this Node) and watch.regexEngine is 'linear'`,
+          `${describePattern(spec.patterns[slow]!)} cannot run in linear time (it needs backtracking: a backreference, a lookaround, a large counted repetition, the u flag on this Node, or the i flag with a non-ASCII letter or a code point escape) and watch.regexEngine is 'linear'`,
         );
       }
       this.#context.host.isolate?.(this.id);

@@ -1,3 +1,4 @@
+import { foldAsciiCase } from './case-fold.js';
 import { runsInLinearTime } from './regex-engine.js';
 
 /** Most patterns one process may watch. */
@@ -51,7 +52,8 @@ export class CompiledPatterns {
         return (line: string) => line.includes(needle);
       }
       // Without `g` or `y`, `test` keeps no `lastIndex` state between lines.
-      const re = new RegExp(pattern.regex, pattern.flags);
+      const { source, flags } = engineForm(pattern.regex, pattern.flags);
+      const re = new RegExp(source, flags);
       return (line: string) => re.test(line);
     });
     this.#regexes = patterns.flatMap((pattern, index) => (pattern?.kind === 'regex' ? [index] : []));
@@ -61,7 +63,8 @@ export class CompiledPatterns {
     this.#literals = literals.length === 0 ? null : new RegExp(literals.join('|'));
     const scanned = this.#regexes.map((index) => {
       const { regex, flags } = patterns[index] as { regex: string; flags: string };
-      const re = scanRegex(regex, flags);
+      const form = engineForm(regex, flags);
+      const re = scanRegex(form.source, form.flags);
       return re === undefined ? undefined : { re, index };
     });
     this.#scanners = scanned.every((scanner) => scanner !== undefined)
@@ -243,7 +246,19 @@ function scanRegex(regex: string, flags: string): RegExp | undefined {
 
 /** Whether a pattern can run in linear time (a substring always can). */
 export function linearTimePattern(pattern: WatchPattern): boolean {
-  return pattern.kind === 'substring' || runsInLinearTime(pattern.regex, pattern.flags);
+  if (pattern.kind === 'substring') return true;
+  const { source, flags } = engineForm(pattern.regex, pattern.flags);
+  return runsInLinearTime(source, flags);
+}
+
+/**
+ * The source and flags a regex pattern runs as: the same, except that `i` without `u` becomes
+ * explicit letter cases where that is exact (`case-fold.ts`), so the linear-time engine takes it.
+ */
+function engineForm(regex: string, flags: string): { source: string; flags: string } {
+  if (!flags.includes('i') || flags.includes('u')) return { source: regex, flags };
+  const folded = foldAsciiCase(regex);
+  return folded === undefined ? { source: regex, flags } : { source: folded, flags: flags.replace('i', '') };
 }
 
 /** A short human form of a pattern for messages: `"text"` or `/source/flags`. */

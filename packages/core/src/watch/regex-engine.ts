@@ -27,7 +27,8 @@ export function enableLinearEngine(): boolean {
 /**
  * Whether V8 can run `source` with `flags` in linear time: false for what needs backtracking
  * (backreferences, lookarounds, large counted repetitions) and, on Node 20, for the `i` and `u`
- * flags; false everywhere when the engine is not enabled.
+ * flags (`patterns.ts` runs most `i` patterns without the flag: `case-fold.ts`); false everywhere
+ * when the engine is not enabled.
  */
 export function runsInLinearTime(source: string, flags: string): boolean {
   try {
