@@ -3,10 +3,10 @@ import { type Vigil, VigilError } from '@vigil/core';
 import { parse } from '@vigil/core/host';
 import { toErrorReply } from './errors.js';
 import { type HttpApiOptions, httpApiOptionsSchema } from './options.js';
-import { match, pathSegments, sendJson } from './router.js';
+import { match, parseTarget, pathSegments, sendJson } from './router.js';
 import { routes, type Tracker } from './routes.js';
 import { queryObject } from './schemas.js';
-import { applyCors, BearerCheck, checkHost, readBody } from './security.js';
+import { applyCors, BearerCheck, checkHost, denyFraming, readBody } from './security.js';
 import type { DropReason } from './sse-writer.js';
 
 /** What is in flight, for monitoring and leak checks. */
@@ -41,8 +41,9 @@ export interface HttpHandler extends AsyncDisposable {
 /**
  * Creates the request listener of the vigil HTTP API for a plain `node:http` server.
  * Every request is checked in this order before any route runs: `Host` allowlist (403), CORS
- * preflight (only with `cors`), bearer token (401), then routing (404, 405). Options are validated
- * (`ERR_INVALID_CONFIG` naming the field).
+ * preflight (only with `cors`), bearer token (401), a parseable request target (400), then routing
+ * (404, 405). A 401, 403 or 413 closes the connection: the rest of the body is not read. Every
+ * response forbids framing. Options are validated (`ERR_INVALID_CONFIG` naming the field).
  */
 export function createHttpHandler(vigil: Vigil, options: HttpApiOptions): HttpHandler {
   const config = parse(httpApiOptionsSchema, options, {
@@ -109,15 +110,22 @@ export function createHttpHandler(vigil: Vigil, options: HttpApiOptions): HttpHa
     res.on('close', onClose);
     controllers.add(controller);
     try {
+      denyFraming(res);
       checkHost(req, config.allowedHosts);
       if (applyCors(req, res, config.cors)) return;
-      const url = new URL(req.url ?? '/', 'http://vigil.invalid');
+      // An unparseable target is answered only after the token check, like every other mistake.
+      const url = parseTarget(req.url);
       let queryToken: string | undefined;
-      if (config.allowQueryToken && req.method === 'GET' && url.pathname === '/v1/stream') {
+      if (url && config.allowQueryToken && req.method === 'GET' && url.pathname === '/v1/stream') {
         queryToken = url.searchParams.get('access_token') ?? undefined;
         url.searchParams.delete('access_token');
       }
       bearer.check(req, queryToken);
+      if (url === undefined) {
+        throw new VigilError('ERR_INVALID_INPUT', 'request target: not a valid URL path', {
+          details: { field: 'path' },
+        });
+      }
       if (closing !== undefined) throw new VigilError('ERR_CLOSED', 'The HTTP API is closing');
       const { route: found, params } = match(table, req.method ?? '', pathSegments(url.pathname));
       const ctx = {
