@@ -48,7 +48,8 @@ export const httpApiOptionsSchema = z.strictObject({
       maxStreams: z.number().int().min(1).max(1_000_000).default(512),
       /**
        * A client whose stream stays blocked (it does not read) this long is dropped with a final
-       * `dropped` event carrying its cursor; it then has as long again to read it. Default 10 s.
+       * `dropped` event carrying its cursor, and disconnected once it takes nothing for as long
+       * again. Default 10 s.
        */
       stallTimeoutMs: z.number().int().min(1).max(3_600_000).default(10_000),
       /** A stream holding more unsent bytes than this after a write drops its client. Default 4 MiB. */

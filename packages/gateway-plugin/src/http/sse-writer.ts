@@ -10,8 +10,8 @@ export interface WriterLimits {
   readonly maxBufferedBytes: number;
   /**
    * How long the response may stay blocked (a write refused, no `drain` since) before the client is
-   * dropped; also how long a dropped client then has to read the final event before its connection
-   * is destroyed.
+   * dropped; also how long a dropped client may then take nothing before its connection is
+   * destroyed.
    */
   readonly stallTimeoutMs: number;
 }
