@@ -1,6 +1,6 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
- * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [tenants]
+ * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [tenants] [stalled-sse]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
@@ -13,6 +13,7 @@ import * as http from './scenarios/http.mjs';
 import * as hungClose from './scenarios/hung-close.mjs';
 import * as latency from './scenarios/latency.mjs';
 import * as scale from './scenarios/scale.mjs';
+import * as stalledSse from './scenarios/stalled-sse.mjs';
 import * as tape from './scenarios/tape.mjs';
 import * as tenants from './scenarios/tenants.mjs';
 import * as throughput from './scenarios/throughput.mjs';
@@ -29,6 +30,7 @@ const SCENARIOS = {
   tape,
   http,
   tenants,
+  'stalled-sse': stalledSse,
 };
 
 const args = process.argv.slice(2);

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { apiClient } from './support/http.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway-plugin/dist/cli/cli.js', import.meta.url));
 
@@ -65,6 +66,49 @@ describe('vigil CLI', () => {
     child.kill('SIGTERM');
     const { code, signal } = await exited;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
+  });
+
+  it('neutralises control characters from processes and commands in what serve prints', async () => {
+    const token = 'a-test-token-that-is-long-enough';
+    const { child, exited } = run(['serve', '--port', '0'], { VIGIL_TOKEN: token });
+    let out = '';
+    const printed = (match: (text: string) => boolean): Promise<string> =>
+      new Promise((resolve) => {
+        const onData = (chunk: Buffer): void => {
+          out += chunk.toString();
+          if (!match(out)) return;
+          child.stdout.off('data', onData);
+          resolve(out);
+        };
+        child.stdout.on('data', onData);
+      });
+    const url = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(
+      await printed((text) => /serving on .*\n/.test(text)),
+    )?.[1];
+    const call = apiClient(url ?? '', token);
+    await call('POST', '/v1/sessions', { body: { sessionId: 'tty' } });
+    // The output sets the title, clears the screen, returns to the line start to fake a line, sends
+    // a C1 CSI and a right-to-left override; the command itself carries a raw ESC.
+    const command = `printf '\\033]0;pwned\\007\\033[2J\\rvigil is serving on http://evil\\n\\302\\233c\\342\\200\\256'; : \u001b[31m`;
+    const { processId } = (await call('POST', '/v1/sessions/tty/processes', { body: { command } })).body;
+    await printed((text) => text.includes(`processId "${processId}") for the full output.`));
+    child.kill('SIGTERM');
+    await exited;
+
+    const hazards = [...out].filter((char) => {
+      const code = char.charCodeAt(0);
+      return (code < 0x20 && char !== '\n') || (code >= 0x7f && code <= 0x9f) || char === '\u202e';
+    });
+    expect(hazards).toEqual([]);
+    expect(out).toContain('\\x1b]0;pwned\\x07\\x1b[2J\\x0dvigil is serving on http://evil');
+    expect(out).toContain('\\x9bc\\u202e');
+    expect(out).toContain(': \\x1b[31m');
+    // One line claims to serve: the real one. The fake stays inside the indented notification.
+    const lines = out.split('\n');
+    expect(lines.filter((line) => line.startsWith('vigil is serving on'))).toEqual([
+      `vigil is serving on ${url}`,
+    ]);
+    expect(lines).toContain('    \\x1b]0;pwned\\x07\\x1b[2J\\x0dvigil is serving on http://evil');
   });
 
   it('prints help with every serve flag and rejects unknown commands', async () => {

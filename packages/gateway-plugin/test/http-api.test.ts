@@ -104,6 +104,24 @@ describe('HTTP API security', () => {
     expect(local.status).toBe(200);
   });
 
+  it('answers an unparseable request target 400, but only after the Host and token checks', async () => {
+    await using api = await serveApi();
+    const host = `127.0.0.1:${api.port}`;
+    const target = (headers: Record<string, string>) =>
+      rawRequest(api.port, { method: 'GET', path: '//[', headers });
+    expect((await target({ host: 'evil.example' })).status).toBe(403);
+    expect((await target({ host })).status).toBe(401);
+    const authed = await target({ host, authorization: `Bearer ${api.token}` });
+    expect({ status: authed.status, error: JSON.parse(authed.body).error }).toEqual({
+      status: 400,
+      error: {
+        code: 'ERR_INVALID_INPUT',
+        message: 'request target: not a valid URL path',
+        details: { field: 'path' },
+      },
+    });
+  });
+
   it('accepts a configured Host list or predicate instead of the loopback default', async () => {
     await using listed = await serveApi({}, { allowedHosts: ['vigil.test'] });
     const auth = { authorization: `Bearer ${listed.token}` };

@@ -1,6 +1,7 @@
 import type { Notification } from '@vigil/core';
 import type { RenderedNotification } from '../plugin/render.js';
 import { startGateway } from './gateway.js';
+import { neutraliseControls } from './terminal-text.js';
 
 export interface DemoOptions {
   /** Where progress lines go. Default: stdout. */
@@ -17,7 +18,8 @@ const SESSION = 'demo';
  * answers, a failing command, and one that gets killed), printing each notification as it arrives.
  */
 export async function runDemo(options: DemoOptions = {}): Promise<void> {
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const print = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const write = (line: string): void => print(neutraliseControls(line));
   const stepTimeoutMs = options.stepTimeoutMs ?? 30_000;
   const arrived: Notification[] = [];
   const waiters: (() => void)[] = [];

@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { VigilError, type VigilOptions } from '@vigil/core';
+import { parse } from '@vigil/core/host';
 import type { WorkerHostOptions } from '@vigil/worker';
+import { z } from 'zod';
 import { createHttpHandler, type HttpHandler } from '../http/handler.js';
+import { httpApiOptionsSchema } from '../http/options.js';
 import { type CorsOptions, checkHost } from '../http/security.js';
 import { createGatewayPlugin, type GatewayPlugin } from '../plugin/plugin.js';
 import type { RenderedNotification } from '../plugin/render.js';
@@ -23,9 +26,33 @@ export interface EmbeddedGatewayOptions {
   readonly cors?: CorsOptions;
   /** What the reference gateway does with a notification (it has no agent): default, nothing. */
   readonly onNotification?: (sessionId: string, message: RenderedNotification) => void | Promise<void>;
-  /** SSE keep-alive interval. Default 15 s. */
+  /** SSE keep-alive interval. Default 15 s (`http.stream.keepAliveMs` wins). */
   readonly keepAliveMs?: number;
+  /** The HTTP API's limits and the server's timeouts (see `GatewayHttpOptions`). */
+  readonly http?: GatewayHttpOptions;
 }
+
+/**
+ * The gateway's HTTP options (also the `http` key of `vigil serve --config`): the HTTP API's limits
+ * (as in `createHttpHandler`) and the server's timeouts.
+ */
+export const gatewayHttpOptionsSchema = httpApiOptionsSchema
+  .pick({ bodyLimitBytes: true, maxWaitMs: true, maxLongPolls: true, stream: true })
+  .extend({
+    /**
+     * A client must send a request's headers within this (default 10 s) and the whole request
+     * within `requestTimeoutMs` (default 30 s); otherwise it is answered 408 and disconnected.
+     * A stream or long-poll is not cut: its request is complete once its headers are in.
+     */
+    headersTimeoutMs: z.number().int().min(1).max(3_600_000).default(10_000),
+    requestTimeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
+  })
+  .refine((http) => http.headersTimeoutMs <= http.requestTimeoutMs, {
+    message: 'must not exceed requestTimeoutMs',
+    path: ['headersTimeoutMs'],
+  });
+
+export type GatewayHttpOptions = z.input<typeof gatewayHttpOptionsSchema>;
 
 /** The reference gateway: the plugin, the HTTP API and the web page on one loopback server. */
 export interface EmbeddedGateway extends AsyncDisposable {
@@ -63,24 +90,43 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     ];
     return names.some((name) => name.toLowerCase() === host);
   };
+  const { headersTimeoutMs, requestTimeoutMs, ...limits } = parse(
+    gatewayHttpOptionsSchema,
+    options.http ?? {},
+    {
+      what: 'gateway HTTP options',
+      root: 'http',
+      code: 'ERR_INVALID_CONFIG',
+    },
+  );
+  const keepAliveMs = options.http?.stream?.keepAliveMs ?? options.keepAliveMs ?? limits.stream.keepAliveMs;
   const handler = createHttpHandler(vigil, {
+    ...limits,
     token,
     allowedHosts: allowed,
     ...(options.cors === undefined ? {} : { cors: options.cors }),
-    stream: { keepAliveMs: options.keepAliveMs ?? 15_000 },
+    stream: { ...limits.stream, keepAliveMs },
     openSession: (sessionId) => vigil.sessions.open(sessionId, { deliver: plugin.deliver }),
   });
   const assets = createWebAssets();
-  const server = createServer((req, res) => {
-    try {
-      // The page is public, but only under an allowed Host (DNS rebinding).
-      checkHost(req, allowed);
-      if (assets(req, res)) return;
-    } catch {
-      // The API answers the Host error in its own format.
-    }
-    handler(req, res);
-  });
+  const server = createServer(
+    {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      // Node checks the two timeouts this often (its default, 30 s, would let a trickler stay that much longer).
+      connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs),
+    },
+    (req, res) => {
+      try {
+        // The page is public, but only under an allowed Host (DNS rebinding).
+        checkHost(req, allowed);
+        if (assets(req, res)) return;
+      } catch {
+        // The API answers the Host error in its own format.
+      }
+      handler(req, res);
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 7420, options.host ?? '127.0.0.1', () => {

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { VigilError } from '@vigil/core';
-import { type EmbeddedGateway, startGateway } from './gateway.js';
+import { type EmbeddedGateway, type GatewayHttpOptions, startGateway } from './gateway.js';
+import { neutraliseControls } from './terminal-text.js';
 
 export interface ServeOptions {
   readonly host?: string;
   readonly port?: number;
   readonly token?: string;
-  /** A JSON file with vigil's configuration (the README's config table). */
+  /** A JSON file with vigil's configuration (the README's config table), and the gateway's under `http`. */
   readonly configFile?: string;
   readonly allowedHosts?: readonly string[];
   readonly corsOrigins?: readonly string[];
@@ -30,14 +31,24 @@ function readConfig(file: string): Record<string, unknown> {
   }
 }
 
+/** The config file's `http` key holds the gateway's HTTP options; every other key is vigil's config. */
+function splitConfig({ http, ...config }: Record<string, unknown>): {
+  config: Record<string, unknown>;
+  http?: GatewayHttpOptions;
+} {
+  return http === undefined ? { config } : { config, http: http as GatewayHttpOptions };
+}
+
 /** `vigil serve`: the embedded gateway until SIGINT or SIGTERM. */
 export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway> {
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const print = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  // Lines carry processes' output and clients' text: no control character reaches the terminal.
+  const write = (line: string): void => print(neutraliseControls(line));
   const gateway = await startGateway({
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.token === undefined ? {} : { token: options.token }),
-    ...(options.configFile === undefined ? {} : { config: readConfig(options.configFile) }),
+    ...(options.configFile === undefined ? {} : splitConfig(readConfig(options.configFile))),
     ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
     ...(options.corsOrigins === undefined ? {} : { cors: { origins: [...options.corsOrigins] } }),
     onNotification: (sessionId, message) =>

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FRAME_DENIAL } from '../http/security.js';
 
 const WEB = new URL('../../web/', import.meta.url);
 const SCRIPT = 'text/javascript; charset=utf-8';
@@ -36,8 +37,8 @@ export function createWebAssets(): (req: IncomingMessage, res: ServerResponse) =
       'cache-control': 'no-cache',
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
-      'content-security-policy':
-        "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'",
+      'content-security-policy': `default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; ${FRAME_DENIAL}`,
+      'x-frame-options': 'DENY',
     });
     res.end(req.method === 'HEAD' ? undefined : body);
     return true;

@@ -18,7 +18,7 @@ export interface ErrorReply {
 
 /**
  * Maps anything thrown to an error reply: the status from vigil's one code table, and the headers
- * some codes call for (`WWW-Authenticate`, `Allow`, `Connection: close`). Anything that is not a
+ * some codes call for (`WWW-Authenticate`, `Allow`, `Connection: close` after 401, 403 and 413). Anything that is not a
  * vigil error is an `ERR_INTERNAL` whose message is not sent.
  */
 export function toErrorReply(thrown: unknown): ErrorReply {
@@ -43,17 +43,20 @@ function headersFor(
   details: Readonly<Record<string, unknown>> | undefined,
 ): Record<string, string> {
   switch (code) {
+    // Refused before its body was read: the connection closes rather than read (and drop) the rest.
     case 'ERR_UNAUTHORIZED':
       return {
         'www-authenticate':
           details?.reason === 'invalid_token'
             ? 'Bearer realm="vigil", error="invalid_token"'
             : 'Bearer realm="vigil"',
+        connection: 'close',
       };
-    case 'ERR_METHOD_NOT_ALLOWED':
-      return Array.isArray(details?.allow) ? { allow: details.allow.join(', ') } : {};
+    case 'ERR_FORBIDDEN_HOST':
     case 'ERR_BODY_TOO_LARGE':
       return { connection: 'close' };
+    case 'ERR_METHOD_NOT_ALLOWED':
+      return Array.isArray(details?.allow) ? { allow: details.allow.join(', ') } : {};
     default:
       return {};
   }

@@ -3,10 +3,11 @@ import { type Vigil, VigilError } from '@vigil/core';
 import { parse } from '@vigil/core/host';
 import { toErrorReply } from './errors.js';
 import { type HttpApiOptions, httpApiOptionsSchema } from './options.js';
-import { match, pathSegments, sendJson } from './router.js';
+import { match, parseTarget, pathSegments, sendJson } from './router.js';
 import { routes, type Tracker } from './routes.js';
 import { queryObject } from './schemas.js';
-import { applyCors, BearerCheck, checkHost, readBody } from './security.js';
+import { applyCors, BearerCheck, checkHost, denyFraming, readBody } from './security.js';
+import type { DropReason } from './sse-writer.js';
 
 /** What is in flight, for monitoring and leak checks. */
 export interface HttpHandlerStats {
@@ -16,11 +17,16 @@ export interface HttpHandlerStats {
   readonly streams: number;
   /** Long-polls waiting: `events?wait` and `processes/:pid/wait`. */
   readonly waiting: number;
+  /** Bytes written to the open streams and not yet taken by the kernel, in all. */
+  readonly streamBufferedBytes: number;
+  /** Streams that dropped their client because it fell behind, since the handler started. */
+  readonly streamsDropped: number;
 }
 
-/** A stream opened or closed (`sessions` it served). */
+/** A stream opened or closed (`sessions` it served; on close, why its client was dropped, if it was). */
 export interface StreamInfo {
   readonly sessions: readonly string[];
+  readonly dropped?: DropReason;
 }
 
 /** A `node:http` request listener serving the vigil HTTP API, plus its lifecycle. */
@@ -35,8 +41,9 @@ export interface HttpHandler extends AsyncDisposable {
 /**
  * Creates the request listener of the vigil HTTP API for a plain `node:http` server.
  * Every request is checked in this order before any route runs: `Host` allowlist (403), CORS
- * preflight (only with `cors`), bearer token (401), then routing (404, 405). Options are validated
- * (`ERR_INVALID_CONFIG` naming the field).
+ * preflight (only with `cors`), bearer token (401), a parseable request target (400), then routing
+ * (404, 405). A 401, 403 or 413 closes the connection: the rest of the body is not read. Every
+ * response forbids framing. Options are validated (`ERR_INVALID_CONFIG` naming the field).
  */
 export function createHttpHandler(vigil: Vigil, options: HttpApiOptions): HttpHandler {
   const config = parse(httpApiOptionsSchema, options, {
@@ -50,8 +57,9 @@ export function createHttpHandler(vigil: Vigil, options: HttpApiOptions): HttpHa
   };
   const controllers = new Set<AbortController>();
   const inflight = new Set<Promise<void>>();
-  let streams = 0;
+  const streaming = new Set<ServerResponse>();
   let waiting = 0;
+  let streamsDropped = 0;
   let closing: Promise<void> | undefined;
 
   const emit = (event: keyof typeof listeners, info: StreamInfo): void => {
@@ -59,24 +67,38 @@ export function createHttpHandler(vigil: Vigil, options: HttpApiOptions): HttpHa
   };
   const track: Tracker = {
     async waiting(work) {
+      admit('long-polls', waiting, config.maxLongPolls, 'maxLongPolls');
       waiting++;
       try {
-        return await work;
+        return await work();
       } finally {
         waiting--;
       }
     },
-    async stream(sessions, work) {
-      streams++;
+    async stream({ res, sessions }, work) {
+      admit('streams', streaming.size, config.stream.maxStreams, 'stream.maxStreams');
+      streaming.add(res);
       emit('stream:opened', { sessions });
+      let dropped: DropReason | undefined;
       try {
-        await work;
+        dropped = await work();
       } finally {
-        streams--;
-        emit('stream:closed', { sessions });
+        streaming.delete(res);
+        if (dropped !== undefined) streamsDropped++;
+        emit('stream:closed', dropped === undefined ? { sessions } : { sessions, dropped });
       }
     },
-    stats: () => ({ requests: inflight.size, streams, waiting }),
+    stats: () => {
+      let streamBufferedBytes = 0;
+      for (const res of streaming) streamBufferedBytes += res.destroyed ? 0 : res.writableLength;
+      return {
+        requests: inflight.size,
+        streams: streaming.size,
+        waiting,
+        streamBufferedBytes,
+        streamsDropped,
+      };
+    },
   };
   const table = routes(vigil, config, track);
 
@@ -88,15 +110,22 @@ export function createHttpHandler(vigil: Vigil, options: HttpApiOptions): HttpHa
     res.on('close', onClose);
     controllers.add(controller);
     try {
+      denyFraming(res);
       checkHost(req, config.allowedHosts);
       if (applyCors(req, res, config.cors)) return;
-      const url = new URL(req.url ?? '/', 'http://vigil.invalid');
+      // An unparseable target is answered only after the token check, like every other mistake.
+      const url = parseTarget(req.url);
       let queryToken: string | undefined;
-      if (config.allowQueryToken && req.method === 'GET' && url.pathname === '/v1/stream') {
+      if (url && config.allowQueryToken && req.method === 'GET' && url.pathname === '/v1/stream') {
         queryToken = url.searchParams.get('access_token') ?? undefined;
         url.searchParams.delete('access_token');
       }
       bearer.check(req, queryToken);
+      if (url === undefined) {
+        throw new VigilError('ERR_INVALID_INPUT', 'request target: not a valid URL path', {
+          details: { field: 'path' },
+        });
+      }
       if (closing !== undefined) throw new VigilError('ERR_CLOSED', 'The HTTP API is closing');
       const { route: found, params } = match(table, req.method ?? '', pathSegments(url.pathname));
       const ctx = {
@@ -143,5 +172,13 @@ export function createHttpHandler(vigil: Vigil, options: HttpApiOptions): HttpHa
     },
     close,
     [Symbol.asyncDispose]: close,
+  });
+}
+
+/** Refuses one more of `what` when `open` already reached `max` (the option `option`): 429. */
+function admit(what: string, open: number, max: number, option: string): void {
+  if (open < max) return;
+  throw new VigilError('ERR_LIMIT_EXCEEDED', `Too many ${what}: at most ${max} at once (${option})`, {
+    details: { limit: option, max },
   });
 }

@@ -27,6 +27,11 @@ export const httpApiOptionsSchema = z.strictObject({
   /** Cap on `POST /v1/processes/:pid/wait?timeoutMs` (also its default). Default 60 s. */
   maxWaitMs: z.number().int().min(0).max(3_600_000).default(60_000),
   /**
+   * Long-polls waiting at once (`GET .../events?wait`, `POST /v1/processes/:pid/wait`); more are
+   * answered 429 `ERR_LIMIT_EXCEEDED`. Default 512.
+   */
+  maxLongPolls: z.number().int().min(1).max(1_000_000).default(512),
+  /**
    * Also accept the token as `?access_token=` on `GET /v1/stream`, for browsers' EventSource, which
    * cannot send headers. The token then shows in URLs (and logs). Default false.
    */
@@ -39,6 +44,21 @@ export const httpApiOptionsSchema = z.strictObject({
       retryMs: z.number().int().min(0).max(3_600_000).default(2_000),
       /** Sessions per stream. Default 100. */
       maxSessions: z.number().int().min(1).max(10_000).default(100),
+      /** Streams open at once; more are answered 429 `ERR_LIMIT_EXCEEDED`. Default 512. */
+      maxStreams: z.number().int().min(1).max(1_000_000).default(512),
+      /**
+       * A client whose stream stays blocked (it does not read) this long is dropped with a final
+       * `dropped` event carrying its cursor, and disconnected once it takes nothing for as long
+       * again. Default 10 s.
+       */
+      stallTimeoutMs: z.number().int().min(1).max(3_600_000).default(10_000),
+      /** A stream holding more unsent bytes than this after a write drops its client. Default 4 MiB. */
+      maxBufferedBytes: z
+        .number()
+        .int()
+        .min(1 << 16)
+        .max(1 << 30)
+        .default(4 << 20),
     })
     .prefault({}),
   /** Receives errors that became a 500 `ERR_INTERNAL` (their message is not sent). Default: ignore. */

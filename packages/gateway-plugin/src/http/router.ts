@@ -89,6 +89,15 @@ export function match(
   });
 }
 
+/** The request target as a URL, or undefined when it cannot be parsed (`GET //[`). */
+export function parseTarget(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? '/', 'http://vigil.invalid');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The decoded segments of a path after the leading `/`; bad percent-encoding is `ERR_INVALID_INPUT`. */
 export function pathSegments(pathname: string): string[] {
   try {

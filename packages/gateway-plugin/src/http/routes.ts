@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Vigil } from '@vigil/core';
 import { spawnErrorCode } from '@vigil/core/host';
 import type { HttpHandlerStats } from './handler.js';
@@ -16,6 +17,7 @@ import {
   writeBodySchema,
 } from './schemas.js';
 import { planStream, runStream } from './sse-stream.js';
+import type { DropReason } from './sse-writer.js';
 
 /** The routes of the HTTP API over one vigil instance. */
 export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Route[] {
@@ -44,8 +46,8 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
     }),
     route('GET', '/v1/sessions/:sid/events', { query: eventsQuerySchema }, async (ctx) => {
       const { after, limit, wait } = ctx.query;
-      const read = vigil.tape.read(p(ctx, 'sid'), { after, limit, waitMs: wait, signal: ctx.signal });
-      return ok(await (wait ? track.waiting(read) : read));
+      const read = () => vigil.tape.read(p(ctx, 'sid'), { after, limit, waitMs: wait, signal: ctx.signal });
+      return ok(await (wait ? track.waiting(read) : read()));
     }),
     route('GET', '/v1/sessions/:sid/approvals', {}, (ctx) => ok(vigil.approvals.snapshot(p(ctx, 'sid')))),
     route('POST', '/v1/sessions/:sid/approvals/:aid', { body: approvalBodySchema }, (ctx) => {
@@ -63,7 +65,9 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
     }),
     route('POST', '/v1/processes/:pid/wait', { query: waitQuerySchema }, async (ctx) => {
       const timeoutMs = Math.min(ctx.query.timeoutMs ?? config.maxWaitMs, config.maxWaitMs);
-      return ok(await track.waiting(vigil.processes.wait(p(ctx, 'pid'), { timeoutMs, signal: ctx.signal })));
+      return ok(
+        await track.waiting(() => vigil.processes.wait(p(ctx, 'pid'), { timeoutMs, signal: ctx.signal })),
+      );
     }),
     route('POST', '/v1/processes/:pid/kill', { body: killBodySchema, optionalBody: true }, async (ctx) =>
       ok(await vigil.processes.kill(p(ctx, 'pid'), ctx.body.signal ? { signal: ctx.body.signal } : {})),
@@ -79,16 +83,21 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
       const lastEventId = typeof header === 'string' && header !== '' ? header : query.lastEventId;
       const plan = planStream(vigil, query.sessions, { lastEventId, maxSessions: stream.maxSessions });
       if (plan.done) return { status: 204 };
-      await track.stream(plan.sessions, runStream(vigil, res, plan, { ...stream, signal }));
+      await track.stream({ res, sessions: plan.sessions }, () =>
+        runStream(vigil, res, plan, { ...stream, signal }),
+      );
       return undefined;
     }),
     route('GET', '/v1/stats', {}, () => ok({ ...vigil.stats(), http: track.stats() })),
   ];
 }
 
-/** What the handler counts of the routes' long-running work. */
+/** What the handler counts (and caps, 429) of the routes' long-running work: `work` starts once admitted. */
 export interface Tracker {
-  waiting<T>(work: Promise<T>): Promise<T>;
-  stream(sessions: readonly string[], work: Promise<void>): Promise<void>;
+  waiting<T>(work: () => Promise<T>): Promise<T>;
+  stream(
+    stream: { readonly res: ServerResponse; readonly sessions: readonly string[] },
+    work: () => Promise<DropReason | undefined>,
+  ): Promise<void>;
   stats(): HttpHandlerStats;
 }

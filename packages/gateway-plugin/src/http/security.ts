@@ -32,6 +32,15 @@ export function checkHost(req: IncomingMessage, allowed: HostAllowlist | undefin
   if (!ok) throw new VigilError('ERR_FORBIDDEN_HOST', `Host: ${JSON.stringify(host)} is not an allowed host`);
 }
 
+/** What every response carries against clickjacking; the page merges `frame-ancestors` into its own policy. */
+export const FRAME_DENIAL = "frame-ancestors 'none'";
+
+/** Forbids framing of the response by any origin (CSP `frame-ancestors` and `X-Frame-Options`). */
+export function denyFraming(res: ServerResponse): void {
+  res.setHeader('content-security-policy', FRAME_DENIAL);
+  res.setHeader('x-frame-options', 'DENY');
+}
+
 /** Compares bearer tokens in constant time (both sides hashed to equal length first). */
 export class BearerCheck {
   readonly #digest: Buffer;

@@ -1,6 +1,7 @@
-import { once, setMaxListeners } from 'node:events';
+import { setMaxListeners } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { toVigilError, type Vigil, VigilError } from '@vigil/core';
+import { type ApprovalSnapshot, toVigilError, type Vigil, VigilError } from '@vigil/core';
+import { type DropReason, SseWriter, type WriterLimits } from './sse-writer.js';
 
 /**
  * The multiplexed Server-Sent Events stream of `GET /v1/stream?sessions=a,b`.
@@ -17,13 +18,15 @@ import { toVigilError, type Vigil, VigilError } from '@vigil/core';
  * - `failure`: `{ sessionId, error: { code, message } }`, the session's part ended on an error.
  * - `end`: `{ sessions }`, every session's part ended (after its `session.closed`); the response ends.
  *   A reconnect whose cursors are all at their closed session's last event is answered 204.
+ * - `dropped`: `{ reason, lastEventId, message }`, the client fell behind and the response ends;
+ *   reconnecting with `Last-Event-ID: <lastEventId>` (also this event's `id:`) resumes.
  */
 
 /** Session id → the seq of the last tape event sent for it. */
 export type StreamCursors = Map<string, number>;
 
 /** Settings of the stream. */
-export interface StreamOptions {
+export interface StreamOptions extends WriterLimits {
   /** Sent first as `retry:`: the client's reconnection delay. */
   readonly retryMs: number;
   /** A `: keep-alive` comment is sent this often. */
@@ -114,29 +117,47 @@ const HEADERS = {
 
 /**
  * Serves a planned stream on `res` until every session's part ended or `signal` aborts (the client
- * left, or the API closes). Resolves once every subscription, listener and timer is released.
+ * left, or the API closes). Resolves once every subscription, listener and timer is released, with
+ * the reason the client was dropped for, if it was.
+ *
+ * Backpressure: nothing is written while the response is blocked. Tape events wait (each session's
+ * subscription is pulled only when the client took the last write); approval snapshots and output
+ * are coalesced meanwhile (the latest snapshot per session, the last output characters per process).
+ * A client blocked longer than `stallTimeoutMs`, or holding more than `maxBufferedBytes`, gets a final
+ * `dropped` event whose `id:` is its cursor, and the response ends.
  */
 export async function runStream(
   vigil: Vigil,
   res: ServerResponse,
   plan: StreamPlan,
   options: StreamOptions & { readonly signal: AbortSignal },
-): Promise<void> {
+): Promise<DropReason | undefined> {
   const { cursors, sessions } = plan;
-  const { signal } = options;
-  // Every session's subscription listens on the request's one signal.
+  // Ends every session's part when the client leaves, the API closes or the client is dropped.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([options.signal, stop.signal]);
+  // Every session's subscription listens on the stream's one signal.
   setMaxListeners(sessions.length + 10, signal);
-  let open = true;
-  // Synchronous: the id written is the cursor state right after this event, never a mix.
+  let dropped: DropReason | undefined;
+  const writer = new SseWriter(res, options, (reason) => {
+    dropped = reason;
+    stop.abort(new VigilError('ERR_ABORTED', `The client fell behind (${reason})`));
+  });
+  const onClose = (): void => stop.abort(new VigilError('ERR_ABORTED', 'The client disconnected'));
+  res.once('close', onClose);
+  const block = (event: string, data: unknown): string =>
+    `id: ${encodeStreamId(cursors)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  // Synchronous: the id written is the cursor state right after this event, never a mix. Callers
+  // check `writer.blocked` first, except for the few one-off events (reset, failure, end).
   const send = (event: string, data: unknown): void => {
-    if (!open || res.destroyed) return;
-    res.write(`id: ${encodeStreamId(cursors)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    if (!signal.aborted) writer.write(block(event, data));
   };
   res.writeHead(200, HEADERS);
   res.socket?.setNoDelay(true);
-  res.write(`retry: ${options.retryMs}\n\n`);
+  writer.write(`retry: ${options.retryMs}\n\n`);
   const keepAlive = setInterval(() => {
-    if (open && !res.destroyed) res.write(': keep-alive\n\n');
+    // A blocked client is not idle: no comment is queued behind what it has not read.
+    if (!signal.aborted && !writer.blocked) writer.write(': keep-alive\n\n');
   }, options.keepAliveMs);
 
   const fail = (sessionId: string, error: unknown): void => {
@@ -149,9 +170,10 @@ export async function runStream(
       try {
         const events = vigil.tape.subscribe(sessionId, { after: cursors.get(sessionId) ?? 0, signal });
         for await (const event of events) {
+          // Checked right before the write: no other session's write can slip in between.
+          while (writer.blocked) await writer.drained(signal);
           cursors.set(sessionId, event.seq);
           send('tape', { sessionId, event });
-          if (res.writableNeedDrain) await once(res, 'drain', { signal });
         }
         return;
       } catch (error) {
@@ -169,13 +191,27 @@ export async function runStream(
     }
   };
 
+  // Approval snapshots not sent yet, the latest per session: each supersedes the one before.
+  const snapshots = new Map<string, ApprovalSnapshot>();
+  const sendSnapshots = (): void => {
+    for (const [sessionId, snapshot] of snapshots) {
+      if (writer.blocked) return;
+      snapshots.delete(sessionId);
+      send('approval', { sessionId, snapshot });
+    }
+  };
+  res.on('drain', sendSnapshots);
+
   // Live output, for views: coalesced per process (one event per OUTPUT_FLUSH_MS, its last
   // OUTPUT_TAIL_CHARS characters). Not on the tape, so it moves no cursor and is not replayed.
   const streamed = new Set(sessions);
   const output = new Map<string, { sessionId: string; text: string }>();
   const flushOutput = setInterval(() => {
-    for (const [processId, { sessionId, text }] of output) send('output', { sessionId, processId, text });
-    output.clear();
+    for (const [processId, { sessionId, text }] of output) {
+      if (writer.blocked) return;
+      output.delete(processId);
+      send('output', { sessionId, processId, text });
+    }
   }, OUTPUT_FLUSH_MS);
   const offOutput = vigil.on('process:output', ({ sessionId, processId, text }) => {
     if (!streamed.has(sessionId)) return;
@@ -188,7 +224,8 @@ export async function runStream(
     let unsubscribe = (): void => {};
     try {
       unsubscribe = vigil.approvals.subscribe(sessionId, (snapshot) => {
-        send('approval', { sessionId, snapshot });
+        snapshots.set(sessionId, snapshot);
+        sendSnapshots();
       });
       await followTape(sessionId);
     } catch (error) {
@@ -203,10 +240,24 @@ export async function runStream(
     await Promise.all(sessions.map(follow));
     if (!signal.aborted) send('end', { sessions });
   } finally {
-    open = false;
     clearInterval(keepAlive);
     clearInterval(flushOutput);
     offOutput();
-    res.end();
+    res.off('drain', sendSnapshots);
+    res.off('close', onClose);
+    writer.end(dropped === undefined || options.signal.aborted ? undefined : droppedEvent(cursors, dropped));
+    writer.release();
   }
+  return dropped;
+}
+
+/** The last event of a dropped stream: its `id:` (also in `data`) is where the client resumes. */
+function droppedEvent(cursors: StreamCursors, reason: DropReason): string {
+  const lastEventId = encodeStreamId(cursors);
+  const data = {
+    reason,
+    lastEventId,
+    message: `The client fell behind (${reason}); reconnect with this Last-Event-ID to resume`,
+  };
+  return `id: ${lastEventId}\nevent: dropped\ndata: ${JSON.stringify(data)}\n\n`;
 }
