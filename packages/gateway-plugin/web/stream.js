@@ -1,6 +1,6 @@
 // @ts-check
 // The multiplexed Server-Sent Events stream, read with fetch so that the token travels in a header.
-import { auth } from './api.js';
+import { ApiError, auth } from './api.js';
 
 /** @typedef {{ id: string | undefined, event: string, data: string }} StreamMessage */
 
@@ -38,6 +38,16 @@ export async function readEvents(body, onMessage) {
 }
 
 /**
+ * The stream id of these cursors (base64url of their JSON, as the server writes it), so that a
+ * stream of other sessions can resume each one where the page left it.
+ * @param {Record<string, number>} cursors
+ */
+export function streamId(cursors) {
+  // Session ids are ASCII, so btoa takes the JSON as it is.
+  return btoa(JSON.stringify(cursors)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
+/**
  * Opens `/v1/stream` for `sessionIds`, resuming after `lastEventId`, and reads it until it ends or
  * `signal` aborts. Resolves false when the server answered 204 (nothing will ever come).
  * @param {readonly string[]} sessionIds
@@ -52,7 +62,10 @@ export async function openStream(sessionIds, options) {
     signal: options.signal,
   });
   if (response.status === 204) return false;
-  if (!response.ok || response.body === null) throw new Error(`stream: HTTP ${response.status}`);
+  if (!response.ok || response.body === null) {
+    const body = await response.json().catch(() => undefined);
+    throw new ApiError(response.status, body?.error?.code, `stream: HTTP ${response.status}`);
+  }
   options.onOpen();
   await readEvents(response.body, options.onMessage);
   return true;
