@@ -85,6 +85,9 @@ const actions = {
   },
   // Only rows on screen, once each: the tape told the rest (state, exit code, final output).
   details(sessionId, shown) {
+    // Still replaying the tape: a row that looks running now may have exited later on it.
+    const entry = store.session(sessionId);
+    if (entry.lastSeq < (entry.info.lastSeq ?? 0)) return;
     for (const process of shown) {
       if (process.detailed || process.state !== 'running') continue;
       process.detailed = true;

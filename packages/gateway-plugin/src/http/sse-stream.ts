@@ -126,6 +126,8 @@ export async function runStream(
   const { signal } = options;
   // Every session's subscription listens on the request's one signal.
   setMaxListeners(sessions.length + 10, signal);
+  // ...and each may wait for the response's 'drain' (with its 'error') at the same time.
+  res.setMaxListeners(sessions.length + 10);
   let open = true;
   // Synchronous: the id written is the cursor state right after this event, never a mix.
   const send = (event: string, data: unknown): void => {
