@@ -1,6 +1,6 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
- * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [tenants] [stalled-sse]
+ * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [tenants] [stalled-sse] [page]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
@@ -12,6 +12,7 @@ import * as flood from './scenarios/flood.mjs';
 import * as http from './scenarios/http.mjs';
 import * as hungClose from './scenarios/hung-close.mjs';
 import * as latency from './scenarios/latency.mjs';
+import * as page from './scenarios/page.mjs';
 import * as scale from './scenarios/scale.mjs';
 import * as stalledSse from './scenarios/stalled-sse.mjs';
 import * as tape from './scenarios/tape.mjs';
@@ -31,6 +32,7 @@ const SCENARIOS = {
   http,
   tenants,
   'stalled-sse': stalledSse,
+  page,
 };
 
 const args = process.argv.slice(2);

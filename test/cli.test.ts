@@ -62,7 +62,7 @@ describe('vigil CLI', () => {
     expect(await page.text()).toContain('<script type="module" src="/assets/app.js">');
     expect((await fetch(`${url}/v1/sessions`)).status).toBe(401);
     const authed = await fetch(`${url}/v1/sessions`, { headers: { authorization: `Bearer ${token}` } });
-    expect(await authed.json()).toEqual({ sessions: [] });
+    expect(await authed.json()).toEqual({ sessions: [], next: null, total: 0 });
     child.kill('SIGTERM');
     const { code, signal } = await exited;
     expect({ code, signal }).toEqual({ code: 0, signal: null });

@@ -7,6 +7,14 @@ import { type EmbeddedGateway, startGateway } from '@vigil/gateway-plugin';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient } from './support/http.js';
+import {
+  launchChromium,
+  measured,
+  openMeasuredPage,
+  processCounts,
+  sessionIds,
+  startScaledGateway,
+} from './support/page-scale.mjs';
 
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/screenshots/', import.meta.url));
 const FEED = new Set(['watch.match', 'watch.disabled', 'watch.resumed', 'heartbeat', 'process.exited']);
@@ -141,5 +149,71 @@ describe('web page (headless Chromium)', () => {
     const seqs = await feedSeqs('web-demo');
     expect(new Set(seqs).size).toBe(seqs.length);
     await page.screenshot({ path: join(ARTIFACTS, 'resumed.png'), fullPage: true });
+  });
+});
+
+describe('web page at scale (headless Chromium, 1,000 sessions, 5,000 processes)', () => {
+  const SESSIONS = 1000;
+  const PROCESSES = 5000;
+  /** What the page shows at once (web/app.js, web/view.js). */
+  const SESSION_PAGE = 24;
+  const PROCESS_PAGE = 10;
+  const FEED_SHOWN = 50;
+  let scaled: Awaited<ReturnType<typeof startScaledGateway>>;
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+  let big: Page;
+  let polls: string[];
+
+  beforeAll(async () => {
+    [scaled, browser] = await Promise.all([
+      startScaledGateway({ sessions: SESSIONS, processes: PROCESSES }),
+      launchChromium(),
+    ]);
+    ({ page: big, polls } = await openMeasuredPage(browser.context, scaled.gateway, {
+      shown: SESSION_PAGE,
+      heavy: PROCESSES / 10,
+    }));
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await scaled?.gateway.close();
+  });
+
+  it('draws the first page of sessions, live, with every process of the session that ran 500', async () => {
+    const pager = big.locator('#pager');
+    await expect(pager.getAttribute('data-total')).resolves.toBe(String(SESSIONS));
+    await expect(pager.getAttribute('data-shown')).resolves.toBe(String(SESSION_PAGE));
+    await expect(big.locator('#connection').getAttribute('data-state')).resolves.toBe('live');
+    const shown = await big
+      .locator('[data-session]')
+      .evaluateAll((cards) => cards.map((card) => card.getAttribute('data-session')));
+    expect(shown).toEqual(sessionIds(SESSIONS).slice(0, SESSION_PAGE));
+    const heavy = big.locator('[data-session="s-0000"]');
+    await expect(heavy.locator('.counts').getAttribute('data-processes')).resolves.toBe('500');
+    await expect(heavy.locator('[data-process]').count()).resolves.toBe(PROCESS_PAGE);
+    await expect(heavy.locator('.feed li').count()).resolves.toBe(FEED_SHOWN);
+    // Exited processes are drawn from the tape: no request per process.
+    expect(polls).toEqual([]);
+    const measures = await measured(big);
+    console.log(`page at scale: ${JSON.stringify(measures)}`);
+    expect(measures.timeToInteractiveMs).toBeGreaterThan(0);
+  });
+
+  it('pages the processes of a session and the session list', async () => {
+    const heavy = big.locator('[data-session="s-0000"]');
+    await heavy.locator('button[data-action="older"]').click();
+    await heavy.locator('[data-pager="processes"][data-offset="10"]').waitFor();
+    await expect(heavy.locator('[data-process]').count()).resolves.toBe(PROCESS_PAGE);
+    await big.locator('button[data-action="sessions-next"]').click();
+    const second = sessionIds(SESSIONS)[SESSION_PAGE] as string;
+    const counts = processCounts(SESSIONS, PROCESSES);
+    await big
+      .locator(`[data-session="${second}"] .counts[data-processes="${counts[SESSION_PAGE]}"]`)
+      .waitFor();
+    await big.locator('#pager[data-from="24"]').waitFor();
+    await big.locator('#connection[data-state="live"]').waitFor();
+    expect(polls).toEqual([]);
+    await big.screenshot({ path: join(ARTIFACTS, 'at-scale.png') });
   });
 });

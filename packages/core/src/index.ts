@@ -45,6 +45,7 @@ export type {
   SessionPollerInfo,
   SessionState,
 } from './session/session-info.js';
+export type { SessionPage, SessionPageOptions } from './session/session-page.js';
 export type {
   ApprovalsApi,
   ProcessesApi,

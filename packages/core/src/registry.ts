@@ -11,6 +11,7 @@ import { parseSpawn } from './process/spawn-spec.js';
 import { SpoolDir } from './process/spool-dir.js';
 import { Session, type SessionContext } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
+import { idsAfter, type SessionPage } from './session/session-page.js';
 import { parse } from './validation.js';
 import { BreakerGate } from './watch/breaker-gate.js';
 
@@ -167,6 +168,13 @@ export class SessionRegistry {
 
   list(): SessionInfo[] {
     return [...this.#sessions.values()].map((session) => session.info());
+  }
+
+  /** A page of sessions in id order; only the page's sessions are described. */
+  page(after: string | undefined, limit: number): SessionPage {
+    const { ids, hasMore } = idsAfter(this.#sessions.keys(), after, limit);
+    const sessions = ids.map((id) => this.require(id).info());
+    return { sessions, next: hasMore ? (ids.at(-1) ?? null) : null, total: this.#sessions.size };
   }
 
   /** Validates spawn input, checks the caps, and starts the process in its session. */

@@ -20,6 +20,12 @@ import type { SpawnInput } from './process/spawn-spec.js';
 import { type CloseSessionOptions, type OpenSessionOptions, SessionRegistry } from './registry.js';
 import type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
+import {
+  SESSION_PAGE_DEFAULT_LIMIT,
+  SESSION_PAGE_MAX_LIMIT,
+  type SessionPage,
+  type SessionPageOptions,
+} from './session/session-page.js';
 import { deadline } from './timeout.js';
 import { parse } from './validation.js';
 import { enableLinearEngine } from './watch/regex-engine.js';
@@ -42,6 +48,8 @@ export interface SessionsApi {
   close(sessionId: string, options?: CloseSessionOptions): Promise<SessionCloseResult>;
   get(sessionId: string): SessionInfo;
   list(): SessionInfo[];
+  /** A page of sessions in `sessionId` order, after `after`; `next` continues it. */
+  page(options?: SessionPageOptions): SessionPage;
   /** Round trip through the session's poller; resolves with the run and thread that answered. */
   probe(sessionId: string): Promise<ProbeResult>;
 }
@@ -99,6 +107,10 @@ const waitOptionsSchema = z.object({
 });
 const killOptionsSchema = z.object({ signal: signalSchema.optional() });
 const writeDataSchema = z.string();
+const sessionPageSchema = z.object({
+  after: z.string().optional(),
+  limit: z.number().int().min(1).max(SESSION_PAGE_MAX_LIMIT).default(SESSION_PAGE_DEFAULT_LIMIT),
+});
 
 function isPollerHost(value: unknown): value is PollerHost {
   const host = value as Partial<PollerHost> | null;
@@ -154,6 +166,10 @@ export function createVigil(options: VigilOptions = {}): Vigil {
       close: (sessionId, closeOptions) => registry.close(sessionId, closeOptions),
       get: (sessionId) => registry.require(sessionId).info(),
       list: () => registry.list(),
+      page(pageOptions = {}) {
+        const { after, limit } = parse(sessionPageSchema, pageOptions, input);
+        return registry.page(after, limit);
+      },
       probe: (sessionId) => registry.requireLive(sessionId).probe(),
     },
     processes: {

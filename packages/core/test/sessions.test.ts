@@ -35,6 +35,19 @@ describe('sessions (in-thread host)', () => {
     expect(vigil.stats()).toMatchObject({ sessions: 1, pollers: 1, threads: 0 });
   });
 
+  it('pages sessions in id order without describing the others', async () => {
+    await using vigil = vigilOf();
+    for (const id of ['c', 'a', 'e', 'b', 'd']) await vigil.sessions.open(id);
+    const first = vigil.sessions.page({ limit: 2 });
+    expect(first).toMatchObject({ next: 'b', total: 5 });
+    expect(first.sessions.map((s) => s.sessionId)).toEqual(['a', 'b']);
+    const rest = vigil.sessions.page({ after: 'b', limit: 3 });
+    expect(rest.sessions.map((s) => s.sessionId)).toEqual(['c', 'd', 'e']);
+    expect(rest.next).toBeNull();
+    expect(vigil.sessions.page({ after: 'bb' }).sessions.map((s) => s.sessionId)).toEqual(['c', 'd', 'e']);
+    expect(syncCodeOf(() => vigil.sessions.page({ limit: 1001 }))).toBe('ERR_INVALID_INPUT');
+  });
+
   it.each(['', 'a b', 'x'.repeat(129), 'semi;colon', 'ünï'])('rejects the session id %j', async (id) => {
     await using vigil = vigilOf();
     expect(await codeOf(vigil.sessions.open(id))).toBe('ERR_INVALID_SESSION_ID');

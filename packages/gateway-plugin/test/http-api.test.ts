@@ -360,6 +360,31 @@ describe('HTTP API validation', () => {
 });
 
 describe('HTTP API routes', () => {
+  it('pages GET /v1/sessions in id order, 100 by default, with the cursor of the next page', async () => {
+    await using api = await serveApi();
+    const ids = Array.from({ length: 250 }, (_, i) => `s-${String(249 - i).padStart(3, '0')}`);
+    await Promise.all(ids.map((id) => api.vigil.sessions.open(id)));
+    const pages: string[][] = [];
+    let after: string | null = '';
+    while (after !== null) {
+      const query: string = after === '' ? '' : `?after=${after}`;
+      const page = (await api.call('GET', `/v1/sessions${query}`)).body;
+      expect(page.total).toBe(250);
+      pages.push(page.sessions.map((s: { sessionId: string }) => s.sessionId));
+      after = page.next;
+    }
+    expect(pages.map((page) => page.length)).toEqual([100, 100, 50]);
+    expect(pages.flat()).toEqual([...ids].sort());
+    const small = (await api.call('GET', '/v1/sessions?limit=2&after=s-100')).body;
+    expect(small).toMatchObject({ next: 's-102', total: 250 });
+    expect(small.sessions.map((s: { sessionId: string }) => s.sessionId)).toEqual(['s-101', 's-102']);
+    for (const bad of ['limit=0', 'limit=1001', 'limit=x', 'after=']) {
+      const refused = await api.call('GET', `/v1/sessions?${bad}`);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.details.field).toBe(bad.split('=')[0]);
+    }
+  });
+
   it('opens, lists and reads sessions, spawns, waits, and reads the output', async () => {
     await using api = await serveApi();
     const opened = await api.call('POST', '/v1/sessions', { body: { sessionId: 's1' } });

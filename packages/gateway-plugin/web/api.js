@@ -7,6 +7,16 @@
 /** Thrown when the server refuses the token; the page asks for another. */
 export class Unauthorized extends Error {}
 
+/** An error answer of the API: its status and `error.code`. */
+export class ApiError extends Error {
+  /** @param {number} status @param {string | undefined} code @param {string} message */
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
 /** The token the page uses, kept for this tab only. */
 export const auth = { token: '' };
 
@@ -24,13 +34,20 @@ export async function api(path, init = {}) {
   });
   if (response.status === 401) throw new Unauthorized('That token was refused.');
   const body = response.status === 204 ? null : await response.json();
-  if (!response.ok) throw new Error(body?.error?.message ?? `HTTP ${response.status}`);
+  if (!response.ok) {
+    throw new ApiError(response.status, body?.error?.code, body?.error?.message ?? `HTTP ${response.status}`);
+  }
   return body;
 }
 
-/** @returns {Promise<SessionInfo[]>} */
-export async function listSessions() {
-  return (await api('/v1/sessions')).sessions;
+/**
+ * A page of sessions in id order, after `after`.
+ * @param {string | undefined} after @param {number} limit
+ * @returns {Promise<import('@vigil/core').SessionPage>}
+ */
+export function listSessions(after, limit) {
+  const query = new URLSearchParams({ limit: String(limit), ...(after === undefined ? {} : { after }) });
+  return api(`/v1/sessions?${query}`);
 }
 
 /**

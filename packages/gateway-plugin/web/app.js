@@ -2,74 +2,173 @@
 // vigil's page: sessions, processes, the notification feed and approval cards, live over one
 // multiplexed Server-Sent Events stream. This module connects the parts: the API client
 // (api.js), the stream (stream.js), what the page knows (store.js) and how it looks (view.js).
-import { auth, decide, killProcess, listSessions, pollProcess, Unauthorized } from './api.js';
+//
+// At scale the page shows one page of the session list and streams only those sessions: a stream
+// id carries a cursor per session, so one stream of every session would send kilobytes of id with
+// each event. Changing pages reopens the stream, resuming each session from the page's own cursor.
+import { ApiError, auth, decide, killProcess, listSessions, pollProcess, Unauthorized } from './api.js';
 import { Store } from './store.js';
-import { openStream } from './stream.js';
-import { render, setConnection } from './view.js';
+import { openStream, streamId } from './stream.js';
+import { setConnection, View } from './view.js';
+
+/** Sessions per page of the list (a stream takes at most 100). */
+const SESSION_PAGE = 24;
+/** How often the shown page of the list is read again (new sessions, states, counts). */
+const REFRESH_MS = 2000;
+/** `poll` requests in flight at most, for the details of rows on screen. */
+const DETAILS_IN_FLIGHT = 4;
 
 const store = new Store();
-/** @type {import('./view.js').Actions} */
-const actions = { decide, kill: killProcess };
+const list = {
+  /** @type {(string | undefined)[]} the `after` cursor of each page up to the shown one */
+  starts: [undefined],
+  /** @type {string | null} */
+  next: null,
+  /** @type {string[]} */
+  shown: [],
+};
 const connection = {
-  /** @type {string | undefined} the last SSE id: every session's cursor */
-  lastEventId: undefined,
   /** The sessions of the open stream, comma-separated. */
   streamed: '',
   /** @type {AbortController | undefined} */
   controller: undefined,
   /** The stream was ended on purpose, to reopen it with other sessions. */
   restarting: false,
+  /** Ends the current pause early. */
+  wake: () => {},
+};
+const details = {
+  /** @type {{ sessionId: string, processId: string }[]} */
+  queue: [],
+  inFlight: 0,
 };
 
-const pause = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const show = () => render(store, actions);
+/** Waits `ms`, or less when `connection.wake()` is called. @param {number} ms */
+const pause = (ms) =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    connection.wake = () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    };
+  });
 
-/** @param {string} sessionId @param {string} processId */
-async function refreshProcess(sessionId, processId) {
-  try {
-    store.polled(sessionId, await pollProcess(processId));
-    show();
-  } catch {
-    // Forgotten after its TTL: keep what the tape told us.
+function fetchDetails() {
+  while (details.inFlight < DETAILS_IN_FLIGHT && details.queue.length > 0) {
+    const { sessionId, processId } = /** @type {{ sessionId: string, processId: string }} */ (
+      details.queue.shift()
+    );
+    details.inFlight++;
+    pollProcess(processId)
+      .then((polled) => {
+        store.polled(sessionId, polled);
+        view.update();
+      })
+      .catch(() => {
+        // Forgotten after its TTL: keep what the tape told us.
+      })
+      .finally(() => {
+        details.inFlight--;
+        fetchDetails();
+      });
   }
 }
+
+/** @type {import('./view.js').Actions} */
+const actions = {
+  decide,
+  kill: killProcess,
+  navigate(direction) {
+    if (direction === 'next' && list.next !== null) list.starts.push(list.next);
+    if (direction === 'previous' && list.starts.length > 1) list.starts.pop();
+    void refresh();
+  },
+  // Only rows on screen, once each: the tape told the rest (state, exit code, final output).
+  details(sessionId, shown) {
+    // Still replaying the tape: a row that looks running now may have exited later on it.
+    const entry = store.session(sessionId);
+    if (entry.lastSeq < (entry.info.lastSeq ?? 0)) return;
+    for (const process of shown) {
+      if (process.detailed || process.state !== 'running') continue;
+      process.detailed = true;
+      details.queue.push({ sessionId, processId: process.processId });
+    }
+    fetchDetails();
+  },
+};
+const view = new View(store, actions);
 
 /** @param {import('./stream.js').StreamMessage} message */
 function onMessage(message) {
   const payload = JSON.parse(message.data);
   const { sessionId } = payload;
-  if (message.event === 'tape') {
-    for (const processId of store.apply(sessionId, payload.event)) void refreshProcess(sessionId, processId);
-  }
+  if (message.event === 'tape') store.apply(sessionId, payload.event);
   if (message.event === 'approval') store.approval(sessionId, payload.snapshot);
   if (message.event === 'reset') store.reset(sessionId, payload.firstSeq);
   if (message.event === 'output') store.output(sessionId, payload.processId, payload.text);
-  if (message.id) connection.lastEventId = message.id;
-  show();
+  view.update();
+}
+
+/**
+ * Reads the shown page of the session list; reopens the stream when its sessions changed.
+ * @returns {Promise<string[]>} the page's sessions
+ */
+async function refresh() {
+  const start = list.starts.at(-1);
+  const page = await listSessions(start, SESSION_PAGE);
+  // A page emptied by forgotten sessions: back to the first.
+  if (page.sessions.length === 0 && list.starts.length > 1) {
+    list.starts = [undefined];
+    return refresh();
+  }
+  for (const info of page.sessions) store.setInfo(info);
+  list.next = page.next;
+  list.shown = page.sessions.map((info) => info.sessionId);
+  view.showPage(list.shown, {
+    from: (list.starts.length - 1) * SESSION_PAGE,
+    total: page.total,
+    hasPrevious: list.starts.length > 1,
+    hasNext: page.next !== null,
+  });
+  if (connection.controller && list.shown.join(',') !== connection.streamed) {
+    connection.restarting = true;
+    connection.controller.abort();
+  }
+  connection.wake();
+  return list.shown;
 }
 
 /** @param {readonly string[]} sessionIds */
 async function stream(sessionIds) {
-  connection.controller?.abort();
   const controller = new AbortController();
   connection.controller = controller;
   connection.streamed = sessionIds.join(',');
-  await openStream(sessionIds, {
-    lastEventId: connection.lastEventId,
-    signal: controller.signal,
-    onOpen: () => setConnection('live', 'live'),
-    onMessage,
-  });
+  try {
+    return await openStream(sessionIds, {
+      lastEventId: streamId(store.cursors(sessionIds)),
+      signal: controller.signal,
+      onOpen() {
+        setConnection('live', 'live');
+        // The list moved while the stream was being opened.
+        if (list.shown.join(',') !== connection.streamed) {
+          connection.restarting = true;
+          controller.abort();
+        }
+      },
+      onMessage,
+    });
+  } finally {
+    connection.controller = undefined;
+  }
 }
 
-/** Lists the sessions and streams them, reconnecting after a failure. */
+/** Lists the shown page of sessions and streams them, reconnecting after a failure. */
 async function connect() {
   for (;;) {
+    /** @type {string[]} */
+    let ids = [];
     try {
-      const sessions = await listSessions();
-      for (const info of sessions) store.setInfo(info);
-      show();
-      const ids = sessions.map((info) => info.sessionId);
+      ids = await refresh();
       if (ids.length === 0) {
         setConnection('live', 'live (no sessions yet)');
         await pause(1000);
@@ -89,24 +188,14 @@ async function connect() {
         connection.restarting = false;
         continue;
       }
+      // The server no longer has these tapes as the page saw them (restarted without its state).
+      if (error instanceof ApiError && error.code === 'ERR_INVALID_CURSOR') {
+        store.forget(ids);
+        view.forget(ids);
+      }
       setConnection('disconnected', 'disconnected, reconnecting…');
       await pause(1000);
     }
-  }
-}
-
-/** Reconnects the stream when sessions appear (output tails arrive live on the stream). */
-async function housekeeping() {
-  try {
-    const sessions = await listSessions();
-    for (const info of sessions) store.setInfo(info);
-    if (connection.streamed && sessions.map((info) => info.sessionId).join(',') !== connection.streamed) {
-      connection.restarting = true;
-      connection.controller?.abort();
-    }
-    show();
-  } catch {
-    // The stream loop reports connectivity.
   }
 }
 
@@ -137,7 +226,11 @@ function start() {
     return;
   }
   void connect();
-  setInterval(housekeeping, 1000);
+  setInterval(() => {
+    // The stream loop reports connectivity.
+    refresh().catch(() => {});
+  }, REFRESH_MS);
+  setInterval(() => view.tick(), 1000);
 }
 
 start();

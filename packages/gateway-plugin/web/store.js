@@ -1,6 +1,7 @@
 // @ts-check
 // What the page knows: sessions, their processes, the notification feed and the approval card,
 // built from the stream's events. Applying an event is idempotent: the tape's seqs say what is new.
+// Every change marks its session dirty, so that the view redraws only what changed.
 
 /** @typedef {import('@vigil/core').TapeEvent} TapeEvent */
 /** @typedef {import('@vigil/core').SessionInfo} SessionInfo */
@@ -9,8 +10,10 @@
 /** @typedef {Extract<TapeEvent, { type: 'watch.match' | 'watch.disabled' | 'watch.resumed' | 'heartbeat' | 'process.exited' }>} FeedEvent */
 
 /**
- * A process as the page shows it: what the tape told, completed by `poll`.
- * @typedef {Partial<ProcessInfo> & { processId: string, command: string, tail?: string }} ProcessView
+ * A process as the page shows it: what the tape told, completed by `poll` once it is on screen.
+ * `version` grows with every change (the view redraws a row only when it moved); `detailed` is set
+ * once `poll` was asked.
+ * @typedef {Partial<ProcessInfo> & { processId: string, command: string, tail?: string, version: number, detailed?: boolean }} ProcessView
  */
 
 /**
@@ -24,24 +27,27 @@
 /**
  * @typedef {object} SessionView
  * @property {Partial<SessionInfo> & { sessionId: string }} info
- * @property {Map<string, ProcessView>} processes
- * @property {Map<string, FeedItem>} feed  notification id (or `seq:<n>`) → item
+ * @property {Map<string, ProcessView>} processes  in the order they appeared on the tape
+ * @property {number} running  processes in state `running`
+ * @property {Map<string, FeedItem>} feed  notification id (or `seq:<n>`) → item, in tape order
+ * @property {Map<number, FeedItem>} feedBySeq
  * @property {ApprovalSnapshot | null} approval
  * @property {number} lastSeq  the last tape event applied
  */
 
 const TAIL_CHARS = 2000;
+const FEED_TYPES = new Set(['watch.match', 'watch.disabled', 'watch.resumed', 'heartbeat', 'process.exited']);
 
 /** @param {TapeEvent} event @returns {event is FeedEvent} */
 function isFeed(event) {
-  return ['watch.match', 'watch.disabled', 'watch.resumed', 'heartbeat', 'process.exited'].includes(
-    event.type,
-  );
+  return FEED_TYPES.has(event.type);
 }
 
 export class Store {
   /** @type {Map<string, SessionView>} */
   sessions = new Map();
+  /** Sessions changed since the view last took them. */
+  dirty = new Set();
 
   /** @param {string} sessionId @returns {SessionView} */
   session(sessionId) {
@@ -50,7 +56,9 @@ export class Store {
       entry = {
         info: { sessionId, state: 'open' },
         processes: new Map(),
+        running: 0,
         feed: new Map(),
+        feedBySeq: new Map(),
         approval: null,
         lastSeq: 0,
       };
@@ -59,54 +67,100 @@ export class Store {
     return entry;
   }
 
+  /** The sessions changed since the last call. */
+  takeDirty() {
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    return dirty;
+  }
+
   /** @param {SessionInfo} info */
   setInfo(info) {
     this.session(info.sessionId).info = info;
+    this.dirty.add(info.sessionId);
+  }
+
+  /**
+   * The cursors of `sessionIds` (the last tape event applied), for resuming a stream of them.
+   * @param {readonly string[]} sessionIds
+   * @returns {Record<string, number>}
+   */
+  cursors(sessionIds) {
+    return Object.fromEntries(sessionIds.map((id) => [id, this.sessions.get(id)?.lastSeq ?? 0]));
+  }
+
+  /**
+   * Forgets what the page knew of these sessions: the server no longer has their tapes as the page
+   * saw them (it restarted without its state), so they are read again from the start.
+   * @param {readonly string[]} sessionIds
+   */
+  forget(sessionIds) {
+    for (const id of sessionIds) {
+      this.sessions.delete(id);
+      this.dirty.add(id);
+    }
+  }
+
+  /**
+   * Sets a process's fields and bumps its version.
+   * @param {SessionView} entry @param {string} processId @param {Partial<ProcessView> & { command: string }} fields
+   */
+  #update(entry, processId, fields) {
+    const known = entry.processes.get(processId);
+    const next = { ...known, ...fields, processId, version: (known?.version ?? 0) + 1 };
+    if (known?.state === 'running') entry.running--;
+    if (next.state === 'running') entry.running++;
+    entry.processes.set(processId, next);
+    this.dirty.add(entry.info.sessionId);
+    return next;
   }
 
   /**
    * Applies one tape event; events at or below the session's cursor were seen already.
    * @param {string} sessionId
    * @param {TapeEvent} event
-   * @returns {string[]} processes whose full state the page should fetch
    */
   apply(sessionId, event) {
     const entry = this.session(sessionId);
-    if (event.seq <= entry.lastSeq) return [];
+    if (event.seq <= entry.lastSeq) return;
     entry.lastSeq = event.seq;
-    /** @type {string[]} */
-    const refresh = [];
+    this.dirty.add(sessionId);
     const { processId } = event;
     if (event.type === 'session.closed') entry.info = { ...entry.info, state: 'closed' };
     if (processId && event.type === 'process.started') {
       const { command, pid } = event.data;
-      const known = entry.processes.get(processId) ?? { processId, command };
-      entry.processes.set(processId, { ...known, state: 'running', pid, command, startedAt: event.at });
-      refresh.push(processId);
+      this.#update(entry, processId, { state: 'running', pid, command, startedAt: event.at });
     }
     if (processId && event.type === 'process.exited') {
       const { state, exitCode, reason, outputTail } = event.data;
-      const known = entry.processes.get(processId) ?? { processId, command: processId };
-      entry.processes.set(processId, { ...known, state, exitCode, reason, tail: outputTail });
-      refresh.push(processId);
+      const command = entry.processes.get(processId)?.command ?? processId;
+      this.#update(entry, processId, {
+        command,
+        state,
+        exitCode,
+        reason,
+        tail: outputTail,
+        endedAt: event.at,
+      });
     }
     if (event.type === 'approval.requested') {
       const { processId: waiting, command } = event.data;
       if (waiting && !entry.processes.has(waiting)) {
-        entry.processes.set(waiting, { processId: waiting, command, state: 'pending_approval' });
-        refresh.push(waiting);
+        this.#update(entry, waiting, { command, state: 'pending_approval', createdAt: event.at });
       }
     }
     if (isFeed(event)) {
       const id = 'notificationId' in event.data ? event.data.notificationId : `seq:${event.seq}`;
-      entry.feed.set(id, { id, seq: event.seq, event, delivery: 'queued' });
+      /** @type {FeedItem} */
+      const item = { id, seq: event.seq, event, delivery: 'queued' };
+      entry.feed.set(id, item);
+      entry.feedBySeq.set(event.seq, item);
     }
     if (event.type === 'notification.delivered' || event.type === 'notification.withdrawn') {
       const { notificationId, seqOf } = event.data;
-      const item = entry.feed.get(notificationId) ?? [...entry.feed.values()].find((f) => f.seq === seqOf);
+      const item = entry.feed.get(notificationId) ?? entry.feedBySeq.get(seqOf);
       if (item) item.delivery = event.type === 'notification.delivered' ? 'delivered' : 'withdrawn';
     }
-    return refresh;
   }
 
   /**
@@ -116,18 +170,18 @@ export class Store {
    */
   polled(sessionId, { process, tail }) {
     const entry = this.session(sessionId);
-    const known = entry.processes.get(process.processId);
-    const shown = known?.tail ?? '';
-    entry.processes.set(process.processId, {
-      ...known,
+    const shown = entry.processes.get(process.processId)?.tail ?? '';
+    this.#update(entry, process.processId, {
       ...process,
       tail: shown.length > tail.length ? shown : tail,
+      detailed: true,
     });
   }
 
   /** @param {string} sessionId @param {ApprovalSnapshot} snapshot */
   approval(sessionId, snapshot) {
     this.session(sessionId).approval = snapshot;
+    this.dirty.add(sessionId);
   }
 
   /** The session's cursor fell out of the retained window: continue from `firstSeq`. */
@@ -139,7 +193,13 @@ export class Store {
   /** Live output of a process (coalesced by the server). */
   /** @param {string} sessionId @param {string} processId @param {string} text */
   output(sessionId, processId, text) {
-    const process = this.session(sessionId).processes.get(processId);
-    if (process) process.tail = `${process.tail ?? ''}${text}`.slice(-TAIL_CHARS);
+    const entry = this.session(sessionId);
+    const process = entry.processes.get(processId);
+    if (process) {
+      this.#update(entry, processId, {
+        command: process.command,
+        tail: `${process.tail ?? ''}${text}`.slice(-TAIL_CHARS),
+      });
+    }
   }
 }

@@ -11,6 +11,7 @@ import {
   killBodySchema,
   logQuerySchema,
   openSessionBodySchema,
+  sessionsQuerySchema,
   spawnBodySchema,
   streamQuerySchema,
   waitQuerySchema,
@@ -28,7 +29,9 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
     route('POST', '/v1/sessions', { body: openSessionBodySchema }, async ({ body }) =>
       created(await (config.openSession ?? ((id: string) => vigil.sessions.open(id)))(body.sessionId)),
     ),
-    route('GET', '/v1/sessions', {}, () => ok({ sessions: vigil.sessions.list() })),
+    route('GET', '/v1/sessions', { query: sessionsQuerySchema }, ({ query }) =>
+      ok(vigil.sessions.page({ ...query })),
+    ),
     route('GET', '/v1/sessions/:sid', {}, (ctx) => ok(vigil.sessions.get(p(ctx, 'sid')))),
     // Answers only after the close resolved: the poller is gone and G2 holds.
     route('DELETE', '/v1/sessions/:sid', { query: closeSessionQuerySchema }, async (ctx) =>

@@ -15,6 +15,14 @@ export const openSessionBodySchema = z.strictObject({ sessionId: z.string() });
 /** `POST /v1/sessions/:sid/processes`: the spawn input; the session comes from the path. */
 export const spawnBodySchema = spawnInputSchema.omit({ sessionId: true });
 
+/** `GET /v1/sessions?after&limit`: a page in id order (`limit` 1–1000, default 100). */
+export const sessionsQuerySchema = z.strictObject({
+  after: z.string().min(1).max(128).optional(),
+  limit: uint(1000)
+    .refine((limit) => limit >= 1, 'must be at least 1')
+    .optional(),
+});
+
 /** `POST /v1/processes/:pid/kill` (the body is optional). */
 export const killBodySchema = z.strictObject({ signal: signalSchema.optional() });
 

@@ -138,6 +138,8 @@ export async function runStream(
   const signal = AbortSignal.any([options.signal, stop.signal]);
   // Every session's subscription listens on the stream's one signal.
   setMaxListeners(sessions.length + 10, signal);
+  // ...and each may wait for the response's 'drain' (with its 'error') at the same time.
+  res.setMaxListeners(sessions.length + 10);
   let dropped: DropReason | undefined;
   const writer = new SseWriter(res, options, (reason) => {
     dropped = reason;
