@@ -47,6 +47,7 @@ export type {
 } from './session/session-info.js';
 export type {
   ApprovalsApi,
+  CloseOptions,
   ProcessesApi,
   SessionsApi,
   TapeApi,

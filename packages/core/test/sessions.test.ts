@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { raceIt } from '../../../test/support/race.js';
 import { createVigil, type Vigil, VigilError, type VigilOptions } from '../src/index.js';
 
 /** A vigil on the in-thread host; `await using` closes it. */
@@ -72,6 +73,56 @@ describe('sessions (in-thread host)', () => {
     });
     expect(syncCodeOf(() => vigil.sessions.probe('s'))).toBe('ERR_SESSION_CLOSED');
   });
+
+  raceIt('resolves close only after the deliver in flight settled, its signal aborted (G2)', async () => {
+    await using vigil = vigilOf();
+    const order: string[] = [];
+    let called!: () => void;
+    const inFlight = new Promise<void>((resolve) => {
+      called = resolve;
+    });
+    await vigil.sessions.open('s', {
+      deliver: (_notification, { signal }) =>
+        new Promise<void>((resolve) => {
+          called();
+          // Settles a macrotask after the close aborted it, as a gateway finishing an injection would.
+          signal.addEventListener('abort', () =>
+            setImmediate(() => {
+              order.push('deliver settled');
+              resolve();
+            }),
+          );
+        }),
+    });
+    vigil.processes.spawn({ sessionId: 's', command: 'true' });
+    await inFlight;
+    await vigil.sessions.close('s');
+    order.push('closed');
+    expect(order).toEqual(['deliver settled', 'closed']);
+  });
+
+  raceIt(
+    'resolves close after stopTimeoutMs when the deliver in flight ignores its aborted signal',
+    async () => {
+      await using vigil = vigilOf({ stopTimeoutMs: 100 });
+      let seen: AbortSignal | undefined;
+      let called!: () => void;
+      const inFlight = new Promise<void>((resolve) => {
+        called = resolve;
+      });
+      await vigil.sessions.open('s', {
+        deliver: (_notification, { signal }) => {
+          seen = signal;
+          called();
+          return new Promise<void>(() => undefined);
+        },
+      });
+      vigil.processes.spawn({ sessionId: 's', command: 'true' });
+      await inFlight;
+      await expect(vigil.sessions.close('s')).resolves.toMatchObject({ sessionId: 's' });
+      expect(seen?.aborted).toBe(true);
+    },
+  );
 
   it('shares one result between concurrent and repeated closes', async () => {
     await using vigil = vigilOf();
