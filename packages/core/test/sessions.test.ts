@@ -124,6 +124,35 @@ describe('sessions (in-thread host)', () => {
     },
   );
 
+  raceIt(
+    'bounds stdin writes in size and in unread bytes per session, and fails the pending ones on close',
+    async () => {
+      await using vigil = vigilOf({ stdin: { maxWriteBytes: 300_000, maxPendingBytes: 400_000 } });
+      await vigil.sessions.open('s');
+      const spawnReader = async (): Promise<string> => {
+        // Reads one byte, says so, then never reads again.
+        const { processId } = vigil.processes.spawn({
+          sessionId: 's',
+          command: 'head -c 1 >/dev/null; echo got; exec sleep 1000',
+        });
+        return processId;
+      };
+      const [a, b] = [await spawnReader(), await spawnReader()];
+      expect(await codeOf(vigil.processes.write(a, 'x'.repeat(300_001)))).toBe('ERR_INVALID_INPUT');
+      const pending = vigil.processes.write(a, 'x'.repeat(300_000));
+      // Until the child took its first byte and the pipe filled, part of it may still be in flight.
+      while (!vigil.processes.poll(a).tail.includes('got')) await new Promise((r) => setTimeout(r, 10));
+      const refused = vigil.processes.write(b, 'y'.repeat(300_000));
+      await expect(refused).rejects.toMatchObject({
+        code: 'ERR_LIMIT_EXCEEDED',
+        message: /stdin\.maxPendingBytes \(400000\)/,
+      });
+      const closing = vigil.sessions.close('s');
+      await expect(pending).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+      await closing;
+    },
+  );
+
   it('shares one result between concurrent and repeated closes', async () => {
     await using vigil = vigilOf();
     const closed: string[] = [];
