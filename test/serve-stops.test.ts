@@ -7,8 +7,8 @@ import { type ServeExit, type ServeProcess, startServe } from './support/serve-p
 
 const FATAL_ON_SIGNAL = pathToFileURL(new URL('fixtures/fatal-on-signal.mjs', import.meta.url).pathname).href;
 
-/** Every member ignores SIGTERM: the leader, a background grandchild and the foreground child. */
-const TERM_IGNORING = `trap "" TERM; sleep 1000 & echo started; sleep 1000`;
+/** Every member ignores SIGTERM: the leader and two children, all forked before "started". */
+const TERM_IGNORING = `trap "" TERM; sleep 1000 & sleep 1000 & echo started; wait`;
 
 /** Small bounds, so that a stop that works is quick; the test's liveness bound is well above. */
 const config = { shutdownTimeoutMs: 3_000, stopTimeoutMs: 500, processes: { killGraceMs: 300 } };
