@@ -111,6 +111,16 @@ describe('vigil CLI', () => {
     expect(lines).toContain('    \\x1b]0;pwned\\x07\\x1b[2J\\x0dvigil is serving on http://evil');
   });
 
+  it('refuses at start a token that cannot travel in an Authorization: Bearer header, naming where it came from', async () => {
+    const spaced = await run(['serve', '--port', '0'], { VIGIL_TOKEN: 'a token with spaces in it' }).exited;
+    expect(spaced.code).toBe(1);
+    expect(spaced.err).toContain('VIGIL_TOKEN: has a space at position 2');
+    const accented = await run(['serve', '--port', '0', '--token', 'tökentökentökentöken']).exited;
+    expect(accented.code).toBe(1);
+    expect(accented.err).toContain('--token: has U+00F6 at position 2');
+    expect(`${spaced.out}${accented.out}`).not.toContain('serving on');
+  });
+
   it('prints help with every serve flag and rejects unknown commands', async () => {
     const help = await run(['--help']).exited;
     for (const flag of ['--host', '--port', '--token', '--config', '--allowed-host', '--cors-origin']) {

@@ -173,6 +173,16 @@ export const configSchema = z.strictObject({
       killGraceMs: ms(600_000).default(2_000),
     })
     .prefault({}),
+  stdin: z
+    .strictObject({
+      /** Largest `processes.write`, in bytes (UTF-8). Default 1 MiB. */
+      maxWriteBytes: positive(1 << 30).default(1 << 20),
+      /** Bytes written to a session's processes that they have not read yet; a write beyond is refused. Default 4 MiB. */
+      maxPendingBytes: positive(1 << 30).default(4 << 20),
+      /** A write the child has not read after this long fails, and closes its stdin. Default 30 s. */
+      writeTimeoutMs: positive(3_600_000).default(30_000),
+    })
+    .prefault({}),
   approvals: z
     .strictObject({
       /** Pending approvals expire after this long (0 = never). */

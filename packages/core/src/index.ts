@@ -48,6 +48,7 @@ export type {
 export type { SessionPage, SessionPageOptions } from './session/session-page.js';
 export type {
   ApprovalsApi,
+  CloseOptions,
   ProcessesApi,
   SessionsApi,
   TapeApi,

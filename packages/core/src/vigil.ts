@@ -63,7 +63,11 @@ export interface ProcessesApi {
   log(processId: string, options?: LogOptions): Promise<LogPage>;
   wait(processId: string, options?: WaitOptions): Promise<WaitResult>;
   kill(processId: string, options?: { readonly signal?: NodeJS.Signals }): Promise<ProcessInfo>;
-  write(processId: string, data: string): Promise<void>;
+  /**
+   * Writes to stdin within the `stdin` bounds of the config; resolves once the child took the data.
+   * A write that times out or whose `signal` aborts closes the child's stdin.
+   */
+  write(processId: string, data: string, options?: { readonly signal?: AbortSignal }): Promise<void>;
 }
 
 export interface TapeApi {
@@ -93,8 +97,17 @@ export interface Vigil extends AsyncDisposable {
   /** Registers a listener of a typed event; returns the function that removes it. */
   on<E extends VigilEventName>(event: E, listener: (...args: VigilEvents[E]) => void): () => void;
   stats(): VigilStats;
-  /** Closes every session in parallel, then the host, within `shutdownTimeoutMs`. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Closes every session in parallel, then the host, within `shutdownTimeoutMs`; whatever has not
+   * stopped by then is ended by force (SIGKILL, terminated threads). `force` skips the graceful
+   * wait, also of a close already running (a second Ctrl-C). Idempotent.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export interface CloseOptions {
+  /** End everything now: SIGKILL to every process group, no grace. Default false. */
+  readonly force?: boolean;
 }
 
 const logOptionsSchema = z.object({
@@ -111,6 +124,7 @@ const sessionPageSchema = z.object({
   after: z.string().optional(),
   limit: z.number().int().min(1).max(SESSION_PAGE_MAX_LIMIT).default(SESSION_PAGE_DEFAULT_LIMIT),
 });
+const writeOptionsSchema = z.object({ signal: z.instanceof(AbortSignal).optional() });
 
 function isPollerHost(value: unknown): value is PollerHost {
   const host = value as Partial<PollerHost> | null;
@@ -145,10 +159,14 @@ export function createVigil(options: VigilOptions = {}): Vigil {
   const input = { what: 'options' };
 
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  const hurry = new AbortController();
+  const close = (closeOptions: CloseOptions = {}): Promise<void> => {
+    if (closeOptions.force === true) hurry.abort();
     closing ??= (async () => {
       try {
-        await deadline(registry.closeAll('shutdown'), config.shutdownTimeoutMs);
+        await deadline(registry.closeAll('shutdown'), config.shutdownTimeoutMs, hurry.signal);
+      } catch {
+        // Hurried: the graceful close goes on while everything is ended by force below.
       } finally {
         // Whatever did not stop by now is ended by force: processes by SIGKILL, pollers with their threads.
         await Promise.all([registry.destroy(), host.close()]);
@@ -206,9 +224,12 @@ export function createVigil(options: VigilOptions = {}): Vigil {
         const { signal = 'SIGTERM' } = parse(killOptionsSchema, killOptions, input);
         return session.processes.kill(process, signal);
       },
-      async write(processId, data) {
-        const { process } = registry.process(processId);
-        await process.write(parse(writeDataSchema, data, { what: 'data', root: 'data' }));
+      async write(processId, data, writeOptions = {}) {
+        const { session, process } = registry.process(processId);
+        const { signal } = parse(writeOptionsSchema, writeOptions, input);
+        await session.processes.write(process, parse(writeDataSchema, data, { what: 'data', root: 'data' }), {
+          ...(signal === undefined ? {} : { signal }),
+        });
       },
     },
     tape: {
@@ -241,6 +262,6 @@ export function createVigil(options: VigilOptions = {}): Vigil {
       };
     },
     close,
-    [Symbol.asyncDispose]: close,
+    [Symbol.asyncDispose]: () => close(),
   };
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDead, liveMembers } from '../../../test/support/proc.js';
+import { raceIt } from '../../../test/support/race.js';
 import { type ChildEnd, ChildRun, type ChildRunOptions } from '../src/process/child-run.js';
 
 // Timers are tracked by `trackTimers` instead: vitest's own timers come and go in this list.
@@ -48,6 +49,9 @@ async function until(condition: () => boolean): Promise<boolean> {
   for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   return condition();
 }
+
+/** Bounds of a write in these tests: long, as the children read at once. */
+const WRITE = { timeoutMs: 10_000 };
 
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -124,8 +128,7 @@ describe('ChildRun', () => {
 
   afterEach(async () => {
     const observed = observedRuns.splice(0);
-    for (const { run } of observed) run.killGroup();
-    await Promise.all(observed.map(({ run }) => run.kill()));
+    await Promise.all(observed.map(({ run }) => run.kill('SIGKILL')));
     const pendingTimers = timers.pending();
     timers.restore();
     expect(pendingTimers).toBe(0);
@@ -173,9 +176,9 @@ describe('ChildRun', () => {
   it('writes stdout and stderr to the file in the order the child wrote them', async () => {
     const observed = observe({ command: 'echo out1; read a; echo err >&2; read b; echo out2' });
     await observed.waitFor('out1\n');
-    await observed.run.write('\n');
+    await observed.run.write('\n', WRITE);
     await observed.waitFor('err\n');
-    await observed.run.write('\n');
+    await observed.run.write('\n', WRITE);
     const { end, output } = await observed.ended;
     expect(end).toMatchObject({ kind: 'exited', exitCode: 0 });
     expect(output.toString()).toBe('out1\nerr\nout2\n');
@@ -213,6 +216,49 @@ describe('ChildRun', () => {
     expect((await observed.ended).end).toEqual({ kind: 'exited', exitCode: null, signal: 'SIGKILL' });
   });
 
+  raceIt(
+    'resolves kill only once a TERM-ignoring grandchild is dead, though the leader exits on SIGTERM (G17)',
+    async () => {
+      const observed = observe({
+        // The grandchild prints its pid once it ignores SIGTERM; `exec` keeps that disposition.
+        command: `sh -c 'trap "" TERM; echo $$; exec sleep 1000' & wait`,
+        killGraceMs: 100,
+      });
+      await observed.waitFor('\n');
+      const grandchild = Number.parseInt(observed.text(), 10);
+      await observed.run.kill();
+      expect((await observed.ended).end).toMatchObject({ signal: 'SIGTERM' });
+      expect(isDead(grandchild)).toBe(true);
+      expect(liveMembers(observed.run.pid!)).toEqual([]);
+    },
+  );
+
+  it('fails a write the child does not read in time with ERR_TIMEOUT and closes its stdin', async () => {
+    const observed = observe({ command: 'echo ready; sleep 1000' });
+    await observed.waitFor('ready');
+    const write = observed.run.write(Buffer.alloc(1 << 20), { timeoutMs: 50 });
+    await expect(write).rejects.toMatchObject({ code: 'ERR_TIMEOUT', message: /1048576 bytes/ });
+    expect(observed.run.pendingStdinBytes).toBe(0);
+    await expect(observed.run.write('x', WRITE)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+  });
+
+  raceIt('fails a pending write when its signal aborts and when the child is killed', async () => {
+    const aborted = observe({ command: 'echo ready; sleep 1000' });
+    await aborted.waitFor('ready');
+    const controller = new AbortController();
+    const write = aborted.run.write(Buffer.alloc(1 << 20), { ...WRITE, signal: controller.signal });
+    controller.abort();
+    await expect(write).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    expect(aborted.run.pendingStdinBytes).toBe(0);
+
+    const killed = observe({ command: 'echo ready; sleep 1000' });
+    await killed.waitFor('ready');
+    const pending = killed.run.write(Buffer.alloc(1 << 20), WRITE);
+    const kill = killed.run.kill();
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await kill;
+  });
+
   it('escalates at once when kill is repeated with SIGKILL', async () => {
     const observed = observe({ command: "trap '' TERM; echo ready; sleep 60", killGraceMs: 60_000 });
     await observed.waitFor('ready');
@@ -231,15 +277,15 @@ describe('ChildRun', () => {
     expect(observed.endCalls()).toBe(1);
   });
 
-  it('kills a grandchild left behind after the leader exited with killGroup', async () => {
+  it('kills a grandchild left behind after the leader exited, resolving once it is dead', async () => {
     const observed = observe({ command: 'sleep 60 & echo $!' });
     const { end, output } = await observed.ended;
     expect(end).toMatchObject({ kind: 'exited', exitCode: 0 });
     const grandchild = Number.parseInt(output.toString(), 10);
     expect(isDead(grandchild)).toBe(false);
-    observed.run.killGroup();
-    expect(await until(() => isDead(grandchild))).toBe(true);
-    observed.run.killGroup();
+    await observed.run.kill('SIGKILL');
+    expect(isDead(grandchild)).toBe(true);
+    await observed.run.kill('SIGKILL');
   });
 
   it('reports a missing command as failed_start without throwing', async () => {
@@ -250,7 +296,7 @@ describe('ChildRun', () => {
     expect(end).toEqual({ kind: 'failed_start', error: 'spawn vigil-no-such-command ENOENT' });
     await nextMacrotask();
     expect(observed.endCalls()).toBe(1);
-    await expect(observed.run.write('x')).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await expect(observed.run.write('x', WRITE)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });
 
   it('reports a missing cwd as failed_start naming the cwd', async () => {
@@ -282,9 +328,23 @@ describe('ChildRun', () => {
     expect((await observed.ended).output.toString()).toBe(`x:${tmpdir()}:${process.env.HOME}\n`);
   });
 
+  it("never lets a child inherit vigil's VIGIL_TOKEN, while an explicit env value is passed as given", async () => {
+    const saved = process.env.VIGIL_TOKEN;
+    process.env.VIGIL_TOKEN = 'secret-of-this-process';
+    try {
+      const inherited = observe({ command: 'echo "[$VIGIL_TOKEN]"' });
+      const explicit = observe({ command: 'echo "[$VIGIL_TOKEN]"', env: { VIGIL_TOKEN: 'chosen' } });
+      expect((await inherited.ended).output.toString()).toBe('[]\n');
+      expect((await explicit.ended).output.toString()).toBe('[chosen]\n');
+    } finally {
+      if (saved === undefined) delete process.env.VIGIL_TOKEN;
+      else process.env.VIGIL_TOKEN = saved;
+    }
+  });
+
   it('writes to stdin', async () => {
     const observed = observe({ command: ['head', '-n1'] });
-    await observed.run.write('hello\nrest\n');
+    await observed.run.write('hello\nrest\n', WRITE);
     const { end, output } = await observed.ended;
     expect(end).toMatchObject({ kind: 'exited', exitCode: 0 });
     expect(output.toString()).toBe('hello\n');
@@ -292,15 +352,15 @@ describe('ChildRun', () => {
 
   it('closes stdin and then rejects writes with ERR_INVALID_INPUT', async () => {
     const observed = observe({ command: ['cat'] });
-    await observed.run.write('a');
-    await observed.run.write(Buffer.from('b'));
+    await observed.run.write('a', WRITE);
+    await observed.run.write(Buffer.from('b'), WRITE);
     observed.run.closeStdin();
     observed.run.closeStdin();
-    await expect(observed.run.write('c')).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await expect(observed.run.write('c', WRITE)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
     const { end, output } = await observed.ended;
     expect(end).toMatchObject({ kind: 'exited', exitCode: 0 });
     expect(output.toString()).toBe('ab');
-    await expect(observed.run.write('d')).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await expect(observed.run.write('d', WRITE)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
   });
 
   it('passes binary output through as bytes', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { raceIt } from '../../../test/support/race.js';
 import { createVigil, type Vigil, VigilError, type VigilOptions } from '../src/index.js';
 
 /** A vigil on the in-thread host; `await using` closes it. */
@@ -85,6 +86,85 @@ describe('sessions (in-thread host)', () => {
     });
     expect(syncCodeOf(() => vigil.sessions.probe('s'))).toBe('ERR_SESSION_CLOSED');
   });
+
+  raceIt('resolves close only after the deliver in flight settled, its signal aborted (G2)', async () => {
+    await using vigil = vigilOf();
+    const order: string[] = [];
+    let called!: () => void;
+    const inFlight = new Promise<void>((resolve) => {
+      called = resolve;
+    });
+    await vigil.sessions.open('s', {
+      deliver: (_notification, { signal }) =>
+        new Promise<void>((resolve) => {
+          called();
+          // Settles a macrotask after the close aborted it, as a gateway finishing an injection would.
+          signal.addEventListener('abort', () =>
+            setImmediate(() => {
+              order.push('deliver settled');
+              resolve();
+            }),
+          );
+        }),
+    });
+    vigil.processes.spawn({ sessionId: 's', command: 'true' });
+    await inFlight;
+    await vigil.sessions.close('s');
+    order.push('closed');
+    expect(order).toEqual(['deliver settled', 'closed']);
+  });
+
+  raceIt(
+    'resolves close after stopTimeoutMs when the deliver in flight ignores its aborted signal',
+    async () => {
+      await using vigil = vigilOf({ stopTimeoutMs: 100 });
+      let seen: AbortSignal | undefined;
+      let called!: () => void;
+      const inFlight = new Promise<void>((resolve) => {
+        called = resolve;
+      });
+      await vigil.sessions.open('s', {
+        deliver: (_notification, { signal }) => {
+          seen = signal;
+          called();
+          return new Promise<void>(() => undefined);
+        },
+      });
+      vigil.processes.spawn({ sessionId: 's', command: 'true' });
+      await inFlight;
+      await expect(vigil.sessions.close('s')).resolves.toMatchObject({ sessionId: 's' });
+      expect(seen?.aborted).toBe(true);
+    },
+  );
+
+  raceIt(
+    'bounds stdin writes in size and in unread bytes per session, and fails the pending ones on close',
+    async () => {
+      await using vigil = vigilOf({ stdin: { maxWriteBytes: 300_000, maxPendingBytes: 400_000 } });
+      await vigil.sessions.open('s');
+      const spawnReader = async (): Promise<string> => {
+        // Reads one byte, says so, then never reads again.
+        const { processId } = vigil.processes.spawn({
+          sessionId: 's',
+          command: 'head -c 1 >/dev/null; echo got; exec sleep 1000',
+        });
+        return processId;
+      };
+      const [a, b] = [await spawnReader(), await spawnReader()];
+      expect(await codeOf(vigil.processes.write(a, 'x'.repeat(300_001)))).toBe('ERR_INVALID_INPUT');
+      const pending = vigil.processes.write(a, 'x'.repeat(300_000));
+      // Until the child took its first byte and the pipe filled, part of it may still be in flight.
+      while (!vigil.processes.poll(a).tail.includes('got')) await new Promise((r) => setTimeout(r, 10));
+      const refused = vigil.processes.write(b, 'y'.repeat(300_000));
+      await expect(refused).rejects.toMatchObject({
+        code: 'ERR_LIMIT_EXCEEDED',
+        message: /stdin\.maxPendingBytes \(400000\)/,
+      });
+      const closing = vigil.sessions.close('s');
+      await expect(pending).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+      await closing;
+    },
+  );
 
   it('shares one result between concurrent and repeated closes', async () => {
     await using vigil = vigilOf();

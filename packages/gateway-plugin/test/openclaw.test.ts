@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { configSchema, type SessionInfo, type Vigil } from '@vigil/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
+import { liveMembers } from '../../../test/support/proc.js';
 import entry, { vigilSessionId } from '../src/openclaw/entry.js';
 import type {
   OpenClawHooks,
@@ -149,6 +150,23 @@ describe('OpenClaw plugin entry', () => {
     await fake.hooks.session_start!({ sessionId: 's2', sessionKey: 'k' }, { sessionId: 's2' });
     expect(vigil()).not.toBe(first);
     expect(session('s2')?.state).toBe('open');
+  });
+
+  it("ends every member of a session's process groups on the service stop, a TERM-ignoring grandchild included (G17)", async () => {
+    const fake = register(fakeApi('full', { processes: { killGraceMs: 200 } }));
+    await fake.services[0]!.start({});
+    const route = { sessionId: 'stop-1', sessionKey: 'agent:main:stop' };
+    // The leader dies of SIGTERM; the grandchild says "ready" once it ignores SIGTERM.
+    const command = `sh -c 'trap "" TERM; echo ready; exec sleep 1000' & wait`;
+    await fake.tool(route).execute('c', { action: 'spawn', command });
+    const [spawned] = vigil().processes.list();
+    const pgid = spawned!.pid!;
+    while (!vigil().processes.poll(spawned!.processId).tail.includes('ready')) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(liveMembers(pgid)).toHaveLength(2);
+    await fake.services[0]!.stop!({});
+    expect(liveMembers(pgid)).toEqual([]);
   });
 
   it('keeps vigil while another registration lives, and stops it when the last one is disposed', async () => {

@@ -33,6 +33,10 @@ export class Outbox<N extends OutboxItem = Notification> {
   readonly #queued = new Set<string>();
   /** The attempt in flight: `close` aborts it. */
   #attempting: AbortController | undefined;
+  /** The `deliver` call in flight, until it settles: `close` waits for it (G2). */
+  #call: Promise<unknown> | undefined;
+  /** Aborted once `close` stopped waiting for the call in flight. */
+  readonly #abandoned = new AbortController();
   #running: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #wakeRetry: (() => void) | undefined;
@@ -63,14 +67,18 @@ export class Outbox<N extends OutboxItem = Notification> {
 
   /**
    * Stops delivering: no new `deliver` call starts, and the one in flight sees its signal abort.
-   * Resolves once that call settled, or after `graceMs` if it ignores the signal.
+   * Resolves once every call made settled (so nothing of it runs afterwards), or after `graceMs`
+   * if one ignores its signal.
    */
   async close(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.#closed = true;
     this.#attempting?.abort();
     clearTimeout(this.#timer);
     this.#wakeRetry?.();
-    if (this.#running !== undefined) await deadline(this.#running, graceMs);
+    const calls = [this.#call, this.#running].filter((call) => call !== undefined);
+    if (calls.length > 0) await deadline(Promise.allSettled(calls), graceMs);
+    // A call that ignored its signal past the grace is left to itself; no timer of it stays.
+    this.#abandoned.abort();
     this.#queue.length = 0;
     this.#queued.clear();
   }
@@ -123,18 +131,18 @@ export class Outbox<N extends OutboxItem = Notification> {
   async #attempt(call: (signal: AbortSignal) => unknown): Promise<void> {
     const attempt = new AbortController();
     this.#attempting = attempt;
+    const settled = Promise.resolve().then(() => call(attempt.signal));
+    this.#call = settled;
     try {
-      const outcome = await deadline(
-        Promise.resolve().then(() => call(attempt.signal)),
-        this.#options.timeoutMs,
-        attempt.signal,
-      );
+      // Not raced against the attempt's signal: a close waits for the call itself, up to its grace.
+      const outcome = await deadline(settled, this.#options.timeoutMs, this.#abandoned.signal);
       if (outcome === TIMED_OUT) {
         attempt.abort();
         throw new VigilError('ERR_TIMEOUT', `deliver did not settle within ${this.#options.timeoutMs} ms`);
       }
     } finally {
       this.#attempting = undefined;
+      this.#call = undefined;
     }
   }
 

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { VigilError } from '../errors.js';
+import { abortError, VigilError } from '../errors.js';
+import { groupAlive } from './process-group.js';
 
 /** Options of `ChildRun.start`. */
 export interface ChildRunOptions {
@@ -9,7 +10,7 @@ export interface ChildRunOptions {
   readonly command: string | readonly string[];
   /** Working directory. Default: this process's. */
   readonly cwd?: string;
-  /** Variables merged over `process.env`. */
+  /** Variables merged over `process.env` (less vigil's own secrets, `SECRET_VARIABLES`); these are passed as given. */
   readonly env?: Readonly<Record<string, string>>;
   /** How long `kill()` waits after its signal before SIGKILL to the process group. */
   readonly killGraceMs: number;
@@ -21,6 +22,13 @@ export interface ChildRunOptions {
   readonly output: number;
 }
 
+/** Bounds of one `ChildRun.write`. */
+export interface WriteOptions {
+  /** How long the child has to read the data. */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
 /** How a run ended: the child exited (or was killed by `signal`), or it never started. */
 export type ChildEnd =
   | { readonly kind: 'exited'; readonly exitCode: number | null; readonly signal: NodeJS.Signals | null }
@@ -28,7 +36,7 @@ export type ChildEnd =
 
 /** Callbacks of one run. They must not throw. */
 export interface ChildRunHandlers {
-  /** Called exactly once, when the child's stdin and timers are released. */
+  /** Called exactly once, when the child's stdin is released. */
   onEnd(end: ChildEnd): void;
 }
 
@@ -47,9 +55,14 @@ export class ChildRun {
   #exit: ChildEnd | undefined;
   #finishing = false;
   #finished = false;
-  #killSent = false;
   #stdinClosed = false;
-  #graceTimer: NodeJS.Timeout | undefined;
+  /** When survivors of a kill get SIGKILL (`performance.now()` time). */
+  #killAt = Number.POSITIVE_INFINITY;
+  /** The running kill: resolves once the group is empty. */
+  #reaping: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  /** Settles each write not yet taken by the OS. */
+  readonly #pendingWrites = new Set<(error: VigilError, discarding: boolean) => void>();
 
   /**
    * Spawns the command. Start failures (no such command, missing cwd) never throw: they reach
@@ -84,7 +97,7 @@ export class ChildRun {
       // detached: own process group (pgid = pid) so kill(-pid) reaches grandchildren. Not unref'd.
       child = spawn(file as string, args, {
         cwd: options.cwd,
-        env: { ...process.env, ...options.env },
+        env: childEnv(options.env),
         detached: true,
         stdio: ['pipe', output, output],
       });
@@ -110,13 +123,56 @@ export class ChildRun {
     return this.pid !== undefined && !this.#finished;
   }
 
-  /** Writes to the child's stdin; resolves once handed to the OS. `ERR_INVALID_INPUT` once it exited or stdin closed. */
-  write(data: string | Uint8Array): Promise<void> {
+  /** Bytes written to stdin that the child has not read yet. */
+  get pendingStdinBytes(): number {
     const stdin = this.#child?.stdin;
-    const open = this.pid !== undefined && this.#exit === undefined && !this.#finishing && !this.#stdinClosed;
+    // A destroyed stream dropped its buffer but keeps counting it.
+    return stdin == null || stdin.destroyed ? 0 : stdin.writableLength;
+  }
+
+  /**
+   * Writes to the child's stdin; resolves once the OS took all of it (the pipe holds about 64 KiB,
+   * so a large write waits for the child to read). A write that does not get through within
+   * `timeoutMs`, or whose `signal` aborts, rejects (`ERR_TIMEOUT`, the signal's reason) and closes
+   * stdin: what the child had not read is discarded, as a partial write cannot be taken back.
+   * `ERR_INVALID_INPUT` once the child exited, its stdin closed or a kill was sent.
+   */
+  write(data: string | Uint8Array, options: WriteOptions): Promise<void> {
+    const stdin = this.#child?.stdin;
+    const open =
+      this.pid !== undefined &&
+      this.#exit === undefined &&
+      !this.#finishing &&
+      !this.#stdinClosed &&
+      this.#reaping === undefined;
     if (!open || !stdin?.writable) return Promise.reject(stdinError());
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise((resolve, reject) => {
-      stdin.write(data, (error) => (error ? reject(stdinError(error)) : resolve()));
+      const settle = (error?: VigilError, discarding = false): void => {
+        if (!this.#pendingWrites.delete(settle)) return;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (error === undefined) {
+          resolve();
+          return;
+        }
+        reject(error);
+        if (!discarding) this.#discardStdin();
+      };
+      this.#pendingWrites.add(settle);
+      const onAbort = (): void => settle(abortError(signal!));
+      const timer = setTimeout(() => {
+        const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+        settle(
+          new VigilError(
+            'ERR_TIMEOUT',
+            `The child did not read a write of ${bytes} bytes to its stdin within ${timeoutMs} ms; its stdin is now closed`,
+          ),
+        );
+      }, timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      stdin.write(data, (error) => settle(error ? stdinError(error) : undefined));
     });
   }
 
@@ -128,29 +184,66 @@ export class ChildRun {
   }
 
   /**
-   * Sends `signal` to the whole process group, then SIGKILL after `killGraceMs` if the group leader is
-   * still alive. Resolves after `onEnd`. Idempotent (repeats only escalate to SIGKILL) and safe after the end.
-   * Stragglers that outlive the leader are `killGroup()`'s job.
+   * Sends `signal` to the whole process group, then SIGKILL after `killGraceMs` to every member
+   * still alive, the leader or not. Resolves after `onEnd`, once no member of the group is alive
+   * (zombies do not count). Idempotent: a repeat only escalates, with SIGKILL, at once. After the
+   * end it reaps what is left of the group (grandchildren).
    */
   kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (!Object.hasOwn(constants.signals, signal)) {
       return Promise.reject(new VigilError('ERR_INVALID_INPUT', `Unknown signal ${String(signal)}`));
     }
-    if (this.pid === undefined || this.#exit !== undefined || this.#finishing) return this.#ended;
-    if (!this.#killSent || signal === 'SIGKILL') this.#signalGroup(signal);
-    if (!this.#killSent && signal !== 'SIGKILL') {
-      this.#graceTimer = setTimeout(() => {
-        this.#graceTimer = undefined;
-        if (this.#exit === undefined) this.#signalGroup('SIGKILL');
-      }, this.#killGraceMs);
-    }
-    this.#killSent = true;
-    return this.#ended;
+    if (this.pid === undefined) return this.#ended;
+    const first = this.#reaping === undefined;
+    if (first || signal === 'SIGKILL') this.#signalGroup(signal);
+    if (signal === 'SIGKILL') this.#killAt = 0;
+    else if (first) this.#killAt = performance.now() + this.#killGraceMs;
+    // Pending writes can never be read now: fail them instead of letting them wait for the end.
+    this.#discardStdin(
+      new VigilError('ERR_INVALID_INPUT', `The process is being killed (${signal}); its stdin is closed`),
+    );
+    this.#wake?.();
+    this.#reaping ??= this.#reap(this.pid);
+    return this.#reaping;
   }
 
-  /** SIGKILL to the process group, also after the leader exited (grandchildren). Never throws. */
-  killGroup(): void {
-    this.#signalGroup('SIGKILL');
+  /** Waits until the leader ended and no member of its group is alive, SIGKILLing survivors from `#killAt`. */
+  async #reap(pgid: number): Promise<void> {
+    // No event announces a grandchild's death: after the leader's end, poll, backing off to 50 ms.
+    let pause = 1;
+    for (;;) {
+      const leaderEnded = this.#finished;
+      if (leaderEnded && !groupAlive(pgid)) break;
+      const untilKill = this.#killAt - performance.now();
+      if (untilKill <= 0) this.#signalGroup('SIGKILL');
+      if (!leaderEnded && untilKill > 0) await this.#nap(untilKill);
+      else {
+        await this.#nap(untilKill > 0 ? Math.min(pause, untilKill) : pause);
+        pause = Math.min(pause * 2, 50);
+      }
+    }
+    await this.#ended;
+  }
+
+  /** Sleeps `ms`; `#wake` (the leader's end, an escalation) cuts it short. */
+  #nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      timer = setTimeout(wake, ms);
+      this.#wake = wake;
+    });
+  }
+
+  /** Drops what the child has not read and closes its stdin; pending writes fail with `error`. */
+  #discardStdin(error: VigilError = stdinError()): void {
+    this.#stdinClosed = true;
+    for (const settle of [...this.#pendingWrites]) settle(error, true);
+    this.#child?.stdin?.destroy();
   }
 
   #signalGroup(signal: NodeJS.Signals): void {
@@ -172,8 +265,7 @@ export class ChildRun {
   #finish(end: ChildEnd): void {
     if (this.#finishing) return;
     this.#finishing = true;
-    clearTimeout(this.#graceTimer);
-    this.#graceTimer = undefined;
+    this.#discardStdin();
     const stdin = this.#child?.stdin;
     const done = (): void => {
       this.#finished = true;
@@ -181,6 +273,7 @@ export class ChildRun {
         this.#handlers.onEnd(end);
       } finally {
         this.#resolveEnded();
+        this.#wake?.();
       }
     };
     // onEnd waits for stdin's handle to close, so a caller sees no pipe of ours once it runs.
@@ -189,8 +282,19 @@ export class ChildRun {
       return;
     }
     stdin.once('close', done);
-    stdin.destroy();
   }
+}
+
+/** Variables of this process a child never inherits: vigil's own secrets. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['VIGIL_TOKEN']);
+
+/** `process.env` without vigil's secrets, then `env` over it (a caller's explicit choice stays). */
+function childEnv(env: Readonly<Record<string, string>> | undefined): NodeJS.ProcessEnv {
+  const inherited: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!SECRET_VARIABLES.has(name)) inherited[name] = value;
+  }
+  return { ...inherited, ...env };
 }
 
 function failedStart(error: unknown, cwd: string | undefined): ChildEnd {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { closeSync } from 'node:fs';
 import { VigilError } from '../errors.js';
-import { type ChildEnd, ChildRun } from './child-run.js';
+import { type ChildEnd, ChildRun, type WriteOptions } from './child-run.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
 import type { SpawnSpec } from './spawn-spec.js';
 import type { Spool } from './spool.js';
@@ -166,21 +166,26 @@ export class ManagedProcess {
     this.#killRequested = true;
   }
 
-  /** Signals the process group (SIGKILL after the grace); resolves once the child ended. */
+  /** Signals the process group (SIGKILL after the grace); resolves once the child ended and no member of its group lives. */
   async kill(signal: NodeJS.Signals): Promise<void> {
     this.#killRequested = true;
     await this.#run?.kill(signal);
   }
 
-  /** SIGKILL to what is left of the group (grandchildren), also after the child ended. */
-  killGroup(): void {
-    this.#run?.killGroup();
+  /** SIGKILL to what is left of the group (grandchildren), also after the child ended; resolves once none is alive. */
+  async killGroup(): Promise<void> {
+    await this.#run?.kill('SIGKILL');
   }
 
-  write(data: string): Promise<void> {
+  /** Bytes written to its stdin that the child has not read yet. */
+  get pendingStdinBytes(): number {
+    return this.#run?.pendingStdinBytes ?? 0;
+  }
+
+  write(data: string, options: WriteOptions): Promise<void> {
     return this.#run === undefined || this.terminal
       ? Promise.reject(stdinClosed(this))
-      : this.#run.write(data);
+      : this.#run.write(data, options);
   }
 
   /** Watching ended (rate limits, or every pattern disabled): the completion is delivered instead. */

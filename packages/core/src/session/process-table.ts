@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { ApprovalQueue } from '../approvals/approval-queue.js';
 import type { VigilConfig } from '../config.js';
+import { invalidInput, VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { Journal } from '../journal/journal.js';
 import type { PollerLink } from '../poller/link.js';
@@ -129,18 +130,50 @@ export class ProcessTable {
     return { process: this.info(process), timedOut: outcome === TIMED_OUT };
   }
 
-  /** Kills the process group (SIGTERM, then SIGKILL after `killGraceMs`) and resolves once it ended. */
+  /**
+   * Kills the process group (SIGTERM, then SIGKILL after `killGraceMs`) and resolves once the
+   * process ended and no member of its group is alive. After the child's own end it still ends
+   * what is left of the group (grandchildren), without changing how the process ended.
+   */
   async kill(process: ManagedProcess, signal: NodeJS.Signals): Promise<ProcessInfo> {
     const { approvalId } = process;
     if (process.state === 'pending_approval' && approvalId !== null) {
       process.requestKill();
       this.#parts.approvals.cancel(approvalId);
     } else if (process.alive) {
-      // A kill that lands after the child exited on its own (output still draining) changes nothing.
       await process.kill(signal);
+    } else {
+      await process.killGroup();
     }
     await process.finished;
     return this.info(process);
+  }
+
+  /**
+   * Writes to the process's stdin within the `stdin` bounds: `ERR_INVALID_INPUT` for a write over
+   * `maxWriteBytes`, `ERR_LIMIT_EXCEEDED` when the session's unread bytes would pass
+   * `maxPendingBytes`, `ERR_TIMEOUT` (stdin then closed) when the child does not read it in time.
+   */
+  async write(
+    process: ManagedProcess,
+    data: string,
+    options: { readonly signal?: AbortSignal },
+  ): Promise<void> {
+    const { maxWriteBytes, maxPendingBytes, writeTimeoutMs } = this.#parts.config.stdin;
+    const bytes = Buffer.byteLength(data);
+    if (bytes > maxWriteBytes) {
+      throw invalidInput('data', `data is ${bytes} bytes; stdin.maxWriteBytes allows ${maxWriteBytes}`);
+    }
+    let pending = 0;
+    for (const processId of this.#active) pending += this.#processes.get(processId)?.pendingStdinBytes ?? 0;
+    if (pending + bytes > maxPendingBytes) {
+      throw new VigilError(
+        'ERR_LIMIT_EXCEEDED',
+        `session ${this.#parts.session.id} has ${pending} bytes written to stdin that its processes have not read; another ${bytes} would pass stdin.maxPendingBytes (${maxPendingBytes})`,
+        { details: { field: 'data' } },
+      );
+    }
+    await process.write(data, { timeoutMs: writeTimeoutMs, signal: options.signal });
   }
 
   /** Terminal state and `process.exited` in one synchronous step (G7); exactly once. */
@@ -180,6 +213,7 @@ export class ProcessTable {
   /**
    * Ends the processes of a closing session (G2): kills them unless `keepOnSessionClose`, finishing
    * each, and kills what is left of the groups of those that already ended (grandchildren).
+   * Resolves once no member of those groups is alive (G17).
    */
   async endAll(): Promise<void> {
     const ending: Promise<void>[] = [];
@@ -194,7 +228,7 @@ export class ProcessTable {
       // Exited but not yet drained by the poller, which is stopping: finish it now.
       if (process.ending) this.finish(process);
       if (process.terminal) {
-        process.killGroup();
+        ending.push(process.killGroup());
         continue;
       }
       if (process.state === 'pending_approval') continue; // cancelled with the session's approvals
@@ -211,7 +245,7 @@ export class ProcessTable {
       [...this.#processes.values()].map(async (process) => {
         if (process.ending) this.finish(process);
         if (process.terminal) {
-          process.killGroup();
+          await process.killGroup();
           return;
         }
         process.requestKill();
@@ -230,8 +264,8 @@ export class ProcessTable {
   }
 
   async #killAndFinish(process: ManagedProcess, signal: NodeJS.Signals): Promise<void> {
+    // Resolves once no member of the group is alive, the leader's end included.
     await process.kill(signal);
-    process.killGroup();
     if (process.ending) this.finish(process);
     if (!process.started) this.finish(process, { reason: 'cancelled (vigil closed)' });
     await process.finished;

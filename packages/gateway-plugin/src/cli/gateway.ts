@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { VigilError, type VigilOptions } from '@vigil/core';
+import { type CloseOptions, VigilError, type VigilOptions } from '@vigil/core';
 import { parse } from '@vigil/core/host';
 import type { WorkerHostOptions } from '@vigil/worker';
 import { z } from 'zod';
+import { bearerTokenProblem } from '../http/bearer-token.js';
 import { createHttpHandler, type HttpHandler } from '../http/handler.js';
 import { httpApiOptionsSchema } from '../http/options.js';
 import { type CorsOptions, checkHost } from '../http/security.js';
@@ -61,16 +62,17 @@ export interface EmbeddedGateway extends AsyncDisposable {
   readonly plugin: GatewayPlugin;
   readonly handler: HttpHandler;
   readonly server: Server;
-  close(): Promise<void>;
+  /** Closes the sessions and the server together; `force` ends every process group at once (a second Ctrl-C). */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /** Starts the embedded reference gateway; resolves once it listens. */
 export async function startGateway(options: EmbeddedGatewayOptions = {}): Promise<EmbeddedGateway> {
   const token = options.token ?? process.env.VIGIL_TOKEN ?? randomBytes(24).toString('base64url');
-  if (token.length < 16) {
-    throw new VigilError('ERR_INVALID_CONFIG', 'token: must be at least 16 characters', {
-      details: { field: 'token' },
-    });
+  const problem = bearerTokenProblem(token);
+  if (problem !== undefined) {
+    const field = options.token === undefined ? 'VIGIL_TOKEN' : 'token';
+    throw new VigilError('ERR_INVALID_CONFIG', `${field}: ${problem}`, { details: { field } });
   }
   const plugin = createGatewayPlugin({
     ...(options.config === undefined ? {} : { config: options.config }),
@@ -139,13 +141,18 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     ? `[${options.host}]`
     : (options.host ?? '127.0.0.1');
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  const close = (closeOptions: CloseOptions = {}): Promise<void> => {
+    // A hurry reaches a close already running: vigil then ends every process group at once.
+    if (closeOptions.force === true) void vigil.close({ force: true });
     closing ??= (async () => {
-      // Streams first: an open SSE response would keep the server alive.
-      await handler.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await plugin.hooks.gatewayStop();
+      // The sessions close while the requests end: a request (a stdin write the child never reads,
+      // a close) must not hold the stop. handler.close aborts every request's signal.
+      const requests = (async () => {
+        await handler.close();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      })();
+      await Promise.all([requests, plugin.hooks.gatewayStop()]);
     })();
     return closing;
   };
@@ -156,6 +163,6 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     handler,
     server,
     close,
-    [Symbol.asyncDispose]: close,
+    [Symbol.asyncDispose]: () => close(),
   };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { VigilError } from '@vigil/core';
+import { bearerTokenProblem } from '../http/bearer-token.js';
 import { type EmbeddedGateway, type GatewayHttpOptions, startGateway } from './gateway.js';
 import { neutraliseControls } from './terminal-text.js';
 
@@ -39,11 +40,22 @@ function splitConfig({ http, ...config }: Record<string, unknown>): {
   return http === undefined ? { config } : { config, http: http as GatewayHttpOptions };
 }
 
-/** `vigil serve`: the embedded gateway until SIGINT or SIGTERM. */
+/** The signals that stop `vigil serve`: Ctrl-C, `kill`, and the terminal that runs it closing. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * `vigil serve`: the embedded gateway until SIGINT, SIGTERM or SIGHUP. Each closes every session
+ * (every process group ended within `shutdownTimeoutMs`), then exits; a second signal hurries the
+ * stop (SIGKILL at once) but never skips it. A fatal error stops the same way, then exits 1.
+ */
 export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway> {
-  const print = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const print = options.write ?? writeLine;
   // Lines carry processes' output and clients' text: no control character reaches the terminal.
   const write = (line: string): void => print(neutraliseControls(line));
+  const problem = options.token === undefined ? undefined : bearerTokenProblem(options.token);
+  if (problem !== undefined) {
+    throw new VigilError('ERR_INVALID_CONFIG', `--token: ${problem}`, { details: { field: 'token' } });
+  }
   const gateway = await startGateway({
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(options.port === undefined ? {} : { port: options.port }),
@@ -58,14 +70,50 @@ export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway
   write(`  page:  ${gateway.url}/#token=${gateway.token}`);
   write(`  token: ${gateway.token}${process.env.VIGIL_TOKEN ? ' (from VIGIL_TOKEN)' : ''}`);
   write('  stop with Ctrl-C');
-  const stop = (signal: string): void => {
-    write(`${signal}: closing every session…`);
-    gateway.close().then(
-      () => write('stopped'),
-      (error: unknown) => write(`stop failed: ${String(error)}`),
-    );
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  stopOnSignals(gateway, write);
   return gateway;
+}
+
+/**
+ * Installs the stops. Listeners stay installed (`on`, not `once`): Node's default action for a
+ * repeated signal would exit at once and leave the process groups running.
+ */
+function stopOnSignals(gateway: EmbeddedGateway, write: (line: string) => void): void {
+  let stopping = false;
+  let exitCode = 0;
+  const stop = (why: string, code: number): void => {
+    exitCode = Math.max(exitCode, code);
+    if (stopping) {
+      write(`${why}: ending every process now`);
+      gateway.close({ force: true }).catch((error: unknown) => write(`stop failed: ${String(error)}`));
+      return;
+    }
+    stopping = true;
+    write(`${why}: closing every session…`);
+    gateway
+      .close()
+      .then(
+        () => write('stopped'),
+        (error: unknown) => {
+          exitCode = 1;
+          write(`stop failed: ${String(error)}`);
+        },
+      )
+      .finally(() => process.exit(exitCode));
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, () => stop(signal, 0));
+  process.on('uncaughtException', (error) => stop(`fatal error: ${error.stack ?? String(error)}`, 1));
+  process.on('unhandledRejection', (reason) =>
+    stop(`fatal error (unhandled rejection): ${String(reason)}`, 1),
+  );
+}
+
+/** Prints to stdout, which may be gone (SIGHUP: the terminal closed); that must not become a fatal error. */
+function writeLine(line: string): void {
+  if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', () => undefined);
+  try {
+    process.stdout.write(`${line}\n`);
+  } catch {
+    // EIO or EPIPE: nobody reads any more.
+  }
 }

@@ -1,13 +1,17 @@
 import type { IncomingMessage } from 'node:http';
 import type { SessionInfo } from '@vigil/core';
 import { z } from 'zod';
+import { bearerTokenSchema } from './bearer-token.js';
 
 const fn = <F>() => z.custom<F>((value) => typeof value === 'function', 'must be a function');
 
 /** The options of `createHttpHandler`: the one declaration, with each default beside its field. */
 export const httpApiOptionsSchema = z.strictObject({
-  /** The bearer token every request must carry (`Authorization: Bearer <token>`). At least 16 characters. */
-  token: z.string().min(16),
+  /**
+   * The bearer token every request must carry (`Authorization: Bearer <token>`): at least 16
+   * characters of `A-Z a-z 0-9 - . _ ~ + /`, then `=` padding.
+   */
+  token: bearerTokenSchema,
   /**
    * Allowed `Host` headers (`host:port`), or a predicate over the header. Default: the loopback
    * names of the port the request came in on (DNS rebinding).

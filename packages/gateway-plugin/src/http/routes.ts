@@ -77,7 +77,7 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
     ),
     route('POST', '/v1/processes/:pid/write', { body: writeBodySchema }, async (ctx) => {
       const processId = p(ctx, 'pid');
-      await vigil.processes.write(processId, ctx.body.data);
+      await vigil.processes.write(processId, ctx.body.data, { signal: ctx.signal });
       return ok({ processId, bytes: Buffer.byteLength(ctx.body.data) });
     }),
     route('GET', '/v1/stream', { query: streamQuerySchema }, async ({ req, res, query, signal }) => {

@@ -153,7 +153,11 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
         }
         case 'write': {
           owned(sessionId, input.processId!);
-          await v.processes.write(input.processId!, input.data!);
+          await v.processes.write(
+            input.processId!,
+            input.data!,
+            context.signal === undefined ? {} : { signal: context.signal },
+          );
           return {
             text: `Wrote ${input.data!.length} characters to ${input.processId}.`,
             data: { ok: true },
