@@ -127,6 +127,8 @@ export const configSchema = z.strictObject({
       maxWaitMs: ms(3_600_000).default(60_000),
       /** How long a closed session's tape stays readable. Default 10 min. */
       closedRetentionMs: ms().default(600_000),
+      /** Closed sessions kept readable at most; beyond, the one closed longest ago is forgotten. Default 1000. */
+      maxClosedSessions: z.number().int().min(0).max(1_000_000).default(1000),
     })
     .prefault({}),
   delivery: z
