@@ -154,6 +154,11 @@ export const configSchema = z.strictObject({
       maxFinishedPerSession: positive(100_000).default(64),
       /** Finished processes kept in all. Default 1024. */
       maxFinished: positive(1_000_000).default(1024),
+      /**
+       * Who forks the children: `helper`, a small process of vigil's (a fork's cost grows with the
+       * forking process's memory: this keeps it off the main thread), or `direct`, this process.
+       */
+      spawner: z.enum(['helper', 'direct']).default('helper'),
       /** SIGTERM to SIGKILL grace. Default 2 s. */
       killGraceMs: ms(600_000).default(2_000),
     })

@@ -8,6 +8,7 @@ import type { Deliver } from './journal/notification.js';
 import type { PollerHost } from './poller/host.js';
 import type { ManagedProcess } from './process/managed-process.js';
 import { parseSpawn } from './process/spawn-spec.js';
+import { Spawner } from './process/spawner.js';
 import { SpoolDir } from './process/spool-dir.js';
 import { Session, type SessionContext } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
@@ -50,6 +51,7 @@ export class SessionRegistry {
   readonly #now: () => number;
   readonly #gate: BreakerGate;
   readonly #spools: SpoolDir;
+  readonly #spawner: Spawner | undefined;
   /** What every session shares. */
   readonly #context: SessionContext;
   readonly #sessions = new Map<string, Session>();
@@ -94,7 +96,17 @@ export class SessionRegistry {
     });
     // Registered first, so every other listener sees the counts after the exit.
     events.on('process:exited', ({ processId }) => this.#ended(processId));
-    this.#context = { config, host, gate: this.#gate, spools: this.#spools, events, now };
+    this.#spawner =
+      config.processes.spawner === 'helper' ? new Spawner((error) => events.emit('error', error)) : undefined;
+    this.#context = {
+      config,
+      host,
+      gate: this.#gate,
+      spools: this.#spools,
+      spawner: this.#spawner,
+      events,
+      now,
+    };
     this.#reaper = this.#startReaper();
     this.#ticker = setInterval(
       () => this.#tick(),
@@ -242,6 +254,7 @@ export class SessionRegistry {
     this.#finished.clear();
     this.#offered.clear();
     this.#spools.close();
+    await this.#spawner?.close();
   }
 
   /** Drops every retained session and its timers (after `closeAll` and `destroy`). */

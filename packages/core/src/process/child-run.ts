@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { VigilError } from '../errors.js';
+import type { StartedChild } from './remote-child.js';
+import type { Spawner } from './spawner.js';
 
 /** Options of `ChildRun.start`. */
 export interface ChildRunOptions {
@@ -17,8 +19,11 @@ export interface ChildRunOptions {
    * An open, writable file descriptor (opened with `O_APPEND`): the child's stdout and stderr, both
    * written to it directly in the order the child writes them. Output never passes through this
    * process. The caller keeps ownership of the descriptor and may close it once `start` returned.
+   * With `spawner`: the path of that file, which the spawner opens.
    */
-  readonly output: number;
+  readonly output: number | string;
+  /** Start the child from this helper process rather than by forking this one. */
+  readonly spawner?: Spawner;
 }
 
 /** How a run ended: the child exited (or was killed by `signal`), or it never started. */
@@ -28,6 +33,11 @@ export type ChildEnd =
 
 /** Callbacks of one run. They must not throw. */
 export interface ChildRunHandlers {
+  /**
+   * Called once the child runs, before `onEnd`, when its `pid` was not known yet as `start` returned
+   * (a spawner starts it). Never when it failed to start.
+   */
+  onStarted?(): void;
   /** Called exactly once, when the child's stdin and timers are released. */
   onEnd(end: ChildEnd): void;
 }
@@ -37,11 +47,11 @@ export interface ChildRunHandlers {
  * is the child's own exit: a grandchild that keeps the output file open cannot delay it.
  */
 export class ChildRun {
-  /** The child's pid, which is also its process group id; undefined when it failed to start. */
-  readonly pid: number | undefined;
   readonly #handlers: ChildRunHandlers;
   readonly #killGraceMs: number;
-  readonly #child: ChildProcess | undefined;
+  readonly #child: StartedChild | undefined;
+  /** A signal asked for while a spawner was still starting the child. */
+  #deferredSignal: NodeJS.Signals | undefined;
   readonly #ended: Promise<void>;
   #resolveEnded: () => void = () => {};
   #exit: ChildEnd | undefined;
@@ -70,8 +80,13 @@ export class ChildRun {
         `killGraceMs must be a non-negative number, got ${killGraceMs}`,
       );
     }
-    if (!Number.isSafeInteger(output) || output < 0) {
-      throw new VigilError('ERR_INVALID_INPUT', `output must be a file descriptor, got ${output}`);
+    if (
+      options.spawner === undefined
+        ? !Number.isSafeInteger(output) || (output as number) < 0
+        : typeof output !== 'string'
+    ) {
+      const expected = options.spawner === undefined ? 'a file descriptor' : 'a path (with a spawner)';
+      throw new VigilError('ERR_INVALID_INPUT', `output must be ${expected}, got ${output}`);
     }
     this.#handlers = handlers;
     this.#killGraceMs = killGraceMs;
@@ -79,30 +94,45 @@ export class ChildRun {
       this.#resolveEnded = resolve;
     });
     const [file, ...args] = typeof command === 'string' ? ['/bin/sh', '-c', command] : command;
-    let child: ChildProcess;
+    const env = { ...process.env, ...options.env };
+    let child: StartedChild;
     try {
       // detached: own process group (pgid = pid) so kill(-pid) reaches grandchildren. Not unref'd.
-      child = spawn(file as string, args, {
-        cwd: options.cwd,
-        env: { ...process.env, ...options.env },
-        detached: true,
-        stdio: ['pipe', output, output],
-      });
+      child =
+        options.spawner?.spawn(file as string, args, { cwd: options.cwd, env, output: output as string }) ??
+        (spawn(file as string, args, {
+          cwd: options.cwd,
+          env,
+          detached: true,
+          stdio: ['pipe', output as number, output as number],
+        }) satisfies ChildProcess);
     } catch (error) {
       this.#child = undefined;
-      this.pid = undefined;
       const end = failedStart(error, options.cwd);
       process.nextTick(() => this.#finish(end));
       return;
     }
     this.#child = child;
-    this.pid = child.pid;
+    if (child.pid === undefined) {
+      child.once('spawn', () => {
+        if (this.#deferredSignal !== undefined) this.#signalGroup(this.#deferredSignal);
+        handlers.onStarted?.();
+      });
+    }
     // EPIPE when the child stops reading: `write()` reports it through its callback.
     child.stdin?.on('error', () => {});
     child.once('exit', (exitCode, signal) => this.#onExit(exitCode, signal));
     child.on('error', (error) => {
       if (this.pid === undefined) this.#finish(failedStart(error, options.cwd));
     });
+  }
+
+  /**
+   * The child's pid, which is also its process group id; undefined when it failed to start, and
+   * while a spawner is starting it.
+   */
+  get pid(): number | undefined {
+    return this.#child?.pid;
   }
 
   /** True from a successful spawn until `onEnd` has been called. */
@@ -113,7 +143,8 @@ export class ChildRun {
   /** Writes to the child's stdin; resolves once handed to the OS. `ERR_INVALID_INPUT` once it exited or stdin closed. */
   write(data: string | Uint8Array): Promise<void> {
     const stdin = this.#child?.stdin;
-    const open = this.pid !== undefined && this.#exit === undefined && !this.#finishing && !this.#stdinClosed;
+    const open =
+      this.#child !== undefined && this.#exit === undefined && !this.#finishing && !this.#stdinClosed;
     if (!open || !stdin?.writable) return Promise.reject(stdinError());
     return new Promise((resolve, reject) => {
       stdin.write(data, (error) => (error ? reject(stdinError(error)) : resolve()));
@@ -136,7 +167,7 @@ export class ChildRun {
     if (!Object.hasOwn(constants.signals, signal)) {
       return Promise.reject(new VigilError('ERR_INVALID_INPUT', `Unknown signal ${String(signal)}`));
     }
-    if (this.pid === undefined || this.#exit !== undefined || this.#finishing) return this.#ended;
+    if (this.#child === undefined || this.#exit !== undefined || this.#finishing) return this.#ended;
     if (!this.#killSent || signal === 'SIGKILL') this.#signalGroup(signal);
     if (!this.#killSent && signal !== 'SIGKILL') {
       this.#graceTimer = setTimeout(() => {
@@ -154,7 +185,11 @@ export class ChildRun {
   }
 
   #signalGroup(signal: NodeJS.Signals): void {
-    if (this.pid === undefined) return;
+    if (this.pid === undefined) {
+      // Still starting in the spawner: sent once it runs (SIGKILL wins over an earlier signal).
+      if (this.#deferredSignal !== 'SIGKILL') this.#deferredSignal = signal;
+      return;
+    }
     try {
       process.kill(-this.pid, signal);
     } catch {
