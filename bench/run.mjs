@@ -1,6 +1,6 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
- * [latency] [throughput] [flood] [finished] [delivery] [tape] [http]
+ * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [spawn] [soak]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
@@ -13,6 +13,8 @@ import * as http from './scenarios/http.mjs';
 import * as hungClose from './scenarios/hung-close.mjs';
 import * as latency from './scenarios/latency.mjs';
 import * as scale from './scenarios/scale.mjs';
+import * as soak from './scenarios/soak.mjs';
+import * as spawn from './scenarios/spawn.mjs';
 import * as tape from './scenarios/tape.mjs';
 import * as throughput from './scenarios/throughput.mjs';
 
@@ -27,6 +29,8 @@ const SCENARIOS = {
   delivery,
   tape,
   http,
+  spawn,
+  soak,
 };
 
 const args = process.argv.slice(2);
