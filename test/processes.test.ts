@@ -629,7 +629,9 @@ describe('resources', () => {
           await vigil.processes.kill(killed);
           ids.push(sid);
         }
-        expect(resources().ProcessWrap ?? 0).toBeGreaterThan(baseResources.ProcessWrap ?? 0);
+        // Children run (started by the spawner process, whose handle is the one this process holds).
+        expect(vigil.stats().processes).toBeGreaterThan(0);
+        expect(resources().ProcessWrap ?? 0).toBeGreaterThanOrEqual(1);
         await vigil.sessions.close(ids[0]!);
         await vigil.close();
         expect(vigil.stats()).toMatchObject({ processes: 0, sessions: 0 });
