@@ -80,12 +80,9 @@ export class ChildRun {
         `killGraceMs must be a non-negative number, got ${killGraceMs}`,
       );
     }
-    if (
-      options.spawner === undefined
-        ? !Number.isSafeInteger(output) || (output as number) < 0
-        : typeof output !== 'string'
-    ) {
-      const expected = options.spawner === undefined ? 'a file descriptor' : 'a path (with a spawner)';
+    const wantsPath = options.spawner !== undefined;
+    if (wantsPath ? typeof output !== 'string' : !Number.isSafeInteger(output) || (output as number) < 0) {
+      const expected = wantsPath ? 'a path (with a spawner)' : 'a file descriptor';
       throw new VigilError('ERR_INVALID_INPUT', `output must be ${expected}, got ${output}`);
     }
     this.#handlers = handlers;

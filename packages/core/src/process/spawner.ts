@@ -1,9 +1,10 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { once } from 'node:events';
 import { VigilError } from '../errors.js';
 import { RemoteChild } from './remote-child.js';
 import type { SpawnerReport, SpawnerRequest } from './spawner-protocol.js';
 
+/** How long `close()` lets the helper take to exit on its own before SIGKILL. */
+const EXIT_GRACE_MS = 2_000;
 /** Two levels up from both `src/process` and `dist/process`. */
 const SPAWNER_ENTRY = new URL('../../spawner/spawner-process.mjs', import.meta.url);
 
@@ -57,11 +58,13 @@ export class Spawner {
     const helper = this.#helper;
     if (helper === undefined) return;
     if (helper.exitCode === null && helper.signalCode === null) {
-      const exited = once(helper, 'exit');
+      const exited = new Promise((resolve) => helper.once('exit', resolve));
       // Held until it is gone: a caller awaiting close() keeps Node alive meanwhile.
       this.#ref(helper, true);
       if (helper.connected) helper.disconnect();
+      const stuck = setTimeout(() => helper.kill('SIGKILL'), EXIT_GRACE_MS);
       await exited;
+      clearTimeout(stuck);
     }
   }
 
@@ -76,7 +79,11 @@ export class Spawner {
     this.#helper = helper;
     this.#ref(helper, false);
     helper.on('message', (report: SpawnerReport) => this.#report(report));
-    helper.on('error', () => helper.kill('SIGKILL'));
+    // It could not start, or a message could not reach it: either way it is lost.
+    helper.on('error', (error) => {
+      helper.kill('SIGKILL');
+      this.#exited(helper, error.message);
+    });
     helper.once('exit', (code, signal) => this.#exited(helper, code ?? signal));
     return helper;
   }
