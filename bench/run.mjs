@@ -1,6 +1,7 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
  * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [tenants] [stalled-sse] [page]
+ * [spawn] [soak]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
@@ -14,6 +15,8 @@ import * as hungClose from './scenarios/hung-close.mjs';
 import * as latency from './scenarios/latency.mjs';
 import * as page from './scenarios/page.mjs';
 import * as scale from './scenarios/scale.mjs';
+import * as soak from './scenarios/soak.mjs';
+import * as spawn from './scenarios/spawn.mjs';
 import * as stalledSse from './scenarios/stalled-sse.mjs';
 import * as tape from './scenarios/tape.mjs';
 import * as tenants from './scenarios/tenants.mjs';
@@ -33,6 +36,8 @@ const SCENARIOS = {
   tenants,
   'stalled-sse': stalledSse,
   page,
+  spawn,
+  soak,
 };
 
 const args = process.argv.slice(2);

@@ -127,8 +127,12 @@ describe('vigil in a real OpenClaw gateway', () => {
     });
     seen.sleeperA = (await spawned(KEY_A, SLEEPER)).data.pid;
     seen.sleeperB = (await spawned(KEY_B, SLEEPER)).data.pid;
-    expect(procStat(seen.sleeperA)).toMatchObject({ ppid: harness.gateway.pid, pgid: seen.sleeperA });
-    expect(procStat(seen.sleeperB)).toMatchObject({ ppid: harness.gateway.pid, pgid: seen.sleeperB });
+    // Started by the gateway's spawner process (processes.spawner: helper), each in its own group.
+    for (const pid of [seen.sleeperA, seen.sleeperB]) {
+      const stat = procStat(pid);
+      expect(stat).toMatchObject({ pgid: pid });
+      expect(procStat(stat!.ppid)).toMatchObject({ ppid: harness.gateway.pid });
+    }
   }, 180_000);
 
   it("wakes the session with the background command's completion through OpenClaw's system events", async () => {

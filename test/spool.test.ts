@@ -130,7 +130,7 @@ describe('spooled output on the worker host', () => {
       await vigil.sessions.open(sid);
       const baseline = childHandles();
       await faults.inject(sid, 'spin');
-      const { processId, pid, outputPath } = vigil.processes.spawn({
+      const { processId, outputPath } = vigil.processes.spawn({
         sessionId: sid,
         command: `head -c 209715200 /dev/zero | tr '\\0' 'x'`,
         watch: ['ERROR'],
@@ -143,7 +143,8 @@ describe('spooled output on the worker host', () => {
       } finally {
         watcher.close();
       }
-      expect(await diesWithin(pid!)).toBe(true);
+      // It wrote everything, so it started: its pid is known.
+      expect(await diesWithin(vigil.processes.get(processId).pid!)).toBe(true);
       // vigil saw the exit (the child's handle is gone); only the wedged poller's drain is missing.
       await untilChildHandles(baseline);
       expect(vigil.processes.get(processId)).toMatchObject({ outputBytes: 209715200, state: 'running' });

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const MARK = '@@bench-rows ';
-/** A child that takes longer than this is killed and the run fails. */
+/** A child that takes longer than this (unless its scenario gives its own bound) is killed and the run fails. */
 const CHILD_TIMEOUT_MS = 170_000;
 /** After reporting, a child must exit on its own (every vigil closed) within this. */
 const EXIT_GRACE_MS = 10_000;
@@ -65,7 +65,7 @@ export function childMain(moduleUrl, scenario, measure) {
  * Measures `host` in a fresh `node --expose-gc <scenario file>` and resolves with its rows.
  * @param {string} moduleUrl @param {string} host @param {boolean} quick @returns {Promise<Row[]>}
  */
-export function runChild(moduleUrl, host, quick) {
+export function runChild(moduleUrl, host, quick, timeoutMs = CHILD_TIMEOUT_MS) {
   const file = fileURLToPath(moduleUrl);
   const args = ['--expose-gc', file, '--host', host, ...(quick ? ['--quick'] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -76,7 +76,7 @@ export function runChild(moduleUrl, host, quick) {
     failure ??= why;
     child.kill('SIGKILL');
   };
-  let timer = setTimeout(() => kill(`timed out after ${CHILD_TIMEOUT_MS} ms`), CHILD_TIMEOUT_MS);
+  let timer = setTimeout(() => kill(`timed out after ${timeoutMs} ms`), timeoutMs);
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk) => {
     out += chunk;
@@ -103,9 +103,9 @@ export function runChild(moduleUrl, host, quick) {
  * Parent side of a scenario: each host in turn, each in its own child. `fixed` rows stand in for
  * hosts that cannot be measured (no child is started for them).
  * @param {string} moduleUrl @param {string} scenario @param {string[]} hosts @param {{ quick: boolean }} opts
- * @param {Record<string, ReturnType<typeof metric>[]>} [fixed]
+ * @param {Record<string, ReturnType<typeof metric>[]>} [fixed] @param {number} [timeoutMs] bound per child
  */
-export async function runHosts(moduleUrl, scenario, hosts, { quick }, fixed = {}) {
+export async function runHosts(moduleUrl, scenario, hosts, { quick }, fixed = {}, timeoutMs = undefined) {
   const rows = [];
   for (const host of hosts) {
     const started = Date.now();
@@ -114,7 +114,7 @@ export async function runHosts(moduleUrl, scenario, hosts, { quick }, fixed = {}
       continue;
     }
     process.stderr.write(`  ${scenario} / ${host} ... `);
-    rows.push(...(await runChild(moduleUrl, host, quick)));
+    rows.push(...(await runChild(moduleUrl, host, quick, timeoutMs)));
     process.stderr.write(`${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }
   return rows;

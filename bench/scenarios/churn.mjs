@@ -62,7 +62,11 @@ export async function measure(host, { quick }) {
         value: 0,
       }),
       metric(`RSS after ${seq} cycles (Δ)`, round(after.rssMb - before.rssMb), 'MB'),
-      metric('closed sessions retained (tape.closedRetentionMs)', vigil.sessions.list().length, 'sessions'),
+      metric(
+        'closed sessions retained (tape.closedRetentionMs, tape.maxClosedSessions)',
+        vigil.sessions.list().length,
+        'sessions',
+      ),
     );
 
     started = performance.now();

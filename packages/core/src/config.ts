@@ -144,6 +144,8 @@ export const configSchema = z.strictObject({
       maxWaitMs: ms(3_600_000).default(60_000),
       /** How long a closed session's tape stays readable. Default 10 min. */
       closedRetentionMs: ms().default(600_000),
+      /** Closed sessions kept readable at most; beyond, the one closed longest ago is forgotten. Default 1000. */
+      maxClosedSessions: z.number().int().min(0).max(1_000_000).default(1000),
     })
     .prefault({}),
   delivery: z
@@ -169,6 +171,11 @@ export const configSchema = z.strictObject({
       maxFinishedPerSession: positive(100_000).default(64),
       /** Finished processes kept in all. Default 1024. */
       maxFinished: positive(1_000_000).default(1024),
+      /**
+       * Who forks the children: `helper`, a small process of vigil's (a fork's cost grows with the
+       * forking process's memory: this keeps it off the main thread), or `direct`, this process.
+       */
+      spawner: z.enum(['helper', 'direct']).default('helper'),
       /** SIGTERM to SIGKILL grace. Default 2 s. */
       killGraceMs: ms(600_000).default(2_000),
     })

@@ -8,6 +8,7 @@ import type { Deliver } from './journal/notification.js';
 import type { PollerHost } from './poller/host.js';
 import type { ManagedProcess } from './process/managed-process.js';
 import { parseSpawn } from './process/spawn-spec.js';
+import { Spawner } from './process/spawner.js';
 import { SpoolDir } from './process/spool-dir.js';
 import { Session, type SessionContext } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
@@ -51,6 +52,7 @@ export class SessionRegistry {
   readonly #now: () => number;
   readonly #gate: BreakerGate;
   readonly #spools: SpoolDir;
+  readonly #spawner: Spawner | undefined;
   /** What every session shares. */
   readonly #context: SessionContext;
   readonly #sessions = new Map<string, Session>();
@@ -62,8 +64,11 @@ export class SessionRegistry {
   #offeredAt = 0;
   /** Finished processes are forgotten `processes.finishedTtlMs` after they ended. */
   readonly #forgetProcess = new Map<string, NodeJS.Timeout>();
-  /** Closed sessions are forgotten `tape.closedRetentionMs` after they closed. */
-  readonly #forgetSession = new Map<Session, NodeJS.Timeout>();
+  /**
+   * Closed sessions, oldest close first, each with the timer that forgets it
+   * `tape.closedRetentionMs` after it closed; beyond `tape.maxClosedSessions` the oldest go first.
+   */
+  readonly #retained = new Map<Session, NodeJS.Timeout>();
   readonly #reaper: NodeJS.Timeout | undefined;
   readonly #ticker: NodeJS.Timeout;
   #active = 0;
@@ -92,7 +97,17 @@ export class SessionRegistry {
     });
     // Registered first, so every other listener sees the counts after the exit.
     events.on('process:exited', ({ processId }) => this.#ended(processId));
-    this.#context = { config, host, gate: this.#gate, spools: this.#spools, events, now };
+    this.#spawner =
+      config.processes.spawner === 'helper' ? new Spawner((error) => events.emit('error', error)) : undefined;
+    this.#context = {
+      config,
+      host,
+      gate: this.#gate,
+      spools: this.#spools,
+      spawner: this.#spawner,
+      events,
+      now,
+    };
     this.#reaper = this.#startReaper();
     this.#ticker = setInterval(
       () => this.#tick(),
@@ -128,6 +143,7 @@ export class SessionRegistry {
     if (existing?.state === 'closing') {
       throw new VigilError('ERR_SESSION_CLOSED', `session ${sessionId} is still closing`);
     }
+    if (existing !== undefined) this.#forgetClosed(existing);
     const session = new Session(sessionId, this.#context, deliver);
     this.#sessions.set(sessionId, session);
     void session.closed.then(() => this.#retain(session));
@@ -246,13 +262,14 @@ export class SessionRegistry {
     this.#finished.clear();
     this.#offered.clear();
     this.#spools.close();
+    await this.#spawner?.close();
   }
 
   /** Drops every retained session and its timers (after `closeAll` and `destroy`). */
   forgetAll(): void {
     this.#gate.close();
-    for (const timer of this.#forgetSession.values()) clearTimeout(timer);
-    this.#forgetSession.clear();
+    for (const timer of this.#retained.values()) clearTimeout(timer);
+    this.#retained.clear();
     for (const session of this.#sessions.values()) session.dispose();
     this.#sessions.clear();
   }
@@ -319,19 +336,30 @@ export class SessionRegistry {
     }
   }
 
-  /** Keeps a closed session readable for `tape.closedRetentionMs`. */
+  /**
+   * Keeps a closed session readable for `tape.closedRetentionMs`, and at most
+   * `tape.maxClosedSessions` of them: the one closed longest ago is forgotten first.
+   */
   #retain(session: Session): void {
-    const forget = (): void => {
-      this.#forgetSession.delete(session);
-      if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
-    };
-    if (this.#config.tape.closedRetentionMs === 0 || this.#closed) {
-      forget();
+    const { closedRetentionMs, maxClosedSessions } = this.#config.tape;
+    if (closedRetentionMs === 0 || this.#closed) {
+      this.#forgetClosed(session);
       return;
     }
-    const timer = setTimeout(forget, this.#config.tape.closedRetentionMs);
+    const timer = setTimeout(() => this.#forgetClosed(session), closedRetentionMs);
     timer.unref();
-    this.#forgetSession.set(session, timer);
+    this.#retained.set(session, timer);
+    for (const oldest of this.#retained.keys()) {
+      if (this.#retained.size <= maxClosedSessions) break;
+      this.#forgetClosed(oldest);
+    }
+  }
+
+  /** Drops a closed session: afterwards its id answers `ERR_UNKNOWN_SESSION` (or names a new session). */
+  #forgetClosed(session: Session): void {
+    clearTimeout(this.#retained.get(session));
+    this.#retained.delete(session);
+    if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
   }
 
   /** Closes sessions nobody touched for `sessionIdleTtlMs` (G3). */

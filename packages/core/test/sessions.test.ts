@@ -226,6 +226,27 @@ describe('sessions (in-thread host)', () => {
     expect(await codeOf(vigil.sessions.open('c'))).toBe('ERR_CLOSED');
   });
 
+  it('keeps only the newest tape.maxClosedSessions closed sessions; older ones are unknown', async () => {
+    await using vigil = vigilOf({ tape: { maxClosedSessions: 3 } });
+    await vigil.sessions.open('live');
+    for (let i = 0; i < 10; i++) {
+      await vigil.sessions.open(`cycle-${i}`);
+      await vigil.sessions.close(`cycle-${i}`);
+    }
+    const listed = vigil.sessions.list().map((s) => s.sessionId);
+    expect(listed.sort()).toEqual(['cycle-7', 'cycle-8', 'cycle-9', 'live']);
+    expect(vigil.sessions.get('cycle-9')).toMatchObject({ state: 'closed', closeReason: 'closed' });
+    await expect(vigil.tape.read('cycle-7')).resolves.toMatchObject({ closed: true });
+    for (let i = 0; i < 7; i++) {
+      expect(syncCodeOf(() => vigil.sessions.get(`cycle-${i}`))).toBe('ERR_UNKNOWN_SESSION');
+      expect(await codeOf(vigil.tape.read(`cycle-${i}`))).toBe('ERR_UNKNOWN_SESSION');
+    }
+    // Reopening a retained id replaces its closed record rather than holding a place in the cap.
+    await vigil.sessions.open('cycle-8');
+    await vigil.sessions.close('cycle-8');
+    expect(vigil.sessions.list().map((s) => s.sessionId)).toEqual(['live', 'cycle-7', 'cycle-9', 'cycle-8']);
+  });
+
   it('keeps a session that opened closable when a session:opened listener throws', async () => {
     await using vigil = vigilOf();
     vigil.on('session:opened', () => {

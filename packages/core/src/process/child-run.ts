@@ -3,6 +3,8 @@ import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { abortError, VigilError } from '../errors.js';
 import { groupAlive } from './process-group.js';
+import type { StartedChild } from './remote-child.js';
+import type { Spawner } from './spawner.js';
 
 /** Options of `ChildRun.start`. */
 export interface ChildRunOptions {
@@ -18,8 +20,11 @@ export interface ChildRunOptions {
    * An open, writable file descriptor (opened with `O_APPEND`): the child's stdout and stderr, both
    * written to it directly in the order the child writes them. Output never passes through this
    * process. The caller keeps ownership of the descriptor and may close it once `start` returned.
+   * With `spawner`: the path of that file, which the spawner opens.
    */
-  readonly output: number;
+  readonly output: number | string;
+  /** Start the child from this helper process rather than by forking this one. */
+  readonly spawner?: Spawner;
 }
 
 /** Bounds of one `ChildRun.write`. */
@@ -36,6 +41,11 @@ export type ChildEnd =
 
 /** Callbacks of one run. They must not throw. */
 export interface ChildRunHandlers {
+  /**
+   * Called once the child runs, before `onEnd`, when its `pid` was not known yet as `start` returned
+   * (a spawner starts it). Never when it failed to start.
+   */
+  onStarted?(): void;
   /** Called exactly once, when the child's stdin is released. */
   onEnd(end: ChildEnd): void;
 }
@@ -45,11 +55,11 @@ export interface ChildRunHandlers {
  * is the child's own exit: a grandchild that keeps the output file open cannot delay it.
  */
 export class ChildRun {
-  /** The child's pid, which is also its process group id; undefined when it failed to start. */
-  readonly pid: number | undefined;
   readonly #handlers: ChildRunHandlers;
   readonly #killGraceMs: number;
-  readonly #child: ChildProcess | undefined;
+  readonly #child: StartedChild | undefined;
+  /** A signal asked for while a spawner was still starting the child. */
+  #deferredSignal: NodeJS.Signals | undefined;
   readonly #ended: Promise<void>;
   #resolveEnded: () => void = () => {};
   #exit: ChildEnd | undefined;
@@ -83,8 +93,10 @@ export class ChildRun {
         `killGraceMs must be a non-negative number, got ${killGraceMs}`,
       );
     }
-    if (!Number.isSafeInteger(output) || output < 0) {
-      throw new VigilError('ERR_INVALID_INPUT', `output must be a file descriptor, got ${output}`);
+    const wantsPath = options.spawner !== undefined;
+    if (wantsPath ? typeof output !== 'string' : !Number.isSafeInteger(output) || (output as number) < 0) {
+      const expected = wantsPath ? 'a path (with a spawner)' : 'a file descriptor';
+      throw new VigilError('ERR_INVALID_INPUT', `output must be ${expected}, got ${output}`);
     }
     this.#handlers = handlers;
     this.#killGraceMs = killGraceMs;
@@ -92,30 +104,46 @@ export class ChildRun {
       this.#resolveEnded = resolve;
     });
     const [file, ...args] = typeof command === 'string' ? ['/bin/sh', '-c', command] : command;
-    let child: ChildProcess;
+    let child: StartedChild;
     try {
       // detached: own process group (pgid = pid) so kill(-pid) reaches grandchildren. Not unref'd.
-      child = spawn(file as string, args, {
-        cwd: options.cwd,
-        env: childEnv(options.env),
-        detached: true,
-        stdio: ['pipe', output, output],
-      });
+      const env = childEnv(options.env);
+      child =
+        options.spawner?.spawn(file as string, args, { cwd: options.cwd, env, output: output as string }) ??
+        (spawn(file as string, args, {
+          cwd: options.cwd,
+          env,
+          detached: true,
+          stdio: ['pipe', output as number, output as number],
+        }) satisfies ChildProcess);
     } catch (error) {
       this.#child = undefined;
-      this.pid = undefined;
       const end = failedStart(error, options.cwd);
       process.nextTick(() => this.#finish(end));
       return;
     }
     this.#child = child;
-    this.pid = child.pid;
+    if (child.pid === undefined) {
+      child.once('spawn', () => {
+        if (this.#deferredSignal !== undefined) this.#signalGroup(this.#deferredSignal);
+        handlers.onStarted?.();
+        this.#wake?.();
+      });
+    }
     // EPIPE when the child stops reading: `write()` reports it through its callback.
     child.stdin?.on('error', () => {});
     child.once('exit', (exitCode, signal) => this.#onExit(exitCode, signal));
     child.on('error', (error) => {
       if (this.pid === undefined) this.#finish(failedStart(error, options.cwd));
     });
+  }
+
+  /**
+   * The child's pid, which is also its process group id; undefined when it failed to start, and
+   * while a spawner is starting it.
+   */
+  get pid(): number | undefined {
+    return this.#child?.pid;
   }
 
   /** True from a successful spawn until `onEnd` has been called. */
@@ -140,7 +168,7 @@ export class ChildRun {
   write(data: string | Uint8Array, options: WriteOptions): Promise<void> {
     const stdin = this.#child?.stdin;
     const open =
-      this.pid !== undefined &&
+      this.#child !== undefined &&
       this.#exit === undefined &&
       !this.#finishing &&
       !this.#stdinClosed &&
@@ -193,7 +221,7 @@ export class ChildRun {
     if (!Object.hasOwn(constants.signals, signal)) {
       return Promise.reject(new VigilError('ERR_INVALID_INPUT', `Unknown signal ${String(signal)}`));
     }
-    if (this.pid === undefined) return this.#ended;
+    if (this.#child === undefined) return this.#ended;
     const first = this.#reaping === undefined;
     if (first || signal === 'SIGKILL') this.#signalGroup(signal);
     if (signal === 'SIGKILL') this.#killAt = 0;
@@ -203,17 +231,19 @@ export class ChildRun {
       new VigilError('ERR_INVALID_INPUT', `The process is being killed (${signal}); its stdin is closed`),
     );
     this.#wake?.();
-    this.#reaping ??= this.#reap(this.pid);
+    this.#reaping ??= this.#reap();
     return this.#reaping;
   }
 
   /** Waits until the leader ended and no member of its group is alive, SIGKILLing survivors from `#killAt`. */
-  async #reap(pgid: number): Promise<void> {
+  async #reap(): Promise<void> {
     // No event announces a grandchild's death: after the leader's end, poll, backing off to 50 ms.
     let pause = 1;
     for (;;) {
       const leaderEnded = this.#finished;
-      if (leaderEnded && !groupAlive(pgid)) break;
+      // No pid: still starting in the spawner (its start wakes this), or it never started.
+      const pgid = this.pid;
+      if (leaderEnded && (pgid === undefined || !groupAlive(pgid))) break;
       const untilKill = this.#killAt - performance.now();
       if (untilKill <= 0) this.#signalGroup('SIGKILL');
       if (!leaderEnded && untilKill > 0) await this.#nap(untilKill);
@@ -247,7 +277,11 @@ export class ChildRun {
   }
 
   #signalGroup(signal: NodeJS.Signals): void {
-    if (this.pid === undefined) return;
+    if (this.pid === undefined) {
+      // Still starting in the spawner: sent once it runs (SIGKILL wins over an earlier signal).
+      if (this.#deferredSignal !== 'SIGKILL') this.#deferredSignal = signal;
+      return;
+    }
     try {
       process.kill(-this.pid, signal);
     } catch {

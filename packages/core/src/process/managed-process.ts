@@ -4,10 +4,13 @@ import { VigilError } from '../errors.js';
 import { type ChildEnd, ChildRun, type WriteOptions } from './child-run.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
 import type { SpawnSpec } from './spawn-spec.js';
+import type { Spawner } from './spawner.js';
 import type { Spool } from './spool.js';
 
 /** What a process tells its owner. */
 export interface ProcessHandlers {
+  /** The child runs now (a spawner started it): its pid is known. Before `exited`. */
+  started(): void;
   /** The child ended (`ending` is now true): drain its output, then call `finish`. */
   exited(): void;
 }
@@ -122,14 +125,17 @@ export class ManagedProcess {
     this.#approvalId = approvalId;
   }
 
-  /** Starts the child (after approval, if any), writing to its spool. Its end reaches the owner as `exited`. */
-  start(options: { readonly killGraceMs: number; readonly now: number }): void {
+  /**
+   * Starts the child (after approval, if any), writing to its spool, from `spawner` if given. Its
+   * start reaches the owner as `started`, its end as `exited`.
+   */
+  start(options: { readonly killGraceMs: number; readonly now: number; readonly spawner?: Spawner }): void {
     const { spec } = this;
     this.#state = 'running';
     this.#startedAt = options.now;
-    let output: number;
+    let output: number | string;
     try {
-      output = this.spool.openForChild();
+      output = options.spawner === undefined ? this.spool.openForChild() : this.spool.path;
     } catch (error) {
       // Like a command that cannot start: the process ends as failed_start, asynchronously.
       this.#end = {
@@ -147,8 +153,10 @@ export class ManagedProcess {
           ...(spec.env === undefined ? {} : { env: { ...spec.env } }),
           killGraceMs: options.killGraceMs,
           output,
+          ...(options.spawner === undefined ? {} : { spawner: options.spawner }),
         },
         {
+          onStarted: () => this.#handlers.started(),
           onEnd: (end) => {
             this.#end = end;
             this.#handlers.exited();
@@ -157,7 +165,7 @@ export class ManagedProcess {
       );
     } finally {
       // The child has its own copy of the descriptor.
-      closeSync(output);
+      if (typeof output === 'number') closeSync(output);
     }
   }
 

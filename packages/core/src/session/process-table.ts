@@ -8,6 +8,7 @@ import type { PollerLink } from '../poller/link.js';
 import { type Cancellation, ManagedProcess } from '../process/managed-process.js';
 import type { ProcessInfo } from '../process/process-info.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
+import type { Spawner } from '../process/spawner.js';
 import type { SpoolLines } from '../process/spool.js';
 import type { SpoolDir } from '../process/spool-dir.js';
 import { deadline, TIMED_OUT } from '../timeout.js';
@@ -47,6 +48,8 @@ export interface ProcessTableParts {
   readonly link: PollerLink;
   readonly approvals: ApprovalQueue;
   readonly spools: SpoolDir;
+  /** Starts the children, unless they are forked from this process (`processes.spawner: 'direct'`). */
+  readonly spawner: Spawner | undefined;
   readonly events: EventEmitter<VigilEvents>;
   readonly now: () => number;
 }
@@ -95,7 +98,7 @@ export class ProcessTable {
       processId,
       spec,
       { spool, now: now() },
-      { exited: () => this.#exited(process) },
+      { started: () => this.#started(process), exited: () => this.#exited(process) },
     );
     this.#processes.set(processId, process);
     this.#active.add(processId);
@@ -287,18 +290,31 @@ export class ProcessTable {
   }
 
   #start(process: ManagedProcess): void {
-    const { config, journal, link, now } = this.#parts;
-    const { spec, processId } = process;
-    process.start({ killGraceMs: config.processes.killGraceMs, now: now() });
-    const { pid } = process;
-    if (pid !== null) {
-      journal.record(
-        'process.started',
-        { command: spec.display, cwd: spec.cwd ?? null, pid, watch: this.info(process).watch },
-        { processId, command: spec.display },
-      );
-    }
-    if (process.followed) {
+    const { config, spawner, now } = this.#parts;
+    process.start({
+      killGraceMs: config.processes.killGraceMs,
+      now: now(),
+      ...(spawner === undefined ? {} : { spawner }),
+    });
+    // Forked here, it runs already; a spawner reports it later (`started`).
+    if (process.pid !== null) this.#started(process);
+  }
+
+  /**
+   * The child runs: `process.started` goes on the tape, then the poller follows its output (from the
+   * start of the spool), so no match of it can precede that event.
+   */
+  #started(process: ManagedProcess): void {
+    const { session, journal, link } = this.#parts;
+    const { spec, processId, pid } = process;
+    // Detached by its session's close while the spawner started it: nothing goes to the tape (G2).
+    if (pid === null || process.detached) return;
+    journal.record(
+      'process.started',
+      { command: spec.display, cwd: spec.cwd ?? null, pid, watch: this.info(process).watch },
+      { processId, command: spec.display },
+    );
+    if (process.followed && session.live) {
       const { path, drops } = process.spool;
       link.follow({ processId, patterns: spec.patterns, heartbeatMs: spec.heartbeatMs, spool: path, drops });
     }

@@ -9,6 +9,7 @@ import type { PollerExitedInfo, PollerHost, PollerStartedInfo } from '../poller/
 import { PollerLink, type ProbeResult } from '../poller/link.js';
 import type { ManagedProcess } from '../process/managed-process.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
+import type { Spawner } from '../process/spawner.js';
 import type { SpoolDir } from '../process/spool-dir.js';
 import { describePattern, linearTimePattern } from '../watch/patterns.js';
 import { ProcessTable } from './process-table.js';
@@ -23,6 +24,8 @@ export interface SessionContext {
   readonly gate: MatchGate;
   /** Where processes' output spools are made. */
   readonly spools: SpoolDir;
+  /** Starts the children (`processes.spawner: 'helper'`), or undefined: they are forked from this process. */
+  readonly spawner: Spawner | undefined;
   /** The instance's typed events: how a session tells the world (and the registry) what happened. */
   readonly events: EventEmitter<VigilEvents>;
   readonly now: () => number;
@@ -99,7 +102,12 @@ export class Session implements SessionView {
       },
     });
     const parts = { session: this, config, journal: this.journal, link: this.#link, events, now };
-    this.processes = new ProcessTable({ ...parts, approvals: this.approvals, spools: context.spools });
+    this.processes = new ProcessTable({
+      ...parts,
+      approvals: this.approvals,
+      spools: context.spools,
+      spawner: context.spawner,
+    });
     this.#reports = new WatchReports({ ...parts, processes: this.processes, host: context.host });
   }
 

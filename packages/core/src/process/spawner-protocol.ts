@@ -1,0 +1,41 @@
+/**
+ * The messages between a vigil instance and its spawner process (`spawner/spawner-process.mjs`),
+ * over Node's IPC channel with `serialization: 'advanced'`. `id` names one child of the spawner.
+ */
+
+/** From vigil to the spawner. */
+export type SpawnerRequest =
+  /** Start `file` with `args` in its own process group, stdout and stderr appended to `output`. */
+  | {
+      readonly type: 'spawn';
+      readonly id: number;
+      readonly file: string;
+      readonly args: readonly string[];
+      readonly cwd: string | undefined;
+      readonly env: Readonly<Record<string, string | undefined>>;
+      readonly output: string;
+    }
+  /** Write to the child's stdin; answered by `written` once handed to the OS. */
+  | { readonly type: 'write'; readonly id: number; readonly seq: number; readonly data: string | Uint8Array }
+  /** End the child's stdin (EOF). */
+  | { readonly type: 'end'; readonly id: number }
+  /** Close the child's stdin at once. */
+  | { readonly type: 'destroy'; readonly id: number };
+
+/** From the spawner to vigil, in the order things happened to each child. */
+export type SpawnerReport =
+  /** The spawner listens. */
+  | { readonly type: 'ready' }
+  /** The child runs as `pid` (its process group id too). */
+  | { readonly type: 'spawned'; readonly id: number; readonly pid: number }
+  /** The child could not start. */
+  | { readonly type: 'failed'; readonly id: number; readonly error: string }
+  /** Write `seq` was handed to the OS, or failed with `error`. */
+  | { readonly type: 'written'; readonly id: number; readonly seq: number; readonly error?: string }
+  /** The child exited (G6: its own exit, not the end of its output). */
+  | {
+      readonly type: 'exit';
+      readonly id: number;
+      readonly exitCode: number | null;
+      readonly signal: NodeJS.Signals | null;
+    };
