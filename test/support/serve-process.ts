@@ -83,8 +83,23 @@ export async function startServe(options: ServeProcessOptions = {}): Promise<Ser
       const sessionId = `stop-${++sessions}`;
       await call('POST', '/v1/sessions', { body: { sessionId } });
       const { body } = await call('POST', `/v1/sessions/${sessionId}/processes`, { body: { command } });
-      pgids.push(body.pid);
-      return { processId: body.processId, pgid: body.pid };
+      // The spawner process reports the pid a moment later: the tape's process.started has it.
+      let after = 0;
+      for (;;) {
+        const page = await call('GET', `/v1/sessions/${sessionId}/events?after=${after}&wait=10000`);
+        const events = page.body.events as {
+          seq: number;
+          type: string;
+          processId?: string;
+          data: { pid: number };
+        }[];
+        const started = events.find((e) => e.type === 'process.started' && e.processId === body.processId);
+        if (started !== undefined) {
+          pgids.push(started.data.pid);
+          return { processId: body.processId, pgid: started.data.pid };
+        }
+        after = events.at(-1)?.seq ?? after;
+      }
     },
     async outputOf(processId, needle) {
       for (;;) {

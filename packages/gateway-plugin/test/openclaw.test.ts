@@ -160,10 +160,11 @@ describe('OpenClaw plugin entry', () => {
     const command = `sh -c 'trap "" TERM; echo ready; exec sleep 1000' & wait`;
     await fake.tool(route).execute('c', { action: 'spawn', command });
     const [spawned] = vigil().processes.list();
-    const pgid = spawned!.pid!;
     while (!vigil().processes.poll(spawned!.processId).tail.includes('ready')) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    // Known once the spawner process started it (before it printed anything).
+    const pgid = vigil().processes.get(spawned!.processId).pid!;
     expect(liveMembers(pgid)).toHaveLength(2);
     await fake.services[0]!.stop!({});
     expect(liveMembers(pgid)).toEqual([]);
