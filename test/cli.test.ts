@@ -118,7 +118,10 @@ describe('vigil CLI', () => {
     const accented = await run(['serve', '--port', '0', '--token', 'tökentökentökentöken']).exited;
     expect(accented.code).toBe(1);
     expect(accented.err).toContain('--token: has U+00F6 at position 2');
-    expect(`${spaced.out}${accented.out}`).not.toContain('serving on');
+    const padding = await run(['serve', '--port', '0', '--token', `short${'='.repeat(20)}`]).exited;
+    expect(padding.code).toBe(1);
+    expect(padding.err).toContain('--token: must be at least 16 characters before any = padding, got 5');
+    expect(`${spaced.out}${accented.out}${padding.out}`).not.toContain('serving on');
   });
 
   it('prints help with every serve flag and rejects unknown commands', async () => {

@@ -32,6 +32,7 @@ export type {
 } from './journal/tape-events.js';
 export type { PollerExitedInfo, PollerExitReason, PollerHost, PollerStartedInfo } from './poller/host.js';
 export type { ProbeResult } from './poller/link.js';
+export { SURVIVOR_LIMIT_MS } from './process/child-run.js';
 export type { ProcessInfo, ProcessState } from './process/process-info.js';
 export { TERMINAL_STATES } from './process/process-info.js';
 export { signalSchema } from './process/signals.js';

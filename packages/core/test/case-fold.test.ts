@@ -138,6 +138,7 @@ describe('foldAsciiCase', () => {
     ['a control escape', '\\cA'],
     ['a backreference', '(a)\\1'],
     ['a range past ASCII', '[a-é]'],
+    ['a range from an uncased non-ASCII character', '[×-÷]'],
     ['an escaped range start', '[\\\\-z]'],
     ['an escaped range end', '[!-\\]]'],
   ])('leaves the i flag to a source with %s', (_what, source) => {

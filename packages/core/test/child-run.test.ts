@@ -1,5 +1,6 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, watch } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -286,6 +287,49 @@ describe('ChildRun', () => {
     await observed.run.kill('SIGKILL');
     expect(isDead(grandchild)).toBe(true);
     await observed.run.kill('SIGKILL');
+  });
+
+  /**
+   * Gives `pid` to a new process of its own group, as the kernel does once pids wrap around: sets
+   * the last pid handed out (`ns_last_pid`, which needs CAP_SYS_ADMIN, as on CI) and starts
+   * `sleep` until it gets it (another fork may take it first).
+   */
+  async function reusePid(pid: number): Promise<ChildProcess> {
+    for (;;) {
+      writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+      const newcomer = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+      if (newcomer.pid === pid) return newcomer;
+      const exited = once(newcomer, 'exit');
+      newcomer.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  /** How `newcomer` ends when this test ends it with SIGTERM: SIGKILL if something signalled it first. */
+  async function endOf(newcomer: ChildProcess): Promise<NodeJS.Signals | null> {
+    const exited = once(newcomer, 'exit');
+    newcomer.kill('SIGTERM');
+    const [, signal] = await exited;
+    return signal as NodeJS.Signals | null;
+  }
+
+  it("never signals its group's id once the group is gone: another process may have it by then", async () => {
+    // The leader alone: its group is gone when it exits.
+    const alone = observe({ command: 'true' });
+    await alone.ended;
+    const first = await reusePid(alone.run.pid!);
+    await alone.run.kill('SIGKILL');
+    expect(await endOf(first)).toBe('SIGTERM');
+
+    // A grandchild outlives the leader, then dies: the pid is free again.
+    const left = observe({ command: 'sleep 60 & echo $!' });
+    const grandchild = Number.parseInt((await left.ended).output.toString(), 10);
+    process.kill(grandchild, 'SIGKILL');
+    expect(await until(() => isDead(grandchild))).toBe(true);
+    const second = await reusePid(left.run.pid!);
+    await left.run.kill();
+    await left.run.kill('SIGKILL');
+    expect(await endOf(second)).toBe('SIGTERM');
   });
 
   it('reports a missing command as failed_start without throwing', async () => {

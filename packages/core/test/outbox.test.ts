@@ -163,7 +163,8 @@ describe('Outbox', () => {
     box.enqueue(note('a', 1));
     await tracker.done;
     expect(signals.map((s) => s.aborted)).toEqual([true, false]);
-    await box.close();
+    // The first call never settles: close waits for it only as long as its grace.
+    await box.close(10);
   });
 
   it('leaves no timer of an attempt behind when close gives up on a deliver that ignores its signal', async () => {
@@ -204,8 +205,35 @@ describe('Outbox', () => {
     );
     box.enqueue(note('a', 1));
     await tracker.done;
-    await box.close();
+    await box.close(10);
     expect(calls).toBe(2);
     expect(failures).toEqual([expect.stringContaining('did not settle within 20 ms')]);
+  });
+
+  it('waits in close for a call that timed out and has not settled yet: nothing of it runs after close', async () => {
+    let settleFirst!: () => void;
+    let calls = 0;
+    const tracker = acks(1);
+    const box = outbox(
+      () => {
+        calls++;
+        if (calls > 1) return undefined;
+        return new Promise<void>((resolve) => {
+          settleFirst = resolve;
+        });
+      },
+      { timeoutMs: 20, onDelivered: tracker.onDelivered },
+    );
+    box.enqueue(note('a', 1));
+    await tracker.done;
+    let closed = false;
+    const closing = box.close().then(() => {
+      closed = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toBe(false);
+    settleFirst();
+    await closing;
+    expect(calls).toBe(2);
   });
 });

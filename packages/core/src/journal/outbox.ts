@@ -34,7 +34,8 @@ export class Outbox<N extends OutboxItem = Notification> {
   /** The attempt in flight: `close` aborts it. */
   #attempting: AbortController | undefined;
   /** The `deliver` call in flight, until it settles: `close` waits for it (G2). */
-  #call: Promise<unknown> | undefined;
+  /** Every `deliver` call not settled yet, a timed-out one included: a close waits for them all. */
+  readonly #calls = new Set<Promise<unknown>>();
   /** Aborted once `close` stopped waiting for the call in flight. */
   readonly #abandoned = new AbortController();
   #running: Promise<void> | undefined;
@@ -75,7 +76,7 @@ export class Outbox<N extends OutboxItem = Notification> {
     this.#attempting?.abort();
     clearTimeout(this.#timer);
     this.#wakeRetry?.();
-    const calls = [this.#call, this.#running].filter((call) => call !== undefined);
+    const calls = [...this.#calls, this.#running].filter((call) => call !== undefined);
     if (calls.length > 0) await deadline(Promise.allSettled(calls), graceMs);
     // A call that ignored its signal past the grace is left to itself; no timer of it stays.
     this.#abandoned.abort();
@@ -132,7 +133,11 @@ export class Outbox<N extends OutboxItem = Notification> {
     const attempt = new AbortController();
     this.#attempting = attempt;
     const settled = Promise.resolve().then(() => call(attempt.signal));
-    this.#call = settled;
+    this.#calls.add(settled);
+    const forget = (): void => {
+      this.#calls.delete(settled);
+    };
+    settled.then(forget, forget);
     try {
       // Not raced against the attempt's signal: a close waits for the call itself, up to its grace.
       const outcome = await deadline(settled, this.#options.timeoutMs, this.#abandoned.signal);
@@ -142,7 +147,6 @@ export class Outbox<N extends OutboxItem = Notification> {
       }
     } finally {
       this.#attempting = undefined;
-      this.#call = undefined;
     }
   }
 

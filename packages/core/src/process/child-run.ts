@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { abortError, VigilError } from '../errors.js';
-import { groupAlive } from './process-group.js';
+import { groupExists, groupProbe, pidInUse } from './process-group.js';
 import type { StartedChild } from './remote-child.js';
 import type { Spawner } from './spawner.js';
 
@@ -39,6 +39,9 @@ export type ChildEnd =
   | { readonly kind: 'exited'; readonly exitCode: number | null; readonly signal: NodeJS.Signals | null }
   | { readonly kind: 'failed_start'; readonly error: string };
 
+/** How long a kill waits for a group to empty after its SIGKILL before it gives up on the survivors. */
+export const SURVIVOR_LIMIT_MS = 5_000;
+
 /** Callbacks of one run. They must not throw. */
 export interface ChildRunHandlers {
   /**
@@ -46,6 +49,11 @@ export interface ChildRunHandlers {
    * (a spawner starts it). Never when it failed to start.
    */
   onStarted?(): void;
+  /**
+   * Members of the group outlived a SIGKILL by `SURVIVOR_LIMIT_MS` (a process in uninterruptible
+   * sleep, or one vigil may not signal): the kill stopped waiting for them.
+   */
+  onSurvivors?(pgid: number): void;
   /** Called exactly once, when the child's stdin is released. */
   onEnd(end: ChildEnd): void;
 }
@@ -68,6 +76,15 @@ export class ChildRun {
   #stdinClosed = false;
   /** When survivors of a kill get SIGKILL (`performance.now()` time). */
   #killAt = Number.POSITIVE_INFINITY;
+  /** When the first SIGKILL went to the group (`performance.now()` time). */
+  #sigkilledAt: number | undefined;
+  /** A signal for what is left of the group once the leader ended, sent when a member is seen alive. */
+  #leftoverSignal: NodeJS.Signals | undefined;
+  /**
+   * The group was seen empty: its id may belong to a new group by now, so it is never signalled
+   * again. (While a member lives, the kernel does not give its group's id to another process.)
+   */
+  #groupGone = false;
   /** The running kill: resolves once the group is empty. */
   #reaping: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -125,7 +142,13 @@ export class ChildRun {
     this.#child = child;
     if (child.pid === undefined) {
       child.once('spawn', () => {
-        if (this.#deferredSignal !== undefined) this.#signalGroup(this.#deferredSignal);
+        if (this.#deferredSignal !== undefined) {
+          // The grace counts from the signal the child got, not from the kill that asked for it.
+          if (this.#deferredSignal !== 'SIGKILL') {
+            this.#killAt = Math.max(this.#killAt, performance.now() + this.#killGraceMs);
+          }
+          this.#signalGroup(this.#deferredSignal);
+        }
         handlers.onStarted?.();
         this.#wake?.();
       });
@@ -215,15 +238,21 @@ export class ChildRun {
    * Sends `signal` to the whole process group, then SIGKILL after `killGraceMs` to every member
    * still alive, the leader or not. Resolves after `onEnd`, once no member of the group is alive
    * (zombies do not count). Idempotent: a repeat only escalates, with SIGKILL, at once. After the
-   * end it reaps what is left of the group (grandchildren).
+   * end it reaps what is left of the group (grandchildren), if a member still lives: a group seen
+   * empty is never signalled again, since its id may belong to another by then. Members that
+   * outlive the SIGKILL by `SURVIVOR_LIMIT_MS` are reported (`onSurvivors`) and no longer waited for.
    */
   kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (!Object.hasOwn(constants.signals, signal)) {
       return Promise.reject(new VigilError('ERR_INVALID_INPUT', `Unknown signal ${String(signal)}`));
     }
-    if (this.#child === undefined) return this.#ended;
+    if (this.#child === undefined || this.#groupGone) return this.#reaping ?? this.#ended;
     const first = this.#reaping === undefined;
-    if (first || signal === 'SIGKILL') this.#signalGroup(signal);
+    if (first || signal === 'SIGKILL') {
+      // After the leader's end the group id is checked first: signalled only while a member lives.
+      if (this.#finished) this.#leftoverSignal = signal;
+      else this.#signalGroup(signal);
+    }
     if (signal === 'SIGKILL') this.#killAt = 0;
     else if (first) this.#killAt = performance.now() + this.#killGraceMs;
     // Pending writes can never be read now: fail them instead of letting them wait for the end.
@@ -231,22 +260,45 @@ export class ChildRun {
       new VigilError('ERR_INVALID_INPUT', `The process is being killed (${signal}); its stdin is closed`),
     );
     this.#wake?.();
-    this.#reaping ??= this.#reap();
+    this.#reaping ??= this.#reap().finally(() => {
+      // Given up on survivors: a later kill starts over.
+      if (!this.#groupGone) this.#reaping = undefined;
+    });
     return this.#reaping;
   }
 
-  /** Waits until the leader ended and no member of its group is alive, SIGKILLing survivors from `#killAt`. */
+  /**
+   * Waits until the leader ended and no member of its group is alive, SIGKILLing survivors from
+   * `#killAt`; gives up `SURVIVOR_LIMIT_MS` after the SIGKILL (`onSurvivors`).
+   */
   async #reap(): Promise<void> {
     // No event announces a grandchild's death: after the leader's end, poll, backing off to 50 ms.
     let pause = 1;
     for (;;) {
-      const leaderEnded = this.#finished;
       // No pid: still starting in the spawner (its start wakes this), or it never started.
       const pgid = this.pid;
-      if (leaderEnded && (pgid === undefined || !groupAlive(pgid))) break;
-      const untilKill = this.#killAt - performance.now();
-      if (untilKill <= 0) this.#signalGroup('SIGKILL');
-      if (!leaderEnded && untilKill > 0) await this.#nap(untilKill);
+      if (this.#finished) {
+        if (pgid === undefined || this.#groupGone) break;
+        // The leader was reaped: a process with its pid now is a newcomer, leading a group of its own.
+        if (pidInUse(pgid) || !(await groupProbe.alive(pgid))) {
+          this.#groupGone = true;
+          break;
+        }
+        const leftover = this.#leftoverSignal;
+        this.#leftoverSignal = undefined;
+        if (leftover !== undefined) this.#signalGroup(leftover);
+      }
+      const now = performance.now();
+      const untilKill = this.#killAt - now;
+      if (untilKill <= 0) {
+        this.#signalGroup('SIGKILL');
+        this.#sigkilledAt ??= now;
+      }
+      if (this.#sigkilledAt !== undefined && now - this.#sigkilledAt >= SURVIVOR_LIMIT_MS) {
+        if (pgid !== undefined) this.#handlers.onSurvivors?.(pgid);
+        return;
+      }
+      if (!this.#finished && untilKill > 0) await this.#nap(untilKill);
       else {
         await this.#nap(untilKill > 0 ? Math.min(pause, untilKill) : pause);
         pause = Math.min(pause * 2, 50);
@@ -277,6 +329,7 @@ export class ChildRun {
   }
 
   #signalGroup(signal: NodeJS.Signals): void {
+    if (this.#groupGone) return;
     if (this.pid === undefined) {
       // Still starting in the spawner: sent once it runs (SIGKILL wins over an earlier signal).
       if (this.#deferredSignal !== 'SIGKILL') this.#deferredSignal = signal;
@@ -292,6 +345,8 @@ export class ChildRun {
   #onExit(exitCode: number | null, signal: NodeJS.Signals | null): void {
     // Everything the child wrote before it exited is in the file already.
     this.#exit = { kind: 'exited', exitCode, signal };
+    // The leader is reaped: with no other member its group is gone, and its id free for reuse.
+    if (this.pid !== undefined && !groupExists(this.pid)) this.#groupGone = true;
     this.#finish(this.#exit);
   }
 
@@ -323,7 +378,7 @@ export class ChildRun {
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['VIGIL_TOKEN']);
 
 /** `process.env` without vigil's secrets, then `env` over it (a caller's explicit choice stays). */
-function childEnv(env: Readonly<Record<string, string>> | undefined): NodeJS.ProcessEnv {
+export function childEnv(env: Readonly<Record<string, string>> | undefined): NodeJS.ProcessEnv {
   const inherited: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!SECRET_VARIABLES.has(name)) inherited[name] = value;

@@ -13,6 +13,8 @@ export interface ProcessHandlers {
   started(): void;
   /** The child ended (`ending` is now true): drain its output, then call `finish`. */
   exited(): void;
+  /** Members of its process group outlived a SIGKILL (`SURVIVOR_LIMIT_MS`): a kill stopped waiting. */
+  survivors(pgid: number): void;
 }
 
 /** How `finish` ends a process that did not run to its own end. */
@@ -157,6 +159,7 @@ export class ManagedProcess {
         },
         {
           onStarted: () => this.#handlers.started(),
+          onSurvivors: (pgid) => this.#handlers.survivors(pgid),
           onEnd: (end) => {
             this.#end = end;
             this.#handlers.exited();

@@ -1,5 +1,8 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { VigilError } from '../errors.js';
+import { childEnv } from './child-run.js';
 import { RemoteChild } from './remote-child.js';
 import type { SpawnerReport, SpawnerRequest } from './spawner-protocol.js';
 
@@ -32,6 +35,14 @@ export class Spawner {
 
   /** `onError` hears when the helper died while children ran (they are killed: nothing follows them). */
   constructor(onError: (error: VigilError) => void) {
+    if (!existsSync(SPAWNER_ENTRY)) {
+      // Bundled without it: every spawn would fail, one by one. Say so once, at createVigil.
+      throw new VigilError(
+        'ERR_INVALID_CONFIG',
+        `processes.spawner: 'helper' needs ${fileURLToPath(SPAWNER_ENTRY)}, which is missing (was @vigil/core bundled?); ship that file or set processes.spawner to 'direct'`,
+        { details: { field: 'processes.spawner' } },
+      );
+    }
     this.#onError = onError;
   }
 
@@ -71,6 +82,8 @@ export class Spawner {
   #start(): ChildProcess {
     const helper = fork(SPAWNER_ENTRY, [], {
       execArgv: [],
+      // Without vigil's secrets: its children could read them from /proc/<its pid>/environ.
+      env: childEnv(undefined),
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       // Its own group: a terminal's Ctrl-C reaches the gateway, which ends the children, not this.

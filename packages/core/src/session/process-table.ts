@@ -5,6 +5,7 @@ import { invalidInput, VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { Journal } from '../journal/journal.js';
 import type { PollerLink } from '../poller/link.js';
+import { SURVIVOR_LIMIT_MS } from '../process/child-run.js';
 import { type Cancellation, ManagedProcess } from '../process/managed-process.js';
 import type { ProcessInfo } from '../process/process-info.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
@@ -98,7 +99,11 @@ export class ProcessTable {
       processId,
       spec,
       { spool, now: now() },
-      { started: () => this.#started(process), exited: () => this.#exited(process) },
+      {
+        started: () => this.#started(process),
+        exited: () => this.#exited(process),
+        survivors: (pgid) => this.#parts.events.emit('error', survivorsError(processId, pgid)),
+      },
     );
     this.#processes.set(processId, process);
     this.#active.add(processId);
@@ -329,4 +334,12 @@ export class ProcessTable {
     }
     this.finish(process);
   }
+}
+
+function survivorsError(processId: string, pgid: number): VigilError {
+  return new VigilError(
+    'ERR_TIMEOUT',
+    `Members of process group ${pgid} (process ${processId}) are still alive ${SURVIVOR_LIMIT_MS} ms after SIGKILL (in uninterruptible sleep, or not ours to signal); vigil stopped waiting for them`,
+    { details: { field: 'processId', processId, pgid } },
+  );
 }

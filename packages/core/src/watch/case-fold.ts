@@ -27,6 +27,9 @@ export function foldAsciiCase(source: string): string | undefined {
     }
     if (source.charCodeAt(i) > 0x7f) {
       if (char.toLowerCase() !== char.toUpperCase()) return undefined;
+      // A range from it may hold cased characters (`[×-÷]` holds `ø`).
+      if (inClass && source[i + 1] === '-' && source[i + 2] !== undefined && source[i + 2] !== ']')
+        return undefined;
       out += char;
       continue;
     }

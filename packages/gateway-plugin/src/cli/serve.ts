@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { VigilError } from '@vigil/core';
+import { SURVIVOR_LIMIT_MS, VigilError } from '@vigil/core';
 import { bearerTokenProblem } from '../http/bearer-token.js';
 import { type EmbeddedGateway, type GatewayHttpOptions, startGateway } from './gateway.js';
 import { neutraliseControls } from './terminal-text.js';
@@ -39,6 +39,9 @@ function splitConfig({ http, ...config }: Record<string, unknown>): {
 } {
   return http === undefined ? { config } : { config, http: http as GatewayHttpOptions };
 }
+
+/** Beyond every bound of a stop, how long `vigil serve` waits before it exits anyway. */
+const LAST_RESORT_MARGIN_MS = 5_000;
 
 /** The signals that stop `vigil serve`: Ctrl-C, `kill`, and the terminal that runs it closing. */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -90,6 +93,16 @@ function stopOnSignals(gateway: EmbeddedGateway, write: (line: string) => void):
     }
     stopping = true;
     write(`${why}: closing every session…`);
+    // The last resort: a stop that outlasts every bound it has (the graceful close, the SIGKILL of
+    // what is left, the wait for its survivors) exits anyway.
+    const { shutdownTimeoutMs, processes } = gateway.plugin.vigil.config;
+    setTimeout(
+      () => {
+        write('stop overran its time: exiting now');
+        process.exit(1);
+      },
+      shutdownTimeoutMs + processes.killGraceMs + SURVIVOR_LIMIT_MS + LAST_RESORT_MARGIN_MS,
+    ).unref();
     gateway
       .close()
       .then(

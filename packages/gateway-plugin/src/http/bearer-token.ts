@@ -12,11 +12,12 @@ const TOKEN_CHAR = /[A-Za-z0-9\-._~+/]/;
  * never match a header, so such a token would be accepted at start and refuse every request.
  */
 export function bearerTokenProblem(token: string): string | undefined {
-  if (token.length < MIN_TOKEN_LENGTH) {
-    return `must be at least ${MIN_TOKEN_LENGTH} characters, got ${token.length}`;
-  }
   const chars = [...token];
   const padding = chars.length - chars.findLastIndex((char) => char !== '=') - 1;
+  // Padding adds no secret: the length that counts is what comes before it.
+  if (chars.length - padding < MIN_TOKEN_LENGTH) {
+    return `must be at least ${MIN_TOKEN_LENGTH} characters before any = padding, got ${chars.length - padding}`;
+  }
   const bad = chars.findIndex((char, index) => index < chars.length - padding && !TOKEN_CHAR.test(char));
   if (bad < 0) return undefined;
   const char = chars[bad]!;
