@@ -13,7 +13,9 @@ import { cmdline, descendants, living, procStat } from './support/proc.js';
 
 const KEY_A = 'agent:main:vigil-e2e-a';
 const KEY_B = 'agent:main:vigil-e2e-b';
-const SLEEPER = 'sleep 300; echo vigil-e2e-sleeper';
+/** Each session's sleeper says which it is, so the test can tell their processes apart. */
+const SLEEPER_A = 'sleep 300; echo vigil-e2e-sleeper-a';
+const SLEEPER_B = 'sleep 300; echo vigil-e2e-sleeper-b';
 
 /** Ends only when the test creates the release file after the agent's run ended: only a wake-up can report it. */
 const echoCommand = (paths: HarnessPaths) =>
@@ -36,12 +38,22 @@ function script(body: ChatRequest, paths: HarnessPaths): Reply {
     return {
       calls: [
         { action: 'spawn', command: echoCommand(paths) },
-        { action: 'spawn', command: SLEEPER },
+        { action: 'spawn', command: SLEEPER_A },
       ],
     };
   }
-  if (all.includes('VIGIL-E2E-B')) return { calls: [{ action: 'spawn', command: SLEEPER }] };
+  if (all.includes('VIGIL-E2E-B')) return { calls: [{ action: 'spawn', command: SLEEPER_B }] };
   return { text: 'stub reply' };
+}
+
+/** The pid of the process group leader whose command line holds `command`, once it runs. */
+async function groupLeaderRunning(command: string): Promise<number> {
+  for (let tries = 0; tries < 500; tries++) {
+    const leader = living().find((p) => p.pid === p.pgid && cmdline(p.pid).includes(command));
+    if (leader !== undefined) return leader.pid;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`no process runs ${command}`);
 }
 
 interface SessionStart extends Trace {
@@ -125,8 +137,11 @@ describe('vigil in a real OpenClaw gateway', () => {
       sessionId: seen.sessionA,
       data: { state: 'running' },
     });
-    seen.sleeperA = (await spawned(KEY_A, SLEEPER)).data.pid;
-    seen.sleeperB = (await spawned(KEY_B, SLEEPER)).data.pid;
+    await spawned(KEY_A, SLEEPER_A);
+    await spawned(KEY_B, SLEEPER_B);
+    // The spawner process starts them a moment after the tool answered (its pid was still null).
+    seen.sleeperA = await groupLeaderRunning(SLEEPER_A);
+    seen.sleeperB = await groupLeaderRunning(SLEEPER_B);
     // Started by the gateway's spawner process (processes.spawner: helper), each in its own group.
     for (const pid of [seen.sleeperA, seen.sleeperB]) {
       const stat = procStat(pid);
