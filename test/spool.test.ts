@@ -111,8 +111,9 @@ for (const host of HOSTS) {
       const done = vigil.processes.spawn({ sessionId: sid, command: 'echo done' });
       await inbox.of(done.processId, 'completion');
       const folder = dirname(done.outputPath);
+      // An ended process's exit status lies next to its spool (see Re-adoption in the README).
       expect(readdirSync(folder).sort()).toEqual(
-        [`${done.processId}.out`, `${running.processId}.out`].sort(),
+        [`${done.processId}.out`, `${done.processId}.out.exit`, `${running.processId}.out`].sort(),
       );
       await vigil.close();
       expect(existsSync(folder)).toBe(false);

@@ -1,7 +1,9 @@
 // What /proc tells about processes and threads: vigil announces neither a grandchild's death nor a
 // thread's exit, so tests that check "nothing is left" read it here. A zombie counts as dead (this
 // sandbox's PID 1 does not reap orphans).
-import { readdirSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 export interface ProcStat {
   readonly pid: number;
@@ -75,4 +77,20 @@ export function cmdline(pid: number): string {
 /** OS threads of this process (worker threads included). */
 export function osThreads(): number {
   return readdirSync('/proc/self/task').length;
+}
+
+/**
+ * Gives `pid` to a new process of its own group, as the kernel does once pids wrap around: sets
+ * the last pid handed out (`ns_last_pid`, which needs CAP_SYS_ADMIN, as on CI) and starts
+ * `sleep` until it gets it (another fork may take it first).
+ */
+export async function reusePid(pid: number): Promise<ChildProcess> {
+  for (;;) {
+    writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+    const newcomer = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    if (newcomer.pid === pid) return newcomer;
+    const exited = once(newcomer, 'exit');
+    newcomer.kill('SIGKILL');
+    await exited;
+  }
 }

@@ -7,20 +7,56 @@
  * Messages are those of `src/process/spawner-protocol.ts`. Each child runs in its own process group
  * (pgid = pid), its stdout and stderr appended to its spool file, its stdin a pipe fed from the
  * gateway's `write` messages. Its exit is reported when the child itself exits (G6).
- * Plain JavaScript so that it runs the same from the sources (tests) and from `dist`.
+ *
+ * It is also what records each child's exit status for a later vigil (`<spool>.exit`, see
+ * `src/process/exit-status.ts`): it is the children's parent, so it alone learns their exact code
+ * or signal, and it runs in its own process group, so a gateway killed (even with SIGKILL) leaves
+ * it alive. When the gateway goes it closes the children's stdin and stays until the last of them
+ * ended, writing each status, then exits. Plain JavaScript so that it runs the same from the
+ * sources (tests) and from `dist`.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 /** @type {Map<number, import('node:child_process').ChildProcess>} */
 const children = new Map();
 
 /** @param {unknown} message */
 function send(message) {
-  if (process.connected) process.send?.(message);
+  // The channel can break before 'disconnect' is seen (the gateway was killed): with a callback,
+  // that EPIPE is not thrown, and this process lives on to record its children's exits.
+  if (process.connected) process.send?.(message, undefined, undefined, () => {});
 }
 
-/** @param {{ id: number, file: string, args: string[], cwd?: string, env: Record<string, string>, output: string }} request */
+/**
+ * Clock ticks from boot to the start of `pid` (`/proc/<pid>/stat` field 22); undefined without it.
+ * @param {number} pid
+ */
+function startTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ', 20)[19]);
+    return Number.isSafeInteger(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes an exit status atomically (a temporary file renamed), as `writeExitStatus` does.
+ * @param {string} path
+ * @param {{ exitCode: number | null, signal: string | null }} status
+ */
+function recordStatus(path, status) {
+  try {
+    writeFileSync(`${path}.tmp`, JSON.stringify(status), { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
+  } catch (error) {
+    process.stderr.write(`vigil spawner: cannot record the exit status ${path}: ${error.message}\n`);
+  }
+}
+
+/** @param {{ id: number, file: string, args: string[], cwd?: string, env: Record<string, string>, output: string, status?: string }} request */
 function start(request) {
   const { id } = request;
   let output;
@@ -50,11 +86,15 @@ function start(request) {
   });
   if (child.pid === undefined) return;
   children.set(id, child);
-  send({ type: 'spawned', id, pid: child.pid });
+  // Read now, before this process can reap it: the pid cannot name another process yet.
+  send({ type: 'spawned', id, pid: child.pid, startTicks: startTicks(child.pid) });
   child.once('exit', (exitCode, signal) => {
     children.delete(id);
+    // Recorded before it is reported: once vigil heard of the end, the status is on disk.
+    if (request.status !== undefined) recordStatus(request.status, { exitCode, signal });
     send({ type: 'exit', id, exitCode, signal });
     child.stdin.destroy();
+    if (!process.connected && children.size === 0) process.exit(0);
   });
 }
 
@@ -87,7 +127,11 @@ process.on('message', (message) => {
 
 // Signals are the gateway's to handle: it ends every group it started, then lets this process go.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
-// The gateway closed the channel (or died): nothing is left to report to. Children keep running,
-// as they would have if the gateway had spawned them itself and died.
-process.on('disconnect', () => process.exit(0));
+// The gateway closed the channel (or died): nothing is left to report to, and nobody can write to
+// the children's stdin any more (EOF). They keep running; this process stays to record how each
+// ends, for the vigil that adopts them, and exits after the last.
+process.on('disconnect', () => {
+  for (const child of children.values()) child.stdin?.end();
+  if (children.size === 0) process.exit(0);
+});
 send({ type: 'ready' });

@@ -253,16 +253,27 @@ export class SessionRegistry {
     await Promise.allSettled(closing);
   }
 
-  /** Kills every process still running, detached ones included, with SIGKILL, and deletes every spool (`vigil.close()`). */
-  async destroy(): Promise<void> {
+  /**
+   * A restart-safe stop's first step: every running command, detached ones included, runs on
+   * without this instance, for a later one to adopt (see `ProcessTable.releaseAll`).
+   */
+  releaseAll(): void {
+    for (const session of new Set(this.#owners.values())) session.processes.releaseAll();
+  }
+
+  /**
+   * Kills every process still running, detached ones included, with SIGKILL, and deletes every spool
+   * (`vigil.close()`). With `keepProcesses`, released processes and their spools stay.
+   */
+  async destroy(options: { readonly keepProcesses?: boolean } = {}): Promise<void> {
     await Promise.all([...new Set(this.#owners.values())].map((session) => session.processes.destroy()));
     for (const timer of this.#forgetProcess.values()) clearTimeout(timer);
     this.#forgetProcess.clear();
     this.#owners.clear();
     this.#finished.clear();
     this.#offered.clear();
-    this.#spools.close();
-    await this.#spawner?.close();
+    this.#spools.close({ keepDirectory: options.keepProcesses === true });
+    await this.#spawner?.close(options);
   }
 
   /** Drops every retained session and its timers (after `closeAll` and `destroy`). */

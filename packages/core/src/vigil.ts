@@ -100,7 +100,8 @@ export interface Vigil extends AsyncDisposable {
   /**
    * Closes every session in parallel, then the host, within `shutdownTimeoutMs`; whatever has not
    * stopped by then is ended by force (SIGKILL, terminated threads). `force` skips the graceful
-   * wait, also of a close already running (a second Ctrl-C). Idempotent.
+   * wait, also of a close already running (a second Ctrl-C). `keepProcesses` makes it a
+   * restart-safe stop. Idempotent.
    */
   close(options?: CloseOptions): Promise<void>;
 }
@@ -108,6 +109,13 @@ export interface Vigil extends AsyncDisposable {
 export interface CloseOptions {
   /** End everything now: SIGKILL to every process group, no grace. Default false. */
   readonly force?: boolean;
+  /**
+   * A restart-safe stop: every running command runs on, with its spool and the process that records
+   * its exit status, for the next vigil on the same `stateDir` to adopt; everything else stops as in
+   * any close (pollers, deliveries, approvals; commands waiting for approval are cancelled). Only the
+   * first close decides. Default false.
+   */
+  readonly keepProcesses?: boolean;
 }
 
 const logOptionsSchema = z.object({
@@ -162,14 +170,17 @@ export function createVigil(options: VigilOptions = {}): Vigil {
   const hurry = new AbortController();
   const close = (closeOptions: CloseOptions = {}): Promise<void> => {
     if (closeOptions.force === true) hurry.abort();
+    const keepProcesses = closeOptions.keepProcesses === true;
     closing ??= (async () => {
+      // First: no session's close may kill them.
+      if (keepProcesses) registry.releaseAll();
       try {
         await deadline(registry.closeAll('shutdown'), config.shutdownTimeoutMs, hurry.signal);
       } catch {
         // Hurried: the graceful close goes on while everything is ended by force below.
       } finally {
         // Whatever did not stop by now is ended by force: processes by SIGKILL, pollers with their threads.
-        await Promise.all([registry.destroy(), host.close()]);
+        await Promise.all([registry.destroy({ keepProcesses }), host.close()]);
         registry.forgetAll();
       }
     })();

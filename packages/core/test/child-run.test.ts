@@ -1,11 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isDead, liveMembers } from '../../../test/support/proc.js';
+import { isDead, liveMembers, reusePid } from '../../../test/support/proc.js';
 import { raceIt } from '../../../test/support/race.js';
 import { type ChildEnd, ChildRun, type ChildRunOptions } from '../src/process/child-run.js';
 
@@ -288,22 +288,6 @@ describe('ChildRun', () => {
     expect(isDead(grandchild)).toBe(true);
     await observed.run.kill('SIGKILL');
   });
-
-  /**
-   * Gives `pid` to a new process of its own group, as the kernel does once pids wrap around: sets
-   * the last pid handed out (`ns_last_pid`, which needs CAP_SYS_ADMIN, as on CI) and starts
-   * `sleep` until it gets it (another fork may take it first).
-   */
-  async function reusePid(pid: number): Promise<ChildProcess> {
-    for (;;) {
-      writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
-      const newcomer = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
-      if (newcomer.pid === pid) return newcomer;
-      const exited = once(newcomer, 'exit');
-      newcomer.kill('SIGKILL');
-      await exited;
-    }
-  }
 
   /** How `newcomer` ends when this test ends it with SIGTERM: SIGKILL if something signalled it first. */
   async function endOf(newcomer: ChildProcess): Promise<NodeJS.Signals | null> {

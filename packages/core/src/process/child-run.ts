@@ -2,7 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { abortError, VigilError } from '../errors.js';
+import { AdoptedChild, type AdoptionRecord } from './adopted-child.js';
+import { type ExitStatus, writeExitStatus } from './exit-status.js';
 import { groupExists, groupProbe, pidInUse } from './process-group.js';
+import { bootId, type ProcessIdentity, readIdentity } from './process-identity.js';
 import type { StartedChild } from './remote-child.js';
 import type { Spawner } from './spawner.js';
 
@@ -25,6 +28,19 @@ export interface ChildRunOptions {
   readonly output: number | string;
   /** Start the child from this helper process rather than by forking this one. */
   readonly spawner?: Spawner;
+  /**
+   * Where its exit status is written when it ends (`<spool>.exit`), by the process that waits for
+   * it: the spawner, or this one. A later vigil reads it to learn how an adopted command ended.
+   */
+  readonly status?: string;
+}
+
+/** Options of `ChildRun.adopt`. */
+export interface AdoptOptions {
+  /** As in `ChildRunOptions`. */
+  readonly killGraceMs: number;
+  /** How often its fate is checked besides its status file's arrival. Default `ADOPTED_POLL_MS`. */
+  readonly pollMs?: number;
 }
 
 /** Bounds of one `ChildRun.write`. */
@@ -34,10 +50,12 @@ export interface WriteOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** How a run ended: the child exited (or was killed by `signal`), or it never started. */
+/** How a run ended: the child exited (or was killed by `signal`), it never started, or its fate is unknown. */
 export type ChildEnd =
   | { readonly kind: 'exited'; readonly exitCode: number | null; readonly signal: NodeJS.Signals | null }
-  | { readonly kind: 'failed_start'; readonly error: string };
+  | { readonly kind: 'failed_start'; readonly error: string }
+  /** An adopted command whose end cannot be known (see `AdoptedChild`). */
+  | { readonly kind: 'lost'; readonly reason: string };
 
 /** How long a kill waits for a group to empty after its SIGKILL before it gives up on the survivors. */
 export const SURVIVOR_LIMIT_MS = 5_000;
@@ -65,7 +83,10 @@ export interface ChildRunHandlers {
 export class ChildRun {
   readonly #handlers: ChildRunHandlers;
   readonly #killGraceMs: number;
-  readonly #child: StartedChild | undefined;
+  #child: StartedChild | undefined;
+  /** Set when following a command a previous vigil started. */
+  #adopted: AdoptedChild | undefined;
+  #identity: ProcessIdentity | undefined;
   /** A signal asked for while a spawner was still starting the child. */
   #deferredSignal: NodeJS.Signals | undefined;
   readonly #ended: Promise<void>;
@@ -96,37 +117,57 @@ export class ChildRun {
    * `onEnd` as `failed_start`, asynchronously. Invalid options throw `ERR_INVALID_INPUT`.
    */
   static start(options: ChildRunOptions, handlers: ChildRunHandlers): ChildRun {
-    return new ChildRun(options, handlers);
+    const run = new ChildRun(options.killGraceMs, handlers);
+    run.#launch(options);
+    return run;
   }
 
-  private constructor(options: ChildRunOptions, handlers: ChildRunHandlers) {
-    const { command, killGraceMs, output } = options;
-    if (command.length === 0) {
-      throw new VigilError('ERR_INVALID_INPUT', 'command must not be empty');
-    }
+  /**
+   * Follows a command a previous vigil started, from its record: its end comes from the exit status
+   * its recorder writes, or as `lost` when that can never come (see `AdoptedChild`). Kills reach its
+   * group only while its pid still names it. Its stdin cannot be written.
+   */
+  static adopt(record: AdoptionRecord, options: AdoptOptions, handlers: ChildRunHandlers): ChildRun {
+    const run = new ChildRun(options.killGraceMs, handlers);
+    const child = new AdoptedChild(record, options.pollMs === undefined ? {} : { pollMs: options.pollMs });
+    run.#adopted = child;
+    run.#attach(child, undefined);
+    child.once('lost', (reason) => run.#onLost(reason));
+    return run;
+  }
+
+  private constructor(killGraceMs: number, handlers: ChildRunHandlers) {
     if (!Number.isFinite(killGraceMs) || killGraceMs < 0) {
       throw new VigilError(
         'ERR_INVALID_INPUT',
         `killGraceMs must be a non-negative number, got ${killGraceMs}`,
       );
     }
-    const wantsPath = options.spawner !== undefined;
-    if (wantsPath ? typeof output !== 'string' : !Number.isSafeInteger(output) || (output as number) < 0) {
-      const expected = wantsPath ? 'a path (with a spawner)' : 'a file descriptor';
-      throw new VigilError('ERR_INVALID_INPUT', `output must be ${expected}, got ${output}`);
-    }
     this.#handlers = handlers;
     this.#killGraceMs = killGraceMs;
     this.#ended = new Promise((resolve) => {
       this.#resolveEnded = resolve;
     });
+  }
+
+  #launch(options: ChildRunOptions): void {
+    const { command, output } = options;
+    if (command.length === 0) {
+      throw new VigilError('ERR_INVALID_INPUT', 'command must not be empty');
+    }
+    const wantsPath = options.spawner !== undefined;
+    if (wantsPath ? typeof output !== 'string' : !Number.isSafeInteger(output) || (output as number) < 0) {
+      const expected = wantsPath ? 'a path (with a spawner)' : 'a file descriptor';
+      throw new VigilError('ERR_INVALID_INPUT', `output must be ${expected}, got ${output}`);
+    }
     const [file, ...args] = typeof command === 'string' ? ['/bin/sh', '-c', command] : command;
     let child: StartedChild;
     try {
       // detached: own process group (pgid = pid) so kill(-pid) reaches grandchildren. Not unref'd.
       const env = childEnv(options.env);
+      const { spawner, status } = options;
       child =
-        options.spawner?.spawn(file as string, args, { cwd: options.cwd, env, output: output as string }) ??
+        spawner?.spawn(file as string, args, { cwd: options.cwd, env, output: output as string, status }) ??
         (spawn(file as string, args, {
           cwd: options.cwd,
           env,
@@ -134,14 +175,23 @@ export class ChildRun {
           stdio: ['pipe', output as number, output as number],
         }) satisfies ChildProcess);
     } catch (error) {
-      this.#child = undefined;
       const end = failedStart(error, options.cwd);
       process.nextTick(() => this.#finish(end));
       return;
     }
+    // Forked here, this process is the one that waits for it, so it records its status.
+    this.#attach(child, options.spawner === undefined ? options.status : undefined);
+    child.on('error', (error) => {
+      if (this.pid === undefined) this.#finish(failedStart(error, options.cwd));
+    });
+  }
+
+  /** Follows a started child: its start (from a spawner), its stdin's errors, its exit. */
+  #attach(child: StartedChild, statusPath: string | undefined): void {
     this.#child = child;
     if (child.pid === undefined) {
       child.once('spawn', () => {
+        this.#identify(child);
         if (this.#deferredSignal !== undefined) {
           // The grace counts from the signal the child got, not from the kill that asked for it.
           if (this.#deferredSignal !== 'SIGKILL') {
@@ -149,16 +199,25 @@ export class ChildRun {
           }
           this.#signalGroup(this.#deferredSignal);
         }
-        handlers.onStarted?.();
+        this.#handlers.onStarted?.();
         this.#wake?.();
       });
+    } else {
+      // Not reaped before this turn of the event loop ends: its pid is still its own.
+      this.#identify(child);
     }
     // EPIPE when the child stops reading: `write()` reports it through its callback.
     child.stdin?.on('error', () => {});
-    child.once('exit', (exitCode, signal) => this.#onExit(exitCode, signal));
-    child.on('error', (error) => {
-      if (this.pid === undefined) this.#finish(failedStart(error, options.cwd));
+    child.once('exit', (exitCode, signal) => {
+      if (statusPath !== undefined) recordStatus(statusPath, { exitCode, signal });
+      this.#onExit(exitCode, signal);
     });
+  }
+
+  #identify(child: StartedChild): void {
+    const pid = child.pid!;
+    const startTicks = child.startTicks ?? readIdentity(pid)?.startTicks;
+    if (startTicks !== undefined) this.#identity = { pid, pgid: pid, startTicks, bootId: bootId() };
   }
 
   /**
@@ -167,6 +226,21 @@ export class ChildRun {
    */
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /**
+   * Its pid, process group, start time and boot, once it runs: what a record needs to adopt it later
+   * (with `recorder` and its status path).
+   */
+  get identity(): ProcessIdentity | undefined {
+    return this.#identity;
+  }
+
+  /** The process that waits for it and writes its exit status (null before it runs, or if unknown). */
+  get recorder(): ProcessIdentity | null {
+    if (this.#child === undefined || this.#identity === undefined) return null;
+    const { recorder } = this.#child;
+    return recorder === undefined ? (selfIdentity() ?? null) : recorder;
   }
 
   /** True from a successful spawn until `onEnd` has been called. */
@@ -196,6 +270,14 @@ export class ChildRun {
       !this.#finishing &&
       !this.#stdinClosed &&
       this.#reaping === undefined;
+    if (this.#adopted !== undefined && open) {
+      return Promise.reject(
+        new VigilError(
+          'ERR_INVALID_INPUT',
+          'The stdin of a process adopted after a restart cannot be written: it was a pipe of the vigil that started it',
+        ),
+      );
+    }
     if (!open || !stdin?.writable) return Promise.reject(stdinError());
     const { signal, timeoutMs } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
@@ -279,8 +361,9 @@ export class ChildRun {
       const pgid = this.pid;
       if (this.#finished) {
         if (pgid === undefined || this.#groupGone) break;
-        // The leader was reaped: a process with its pid now is a newcomer, leading a group of its own.
-        if (pidInUse(pgid) || !(await groupProbe.alive(pgid))) {
+        // The leader was reaped: a process with its pid now is a newcomer, leading a group of its own
+        // (an adopted leader may be an unreaped zombie still: its pid is still its own).
+        if ((pidInUse(pgid) && this.#adopted?.holdsPid() !== true) || !(await groupProbe.alive(pgid))) {
           this.#groupGone = true;
           break;
         }
@@ -335,6 +418,8 @@ export class ChildRun {
       if (this.#deferredSignal !== 'SIGKILL') this.#deferredSignal = signal;
       return;
     }
+    // Not our child: its pid is signalled only while it still names it (a reused pid never is).
+    if (this.#adopted !== undefined && !this.#finished && !this.#adopted.stillOurs()) return;
     try {
       process.kill(-this.pid, signal);
     } catch {
@@ -348,6 +433,32 @@ export class ChildRun {
     // The leader is reaped: with no other member its group is gone, and its id free for reuse.
     if (this.pid !== undefined && !groupExists(this.pid)) this.#groupGone = true;
     this.#finish(this.#exit);
+  }
+
+  /** An adopted command's end cannot be known. */
+  #onLost(reason: string): void {
+    // Its pid names a newcomer, or its group is empty: never signalled again. (An unreaped zombie
+    // leader still holds its group's id: what is left of the group can still be killed.)
+    const pid = this.pid;
+    const newcomer = pid !== undefined && pidInUse(pid) && this.#adopted?.holdsPid() !== true;
+    if (pid !== undefined && (newcomer || !groupExists(pid))) this.#groupGone = true;
+    this.#finish({ kind: 'lost', reason });
+  }
+
+  /**
+   * Lets the command go without ending it (a restart-safe stop): it runs on, its recorder still
+   * writes its exit status, and a later vigil can adopt it. Its stdin is closed (EOF), as a stop of
+   * the vigil that owns the pipe would close it. `onEnd` is never called; `kill` does nothing.
+   */
+  release(): void {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    this.#groupGone = true;
+    this.#adopted?.stop();
+    this.#discardStdin(new VigilError('ERR_CLOSED', 'vigil stopped and left the process running'));
+    this.#child?.unref?.();
+    this.#resolveEnded();
+    this.#wake?.();
   }
 
   /** Releases stdin and timers, then calls `onEnd` once: the one way out of every path. */
@@ -384,6 +495,26 @@ export function childEnv(env: Readonly<Record<string, string>> | undefined): Nod
     if (!SECRET_VARIABLES.has(name)) inherited[name] = value;
   }
   return { ...inherited, ...env };
+}
+
+let self: ProcessIdentity | undefined;
+
+/** This process, the recorder of the children it forks itself. */
+function selfIdentity(): ProcessIdentity | undefined {
+  self ??= readIdentity('self');
+  return self;
+}
+
+/**
+ * Writes a child's exit status for a later vigil. A failure (a full disk) is not this run's: vigil
+ * saw the end itself, and only an adoption after a crash in this very instant would miss it.
+ */
+function recordStatus(path: string, status: ExitStatus): void {
+  try {
+    writeExitStatus(path, status);
+  } catch {
+    // See above.
+  }
 }
 
 function failedStart(error: unknown, cwd: string | undefined): ChildEnd {

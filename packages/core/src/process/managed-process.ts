@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { closeSync } from 'node:fs';
 import { VigilError } from '../errors.js';
-import { type ChildEnd, ChildRun, type WriteOptions } from './child-run.js';
+import type { AdoptionRecord } from './adopted-child.js';
+import { type ChildEnd, ChildRun, type ChildRunHandlers, type WriteOptions } from './child-run.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
 import type { SpawnSpec } from './spawn-spec.js';
 import type { Spawner } from './spawner.js';
@@ -15,6 +16,18 @@ export interface ProcessHandlers {
   exited(): void;
   /** Members of its process group outlived a SIGKILL (`SURVIVOR_LIMIT_MS`): a kill stopped waiting. */
   survivors(pgid: number): void;
+}
+
+/** What `ManagedProcess.adopt` resumes a process from: its persisted record. */
+export interface AdoptOptions {
+  readonly spool: Spool;
+  readonly createdAt: number;
+  readonly startedAt: number;
+  /** Its identity, its recorder and where its exit status lands (`ManagedProcess.adoptionRecord`). */
+  readonly record: AdoptionRecord;
+  readonly killGraceMs: number;
+  /** How often its fate is checked besides its status file's arrival (`ChildRun.adopt`). */
+  readonly pollMs?: number;
 }
 
 /** How `finish` ends a process that did not run to its own end. */
@@ -31,7 +44,7 @@ export class ManagedProcess {
   readonly spec: SpawnSpec;
   readonly spool: Spool;
   readonly createdAt: number;
-  /** Resolves once the process is terminal (every `wait`). */
+  /** Resolves once the process is terminal, or released by a restart-safe stop (every `wait`). */
   readonly finished: Promise<void>;
   readonly #handlers: ProcessHandlers;
   #state: ProcessState;
@@ -49,6 +62,7 @@ export class ManagedProcess {
   #approvalId: string | null = null;
   readonly #disabledPatterns = new Set<number>();
   #detached = false;
+  #released = false;
   #settle!: () => void;
 
   constructor(
@@ -108,6 +122,11 @@ export class ManagedProcess {
     return this.#detached;
   }
 
+  /** Let go by a restart-safe stop: it runs on, untracked here. */
+  get released(): boolean {
+    return this.#released;
+  }
+
   /** Whether the poller must follow its output: it has patterns or heartbeats. */
   get followed(): boolean {
     return this.spec.patterns.length > 0 || this.spec.heartbeatMs > 0;
@@ -120,6 +139,61 @@ export class ManagedProcess {
 
   get watching(): boolean {
     return this.#watching;
+  }
+
+  /**
+   * Resumes a process a previous vigil started, from its record: running until its recorded exit
+   * status arrives (at once if it ended meanwhile), or `lost` when its fate cannot be known. Its end
+   * reaches the owner as `exited`, as a started process's does; `kill` reaches its group while its
+   * pid still names it; `write` fails (its stdin cannot be reopened).
+   */
+  static adopt(
+    processId: string,
+    spec: SpawnSpec,
+    options: AdoptOptions,
+    handlers: ProcessHandlers,
+  ): ManagedProcess {
+    const process = new ManagedProcess(
+      processId,
+      spec,
+      { spool: options.spool, now: options.createdAt },
+      handlers,
+    );
+    process.#state = 'running';
+    process.#startedAt = options.startedAt;
+    process.#run = ChildRun.adopt(
+      options.record,
+      {
+        killGraceMs: options.killGraceMs,
+        ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+      },
+      process.#runHandlers(),
+    );
+    return process;
+  }
+
+  /**
+   * What a record must keep to adopt this process after a restart, once it runs: its identity, its
+   * recorder and its status file. Undefined before it runs, or when `/proc` could not tell.
+   */
+  get adoptionRecord(): AdoptionRecord | undefined {
+    const identity = this.#run?.identity;
+    if (identity === undefined || this.#run === undefined) return undefined;
+    return { identity, statusPath: this.spool.statusPath, recorder: this.#run.recorder };
+  }
+
+  /**
+   * Lets the command run on without vigil (a restart-safe stop): nothing of it reaches the owner
+   * again, its spool file and exit status stay for a later vigil to adopt it. Returns whether there
+   * was a running command to let go.
+   */
+  release(): boolean {
+    if (this.#run === undefined || !this.alive || this.#released) return false;
+    this.#released = true;
+    this.#run.release();
+    this.spool.close();
+    this.#settle();
+    return true;
   }
 
   /** Waits for approval `approvalId`. */
@@ -155,21 +229,26 @@ export class ManagedProcess {
           ...(spec.env === undefined ? {} : { env: { ...spec.env } }),
           killGraceMs: options.killGraceMs,
           output,
+          status: this.spool.statusPath,
           ...(options.spawner === undefined ? {} : { spawner: options.spawner }),
         },
-        {
-          onStarted: () => this.#handlers.started(),
-          onSurvivors: (pgid) => this.#handlers.survivors(pgid),
-          onEnd: (end) => {
-            this.#end = end;
-            this.#handlers.exited();
-          },
-        },
+        this.#runHandlers(),
       );
     } finally {
       // The child has its own copy of the descriptor.
       if (typeof output === 'number') closeSync(output);
     }
+  }
+
+  #runHandlers(): ChildRunHandlers {
+    return {
+      onStarted: () => this.#handlers.started(),
+      onSurvivors: (pgid) => this.#handlers.survivors(pgid),
+      onEnd: (end) => {
+        this.#end = end;
+        this.#handlers.exited();
+      },
+    };
   }
 
   /** Marks a kill as asked for: the process ends as `killed`, and an approval is not acted on. */
@@ -236,6 +315,9 @@ export class ManagedProcess {
     } else if (end.kind === 'failed_start') {
       this.#state = 'failed_start';
       this.#reason = `failed to start: ${end.error}`;
+    } else if (end.kind === 'lost') {
+      this.#state = 'lost';
+      this.#reason = `lost: ${end.reason}`;
     } else {
       this.#exitCode = end.exitCode;
       this.#signal = end.signal;

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
+import type { ProcessIdentity } from './process-identity.js';
 import type { SpawnerReport, SpawnerRequest } from './spawner-protocol.js';
 
 /**
@@ -9,6 +10,12 @@ import type { SpawnerReport, SpawnerRequest } from './spawner-protocol.js';
 export interface StartedChild {
   readonly pid?: number | undefined;
   readonly stdin: Writable | null;
+  /** Its start time (`/proc/<pid>/stat` field 22), when its starter read it; else it is read from `/proc`. */
+  readonly startTicks?: number | undefined;
+  /** The process that waits for it and writes its exit status, when it is not this one. */
+  readonly recorder?: ProcessIdentity | null | undefined;
+  /** Lets this process exit while the child runs. */
+  unref?(): void;
   once(event: 'spawn', listener: () => void): this;
   once(event: 'exit', listener: (exitCode: number | null, signal: NodeJS.Signals | null) => void): this;
   on(event: 'error', listener: (error: Error) => void): this;
@@ -28,12 +35,16 @@ type Events = {
  */
 export class RemoteChild extends EventEmitter<Events> implements StartedChild {
   readonly stdin: Writable;
+  readonly recorder: ProcessIdentity | null;
   #pid: number | undefined;
+  #startTicks: number | undefined;
   #seq = 0;
   readonly #writes = new Map<number, (error?: Error | null) => void>();
 
-  constructor(id: number, send: (request: SpawnerRequest) => void) {
+  /** `recorder`: the spawner process, which waits for the child and writes its exit status. */
+  constructor(id: number, send: (request: SpawnerRequest) => void, recorder: ProcessIdentity | null) {
     super();
+    this.recorder = recorder;
     this.stdin = new Writable({
       decodeStrings: false,
       write: (data: string | Uint8Array, _encoding, callback) => {
@@ -57,11 +68,16 @@ export class RemoteChild extends EventEmitter<Events> implements StartedChild {
     return this.#pid;
   }
 
+  get startTicks(): number | undefined {
+    return this.#startTicks;
+  }
+
   /** Applies one report of the spawner about this child. */
   report(report: SpawnerReport): void {
     switch (report.type) {
       case 'spawned':
         this.#pid = report.pid;
+        this.#startTicks = report.startTicks;
         this.emit('spawn');
         break;
       case 'failed':

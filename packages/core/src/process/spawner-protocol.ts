@@ -5,7 +5,10 @@
 
 /** From vigil to the spawner. */
 export type SpawnerRequest =
-  /** Start `file` with `args` in its own process group, stdout and stderr appended to `output`. */
+  /**
+   * Start `file` with `args` in its own process group, stdout and stderr appended to `output`; when
+   * it ends, write its exit status to `status` (if given), before reporting `exit`.
+   */
   | {
       readonly type: 'spawn';
       readonly id: number;
@@ -14,6 +17,7 @@ export type SpawnerRequest =
       readonly cwd: string | undefined;
       readonly env: Readonly<Record<string, string | undefined>>;
       readonly output: string;
+      readonly status: string | undefined;
     }
   /** Write to the child's stdin; answered by `written` once handed to the OS. */
   | { readonly type: 'write'; readonly id: number; readonly seq: number; readonly data: string | Uint8Array }
@@ -26,8 +30,11 @@ export type SpawnerRequest =
 export type SpawnerReport =
   /** The spawner listens. */
   | { readonly type: 'ready' }
-  /** The child runs as `pid` (its process group id too). */
-  | { readonly type: 'spawned'; readonly id: number; readonly pid: number }
+  /**
+   * The child runs as `pid` (its process group id too), started `startTicks` after boot (read
+   * before the spawner could reap it: it names this child), or undefined if `/proc` could not say.
+   */
+  | { readonly type: 'spawned'; readonly id: number; readonly pid: number; readonly startTicks?: number }
   /** The child could not start. */
   | { readonly type: 'failed'; readonly id: number; readonly error: string }
   /** Write `seq` was handed to the OS, or failed with `error`. */

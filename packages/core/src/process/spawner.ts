@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { VigilError } from '../errors.js';
 import { childEnv } from './child-run.js';
+import { type ProcessIdentity, readIdentity } from './process-identity.js';
 import { RemoteChild } from './remote-child.js';
 import type { SpawnerReport, SpawnerRequest } from './spawner-protocol.js';
 
@@ -17,6 +18,8 @@ export interface RemoteSpawnOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The file its stdout and stderr are appended to (the spawner opens it). */
   readonly output: string;
+  /** Where the spawner writes its exit status when it ends. */
+  readonly status: string | undefined;
 }
 
 /**
@@ -30,6 +33,8 @@ export class Spawner {
   readonly #onError: (error: VigilError) => void;
   readonly #children = new Map<number, RemoteChild>();
   #helper: ChildProcess | undefined;
+  /** The running helper's identity: the recorder of its children's exit statuses. */
+  #helperIdentity: ProcessIdentity | null = null;
   #nextId = 0;
   #closed = false;
 
@@ -56,18 +61,29 @@ export class Spawner {
     if (this.#closed) throw new VigilError('ERR_CLOSED', 'this vigil instance is closed');
     const helper = this.#helper ?? this.#start();
     const id = ++this.#nextId;
-    const child = new RemoteChild(id, (request) => this.#send(helper, request));
+    const child = new RemoteChild(id, (request) => this.#send(helper, request), this.#helperIdentity);
     this.#children.set(id, child);
     if (this.#children.size === 1) this.#ref(helper, true);
     this.#send(helper, { type: 'spawn', id, file, args, ...options });
     return child;
   }
 
-  /** Lets the helper go once every child ended (their groups are the caller's to end first). Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Lets the helper go once every child ended (their groups are the caller's to end first). With
+   * `keepProcesses`, children still run: the helper is let go at once and lives on until the last of
+   * them ended, recording each exit status, while nothing here follows them or kills them. Idempotent.
+   */
+  async close(options: { readonly keepProcesses?: boolean } = {}): Promise<void> {
     this.#closed = true;
     const helper = this.#helper;
     if (helper === undefined) return;
+    if (options.keepProcesses === true) {
+      this.#helper = undefined;
+      this.#children.clear();
+      this.#ref(helper, false);
+      if (helper.connected) helper.disconnect();
+      return;
+    }
     if (helper.exitCode === null && helper.signalCode === null) {
       const exited = new Promise((resolve) => helper.once('exit', resolve));
       // Held until it is gone: a caller awaiting close() keeps Node alive meanwhile.
@@ -90,6 +106,8 @@ export class Spawner {
       detached: true,
     });
     this.#helper = helper;
+    // Read before the helper could exit and be reaped: its pid still names it.
+    this.#helperIdentity = helper.pid === undefined ? null : (readIdentity(helper.pid) ?? null);
     this.#ref(helper, false);
     helper.on('message', (report: SpawnerReport) => this.#report(report));
     // It could not start, or a message could not reach it: either way it is lost.

@@ -32,11 +32,14 @@ export class SpoolDir {
     this.#spools.delete(spool);
   }
 
-  /** Deletes every spool, and the temporary directory. */
-  close(): void {
+  /**
+   * Deletes every spool, and the temporary directory unless `keepDirectory` (a restart-safe stop:
+   * the spools of released processes, already closed, stay with their exit statuses).
+   */
+  close(options: { readonly keepDirectory?: boolean } = {}): void {
     for (const spool of this.#spools) spool.delete();
     this.#spools.clear();
-    if (this.#path !== undefined && this.#stateDir === undefined)
+    if (this.#path !== undefined && this.#stateDir === undefined && options.keepDirectory !== true)
       rmSync(this.#path, { recursive: true, force: true });
     this.#path = undefined;
   }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { VigilError } from '../errors.js';
+import { exitStatusPath } from './exit-status.js';
 
 /** The file system's block: holes are punched in whole blocks. */
 const BLOCK = 4096;
@@ -41,6 +42,8 @@ export function dropMarker(bytes: number): string {
  */
 export class Spool {
   readonly path: string;
+  /** Where the exit status of its process is written when it ends (see `exit-status.ts`). */
+  readonly statusPath: string;
   readonly headBytes: number;
   readonly tailBytes: number;
   /** Shared with the poller: `[dropFrom, dropTo)` is gone (both 0 until the first drop). */
@@ -50,17 +53,22 @@ export class Spool {
   #dropTo = 0;
   #punching = false;
 
-  /** Creates the file (empty); `ERR_SPOOL` names the path when that fails. */
-  constructor(path: string, maxBytes: number) {
+  /**
+   * Creates the file (empty), or with `existing` opens the spool of a process a previous vigil
+   * started (to adopt it); `ERR_SPOOL` names the path when that fails.
+   */
+  constructor(path: string, maxBytes: number, options: { readonly existing?: boolean } = {}) {
     this.path = path;
+    this.statusPath = exitStatusPath(path);
     this.headBytes = Math.floor(maxBytes / 8 / BLOCK) * BLOCK;
     this.tailBytes = maxBytes - this.headBytes;
     try {
-      this.#fd = openSync(path, 'wx+', 0o600);
+      this.#fd = openSync(path, options.existing === true ? 'r+' : 'wx+', 0o600);
     } catch (cause) {
+      const what = options.existing === true ? 'open' : 'create';
       throw new VigilError(
         'ERR_SPOOL',
-        `cannot create the output spool ${path}: ${(cause as Error).message}`,
+        `cannot ${what} the output spool ${path}: ${(cause as Error).message}`,
         {
           cause,
           details: { path },
@@ -191,16 +199,24 @@ export class Spool {
     );
   }
 
-  /** Closes the file and deletes it. Idempotent. */
+  /** Closes the file and deletes it, and its exit status. Idempotent. */
   delete(): void {
+    if (this.#fd === undefined) return;
+    this.close();
+    for (const path of [this.path, this.statusPath]) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone with its directory, or never written.
+      }
+    }
+  }
+
+  /** Closes the file and keeps it (its process runs on, for a later vigil to adopt). Idempotent. */
+  close(): void {
     if (this.#fd === undefined) return;
     closeSync(this.#fd);
     this.#fd = undefined;
-    try {
-      unlinkSync(this.path);
-    } catch {
-      // Already gone with its directory.
-    }
   }
 }
 

@@ -134,7 +134,8 @@ export class ProcessTable {
       options.timeoutMs ?? Number.POSITIVE_INFINITY,
       options.signal,
     );
-    if (outcome !== TIMED_OUT) this.#parts.journal.consume(process.processId);
+    // A released process did not end: its completion is still to come, after a restart.
+    if (outcome !== TIMED_OUT && !process.released) this.#parts.journal.consume(process.processId);
     return { process: this.info(process), timedOut: outcome === TIMED_OUT };
   }
 
@@ -227,6 +228,7 @@ export class ProcessTable {
     const ending: Promise<void>[] = [];
     for (const process of this.#processes.values()) {
       this.#parts.link.unfollow(process.processId);
+      if (process.released) continue;
       if (process.spec.keepOnSessionClose && !process.terminal) {
         // Nothing will drain it once unfollowed: finish an exited one.
         process.detach();
@@ -251,6 +253,7 @@ export class ProcessTable {
   async destroy(): Promise<void> {
     await Promise.all(
       [...this.#processes.values()].map(async (process) => {
+        if (process.released) return;
         if (process.ending) this.finish(process);
         if (process.terminal) {
           await process.killGroup();
@@ -260,6 +263,17 @@ export class ProcessTable {
         await this.#killAndFinish(process, 'SIGKILL');
       }),
     );
+  }
+
+  /**
+   * A restart-safe stop: lets every running command go on without this vigil (their recorders still
+   * write their exit statuses, their spools stay) and stops following them. What waits for approval
+   * or already ended is left to `endAll`, as in any close.
+   */
+  releaseAll(): void {
+    for (const process of this.#processes.values()) {
+      if (process.release()) this.#parts.link.unfollow(process.processId);
+    }
   }
 
   /** Drops a finished process and deletes its spool (its TTL passed, or the finished caps). */
