@@ -1,10 +1,19 @@
-export type ProcessState = 'pending_approval' | 'running' | 'exited' | 'killed' | 'failed_start' | 'denied';
+export type ProcessState =
+  | 'pending_approval'
+  | 'running'
+  | 'exited'
+  | 'killed'
+  | 'failed_start'
+  | 'denied'
+  /** Its fate cannot be known (vigil restarted and could not take it back); `reason` says why. */
+  | 'lost';
 
 export const TERMINAL_STATES: ReadonlySet<ProcessState> = new Set([
   'exited',
   'killed',
   'failed_start',
   'denied',
+  'lost',
 ]);
 
 /** A process as callers see it (`processes.get`, `list`, the HTTP API). */

@@ -50,13 +50,16 @@ export class Spool {
   #dropTo = 0;
   #punching = false;
 
-  /** Creates the file (empty); `ERR_SPOOL` names the path when that fails. */
-  constructor(path: string, maxBytes: number) {
+  /**
+   * Creates the file (empty), or with `existing` opens the spool a previous run left (creating it
+   * if it is gone); `ERR_SPOOL` names the path when that fails.
+   */
+  constructor(path: string, maxBytes: number, options: { readonly existing?: boolean } = {}) {
     this.path = path;
     this.headBytes = Math.floor(maxBytes / 8 / BLOCK) * BLOCK;
     this.tailBytes = maxBytes - this.headBytes;
     try {
-      this.#fd = openSync(path, 'wx+', 0o600);
+      this.#fd = openSync(path, options.existing === true ? 'a+' : 'wx+', 0o600);
     } catch (cause) {
       throw new VigilError(
         'ERR_SPOOL',
