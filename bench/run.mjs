@@ -1,7 +1,7 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
  * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [tenants] [stalled-sse] [page]
- * [spawn] [soak]
+ * [spawn] [soak] [journal]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
@@ -12,6 +12,7 @@ import * as finished from './scenarios/finished.mjs';
 import * as flood from './scenarios/flood.mjs';
 import * as http from './scenarios/http.mjs';
 import * as hungClose from './scenarios/hung-close.mjs';
+import * as journal from './scenarios/journal.mjs';
 import * as latency from './scenarios/latency.mjs';
 import * as page from './scenarios/page.mjs';
 import * as scale from './scenarios/scale.mjs';
@@ -38,6 +39,7 @@ const SCENARIOS = {
   page,
   spawn,
   soak,
+  journal,
 };
 
 const args = process.argv.slice(2);

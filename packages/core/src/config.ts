@@ -70,10 +70,21 @@ export const configSchema = z.strictObject({
   /** A session with no activity for this long is closed by the reaper (0 disables). Default 1 h. */
   sessionIdleTtlMs: ms().default(3_600_000),
   /**
-   * A directory for vigil's state: the output spools of processes (`<stateDir>/spool`). Default: a
+   * A directory for vigil's state: the durable journal (`<stateDir>/journal.db`: tapes,
+   * notifications, approvals, sessions, processes; restored by the next vigil on the same directory)
+   * and the output spools (`<stateDir>/spool`). Default: none; everything in memory, spools in a
    * private temporary directory that `vigil.close()` removes.
    */
   stateDir: z.string().min(1).max(4096).optional(),
+  journal: z
+    .strictObject({
+      /**
+       * With \`stateDir\`: \`NORMAL\` commits survive vigil's death (SIGKILL, a crash) but the last ones
+       * may be lost with the machine (power loss); \`FULL\` fsyncs every commit. Default \`NORMAL\`.
+       */
+      synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+    })
+    .prefault({}),
   output: z
     .strictObject({
       /**

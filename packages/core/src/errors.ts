@@ -32,6 +32,15 @@ export const ERROR_CODES = {
   ERR_DELIVERY: 500,
   /** A process's output spool could not be created or kept (the message names the path). */
   ERR_SPOOL: 500,
+  /**
+   * The journal in \`stateDir\` cannot be used: corrupt, not a vigil journal, written by a newer vigil
+   * (schema), or unreadable. The message names the file; vigil never starts empty in its place.
+   */
+  ERR_JOURNAL: 500,
+  /** The journal could not be written because the disk (or quota) is full; nothing journaled is lost. */
+  ERR_JOURNAL_FULL: 507,
+  /** Another vigil holds the journal of this \`stateDir\` (\`details.pid\` when known). */
+  ERR_STATE_LOCKED: 423,
   ERR_TIMEOUT: 500,
   ERR_ABORTED: 500,
   /** Anything else: a bug. The original error is the cause; HTTP does not send its message. */

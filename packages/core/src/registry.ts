@@ -7,12 +7,14 @@ import { assertSessionId, newId } from './ids.js';
 import type { Deliver } from './journal/notification.js';
 import type { PollerHost } from './poller/host.js';
 import type { ManagedProcess } from './process/managed-process.js';
+import { TERMINAL_STATES } from './process/process-info.js';
 import { parseSpawn } from './process/spawn-spec.js';
 import { Spawner } from './process/spawner.js';
 import { SpoolDir } from './process/spool-dir.js';
 import { Session, type SessionContext } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
 import { idsAfter, type SessionPage } from './session/session-page.js';
+import type { JournalStore, RestoredSession } from './store/store.js';
 import { parse } from './validation.js';
 import { BreakerGate } from './watch/breaker-gate.js';
 
@@ -53,6 +55,7 @@ export class SessionRegistry {
   readonly #gate: BreakerGate;
   readonly #spools: SpoolDir;
   readonly #spawner: Spawner | undefined;
+  readonly #store: JournalStore;
   /** What every session shares. */
   readonly #context: SessionContext;
   readonly #sessions = new Map<string, Session>();
@@ -74,7 +77,16 @@ export class SessionRegistry {
   #active = 0;
   #closed = false;
 
-  constructor(config: VigilConfig, host: PollerHost, events: EventEmitter<VigilEvents>, now: () => number) {
+  constructor(
+    config: VigilConfig,
+    host: PollerHost,
+    options: {
+      readonly events: EventEmitter<VigilEvents>;
+      readonly now: () => number;
+      readonly store: JournalStore;
+    },
+  ) {
+    const { events, now, store } = options;
     this.#config = config;
     this.#events = events;
     this.#now = now;
@@ -97,6 +109,7 @@ export class SessionRegistry {
     });
     // Registered first, so every other listener sees the counts after the exit.
     events.on('process:exited', ({ processId }) => this.#ended(processId));
+    this.#store = store;
     this.#spawner =
       config.processes.spawner === 'helper' ? new Spawner((error) => events.emit('error', error)) : undefined;
     this.#context = {
@@ -107,7 +120,9 @@ export class SessionRegistry {
       spawner: this.#spawner,
       events,
       now,
+      store,
     };
+    this.#restore(store.restore());
     this.#reaper = this.#startReaper();
     this.#ticker = setInterval(
       () => this.#tick(),
@@ -139,6 +154,7 @@ export class SessionRegistry {
     const { deliver } = parse(openOptionsSchema, options, { what: 'session options' });
     if (this.#closed) throw new VigilError('ERR_CLOSED', 'this vigil instance is closed');
     const existing = this.#sessions.get(sessionId);
+    if (existing?.live && existing.dormant) return existing.attach(deliver);
     if (existing?.live) throw new VigilError('ERR_SESSION_EXISTS', `session ${sessionId} is already open`);
     if (existing?.state === 'closing') {
       throw new VigilError('ERR_SESSION_CLOSED', `session ${sessionId} is still closing`);
@@ -276,13 +292,38 @@ export class SessionRegistry {
     await this.#spawner?.close(options);
   }
 
-  /** Drops every retained session and its timers (after `closeAll` and `destroy`). */
+  /** Drops every retained session and its timers (after `closeAll` and `destroy`), and releases the journal. */
   forgetAll(): void {
     this.#gate.close();
     for (const timer of this.#retained.values()) clearTimeout(timer);
     this.#retained.clear();
-    for (const session of this.#sessions.values()) session.dispose();
+    for (const session of this.#sessions.values()) {
+      session.dispose();
+      this.#store.deleteSession(session.id);
+    }
     this.#sessions.clear();
+    this.#store.close();
+  }
+
+  /**
+   * Takes back every session a previous run left open (G16): dormant until the gateway opens it
+   * again, reaped after `sessionIdleTtlMs` otherwise. One that was closing is closed now.
+   */
+  #restore(restored: readonly RestoredSession[]): void {
+    for (const saved of restored) {
+      const sessionId = saved.record.sessionId;
+      const session = new Session(sessionId, this.#context, undefined, saved);
+      // Counted before the session takes them back: a process it ends at once is counted out.
+      for (const record of saved.processes) {
+        this.#owners.set(record.processId, session);
+        if (!TERMINAL_STATES.has(record.state)) this.#active++;
+      }
+      this.#sessions.set(sessionId, session);
+      session.restoreProcesses(saved.processes);
+      void session.closed.then(() => this.#retain(session));
+      if (saved.record.state === 'closing')
+        session.close(saved.record.closeReason ?? 'closed').catch(() => undefined);
+    }
   }
 
   #ended(processId: string): void {
@@ -370,7 +411,9 @@ export class SessionRegistry {
   #forgetClosed(session: Session): void {
     clearTimeout(this.#retained.get(session));
     this.#retained.delete(session);
-    if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
+    if (this.#sessions.get(session.id) !== session) return;
+    this.#sessions.delete(session.id);
+    this.#store.deleteSession(session.id);
   }
 
   /** Closes sessions nobody touched for `sessionIdleTtlMs` (G3). */

@@ -26,6 +26,7 @@ import {
   type SessionPage,
   type SessionPageOptions,
 } from './session/session-page.js';
+import { openStore } from './store/open-store.js';
 import { deadline } from './timeout.js';
 import { parse } from './validation.js';
 import { enableLinearEngine } from './watch/regex-engine.js';
@@ -163,7 +164,14 @@ export function createVigil(options: VigilOptions = {}): Vigil {
   enableLinearEngine();
   const host = givenHost ?? createInThreadHost();
   const events = new EventEmitter<VigilEvents>();
-  const registry = new SessionRegistry(config, host, events, Date.now);
+  const store = openStore(config, (error) => events.emit('error', error));
+  let registry: SessionRegistry;
+  try {
+    registry = new SessionRegistry(config, host, { events, now: Date.now, store });
+  } catch (error) {
+    store.close();
+    throw error;
+  }
   const input = { what: 'options' };
 
   let closing: Promise<void> | undefined;

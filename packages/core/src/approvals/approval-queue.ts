@@ -139,6 +139,33 @@ export class ApprovalQueue {
   }
 
   /**
+   * Puts back the approvals a previous run left pending (a restarted vigil), oldest first, with
+   * their ids and expiry, and the queue's version; publishes nothing. Returns each one's decision.
+   */
+  restore(views: readonly ApprovalView[], version: number): Map<string, Promise<ApprovalOutcome>> {
+    const decisions = new Map<string, Promise<ApprovalOutcome>>();
+    for (const view of views) {
+      let resolve!: (outcome: ApprovalOutcome) => void;
+      decisions.set(
+        view.approvalId,
+        new Promise<ApprovalOutcome>((r) => {
+          resolve = r;
+        }),
+      );
+      let timer: NodeJS.Timeout | undefined;
+      if (view.expiresAt !== undefined) {
+        const left = Math.min(MAX_TIMEOUT_MS, Math.max(0, view.expiresAt - this.#now()));
+        timer = setTimeout(() => this.#resolve([view.approvalId], 'expired'), left);
+        timer.unref();
+      }
+      this.#entries.set(view.approvalId, { view: Object.freeze({ ...view }), resolve, timer });
+    }
+    const head = this.#entries.values().next().value?.view ?? null;
+    this.#snapshot = Object.freeze({ sessionId: this.sessionId, head, count: this.#entries.size, version });
+    return decisions;
+  }
+
+  /**
    * Resolves one pending approval with a human decision and returns its outcome. An unknown or
    * already-resolved id throws `ERR_UNKNOWN_APPROVAL` and changes nothing.
    */

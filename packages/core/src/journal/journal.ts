@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import type { EventEmitter } from 'eventemitter3';
+import type { ApprovalChange } from '../approvals/approval-queue.js';
 import type { VigilConfig } from '../config.js';
+import { toVigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
+import type { ProcessRecord } from '../process/process-record.js';
+import type { JournalStore, RestoredSession, SessionRecord } from '../store/store.js';
 import type { Deliver, Notification, NotificationType } from './notification.js';
 import { Outbox } from './outbox.js';
 import { Tape } from './tape.js';
 import type {
+  TapeEvent,
   TapeEventData,
   TapeEventOf,
   TapeEventType,
@@ -22,6 +27,22 @@ const NOTIFIES: Readonly<Partial<Record<TapeEventType, NotificationType>>> = {
   heartbeat: 'heartbeat',
 };
 
+/**
+ * Events committed as soon as they are recorded rather than with the turn's batch: rare ones, whose
+ * durability a caller relies on at once (a process's state is visible as soon as it changes, G7).
+ */
+const COMMITTED_AT_ONCE: ReadonlySet<TapeEventType> = new Set([
+  'process.started',
+  'process.exited',
+  'approval.requested',
+  'approval.resolved',
+  'session.opened',
+  'session.closed',
+]);
+
+/** The store forgets evicted events in steps of this many (one delete per step, not per event). */
+const TRIM_EVERY = 256;
+
 /** Admits or refuses a watch match across all sessions (the global breaker of G8). */
 export interface MatchGate {
   admit(sessionId: string): boolean;
@@ -37,6 +58,10 @@ export interface JournalOptions {
   /** Where delivery failures are reported (`delivery:failed`). */
   readonly events: EventEmitter<VigilEvents>;
   readonly now: () => number;
+  /** Where the journal is made durable (G16). */
+  readonly store: JournalStore;
+  /** What a previous run left of this session. */
+  readonly restored?: RestoredSession | undefined;
 }
 
 /** Options of `Journal.record` for an event about a process. */
@@ -60,31 +85,46 @@ export class Journal {
   readonly #tape: Tape<TapeEventData>;
   readonly #outbox: Outbox;
   readonly #gate: MatchGate;
+  readonly #store: JournalStore;
+  readonly #events: EventEmitter<VigilEvents>;
   /** Processes whose completion was acknowledged or read through `wait` (G10). */
   readonly #consumed = new Set<string>();
   #notifying = true;
+  /** The store was told to forget the events before this seq. */
+  #trimmed = 1;
 
   constructor(options: JournalOptions) {
-    const { sessionId, config, events } = options;
+    const { sessionId, config, events, store, restored } = options;
     this.sessionId = sessionId;
     this.#gate = options.gate;
+    this.#store = store;
+    this.#events = events;
     this.#tape = new Tape(sessionId, { ...config.tape, now: options.now });
+    const delivered = restored?.delivered ?? [];
+    for (const id of delivered) {
+      if (id.endsWith(':completion')) this.#consumed.add(id.slice(0, -':completion'.length));
+    }
     this.#outbox = new Outbox({
       deliver: options.deliver,
       ...config.delivery.retry,
+      acknowledged: delivered,
       timeoutMs: config.delivery.timeoutMs,
       withdrawn: (notification) => this.#consumed.has(notification.processId),
       onDelivered: (notification, attempts) => {
         if (notification.type === 'completion') this.#consumed.add(notification.processId);
-        this.#tape.append('notification.delivered', {
+        store.setNotificationState(sessionId, notification.id, 'delivered');
+        this.record('notification.delivered', {
           notificationId: notification.id,
           seqOf: notification.seq,
           processId: notification.processId,
           attempts,
         });
+        // The next deliver waits for this acknowledgement to be durable: a crash repeats one at most.
+        return store.durable ? new Promise<void>((resolve) => store.afterCommit(resolve)) : undefined;
       },
       onWithdrawn: (notification) => {
-        this.#tape.append('notification.withdrawn', {
+        store.setNotificationState(sessionId, notification.id, 'withdrawn');
+        this.record('notification.withdrawn', {
           notificationId: notification.id,
           seqOf: notification.seq,
           processId: notification.processId,
@@ -94,6 +134,21 @@ export class Journal {
         events.emit('delivery:failed', { notification, error, attempt });
       },
     });
+    if (restored !== undefined) {
+      this.#tape.load(restored.events, restored.lastSeq);
+      this.#trimmed = this.#tape.firstSeq;
+      for (const notification of restored.pending) this.#outbox.enqueue(notification);
+    }
+  }
+
+  /** Whether a `deliver` is installed (a restored session has none until it is opened again). */
+  get attached(): boolean {
+    return this.#outbox.attached;
+  }
+
+  /** Installs the `deliver` of a restored session and delivers what waits, in tape order. */
+  attach(deliver: Deliver): void {
+    this.#outbox.attach(deliver);
   }
 
   get lastSeq(): number {
@@ -124,12 +179,62 @@ export class Journal {
         if (!this.#gate.admit(this.sessionId)) return undefined;
       }
     }
-    const event = this.#tape.append(type, data, processId === undefined ? {} : { processId });
-    if (kind === undefined || processId === undefined || !this.#notifying) return event;
-    if (kind === 'completion' && (options.notify === false || this.#consumed.has(processId))) return event;
+    const event = this.#tape.stage(type, data, processId === undefined ? {} : { processId });
+    const notification = this.#notificationOf(event, kind, options);
+    const store = this.#store;
+    store.appendEvent(this.sessionId, event as TapeEvent);
+    if (notification !== undefined) store.putNotification(notification);
+    // Durable before visible: readers and `deliver` see the event once it is committed.
+    store.afterCommit(() => {
+      this.#tape.publish(event.seq);
+      if (notification !== undefined) this.#outbox.enqueue(notification);
+      if (this.#tape.firstSeq - this.#trimmed >= TRIM_EVERY) {
+        this.#trimmed = this.#tape.firstSeq;
+        store.trimEvents(this.sessionId, this.#trimmed);
+      }
+    });
+    if (COMMITTED_AT_ONCE.has(type)) this.#commitReporting();
+    return event;
+  }
+
+  /** Records a change of the session's approval queue: its tape event and the approval's state. */
+  approvalChanged(change: ApprovalChange): void {
+    const { kind, approval, outcome, snapshot } = change;
+    const data = {
+      approvalId: approval.approvalId,
+      command: approval.command,
+      description: approval.description,
+      ...(approval.processId === undefined ? {} : { processId: approval.processId }),
+      count: snapshot.count,
+      version: snapshot.version,
+    };
+    if (kind === 'requested') this.#store.putApproval(this.sessionId, approval);
+    else if (outcome !== undefined) this.#store.resolveApproval(this.sessionId, approval.approvalId, outcome);
+    if (kind === 'requested') this.record('approval.requested', data);
+    else if (outcome !== undefined) this.record('approval.resolved', { ...data, outcome });
+  }
+
+  /**
+   * Commits what is queued now: an operation that must not succeed unless its effects are
+   * durable calls this last. Throws `ERR_JOURNAL_FULL` / `ERR_JOURNAL`.
+   */
+  commit(): void {
+    this.#store.commitNow();
+  }
+
+  /** The notification an event is, or undefined when it is none (or nobody must hear of it). */
+  #notificationOf(
+    event: TapeEventOf<TapeEventData, TapeEventType>,
+    kind: NotificationType | undefined,
+    options: RecordOptions,
+  ): Notification | undefined {
+    const { processId } = options;
+    if (kind === undefined || processId === undefined || !this.#notifying) return undefined;
+    if (kind === 'completion' && (options.notify === false || this.#consumed.has(processId)))
+      return undefined;
     const id = kind === 'completion' ? `${processId}:completion` : notificationIdOf(event.data);
     // The event's data is the notification's data: `kind` is the notification type of `type`.
-    this.#outbox.enqueue({
+    return {
       id,
       sessionId: this.sessionId,
       type: kind,
@@ -138,8 +243,16 @@ export class Journal {
       processId,
       command: options.command ?? '',
       data: event.data,
-    } as Notification);
-    return event;
+    } as Notification;
+  }
+
+  /** Commits at once; a failure is reported, and the batch stays queued for the store's next attempt. */
+  #commitReporting(): void {
+    try {
+      this.#store.commitNow();
+    } catch (error) {
+      this.#events.emit('error', toVigilError(error, 'ERR_JOURNAL'));
+    }
   }
 
   /** The process's completion counts as consumed (G10): its later matches and undelivered completion are dropped. */
@@ -154,6 +267,17 @@ export class Journal {
   /** Forgets a process that vigil forgot (its finished TTL passed). */
   forget(processId: string): void {
     this.#consumed.delete(processId);
+    this.#store.deleteProcess(processId);
+  }
+
+  /** Journals the session's own record. */
+  saveSession(record: SessionRecord): void {
+    this.#store.putSession(record);
+  }
+
+  /** Journals a process's record (committed with the turn's batch, or with the next event committed at once). */
+  saveProcess(record: ProcessRecord): void {
+    this.#store.putProcess(record);
   }
 
   /** From now on events are still recorded, but none becomes a notification (the session is closing). */

@@ -15,7 +15,10 @@ export interface OutboxOptions<N extends OutboxItem = Notification> {
   readonly timeoutMs: number;
   /** Consulted right before each attempt: a withdrawn item is dropped unsent. */
   readonly withdrawn: (item: N) => boolean;
-  readonly onDelivered?: (item: N, attempts: number) => void;
+  /** An item was acknowledged; the next one waits for a promise this returns (its acknowledgement made durable). */
+  readonly onDelivered?: (item: N, attempts: number) => void | Promise<void>;
+  /** Ids acknowledged before (by a previous run): never delivered. */
+  readonly acknowledged?: Iterable<string>;
   readonly onWithdrawn?: (item: N) => void;
   /** A failed attempt: `ERR_DELIVERY` (deliver threw or rejected; the cause is kept) or `ERR_TIMEOUT`. */
   readonly onFailure?: (item: N, error: VigilError, attempt: number) => void;
@@ -28,8 +31,9 @@ export interface OutboxOptions<N extends OutboxItem = Notification> {
  */
 export class Outbox<N extends OutboxItem = Notification> {
   readonly #options: OutboxOptions<N>;
+  #deliverTo: OutboxOptions<N>['deliver'];
   readonly #queue: N[] = [];
-  readonly #acked = new Set<string>();
+  readonly #acked: Set<string>;
   readonly #queued = new Set<string>();
   /** The attempt in flight: `close` aborts it. */
   #attempting: AbortController | undefined;
@@ -45,6 +49,20 @@ export class Outbox<N extends OutboxItem = Notification> {
 
   constructor(options: OutboxOptions<N>) {
     this.#options = options;
+    this.#deliverTo = options.deliver;
+    this.#acked = new Set(options.acknowledged);
+  }
+
+  /** Whether a `deliver` is installed. */
+  get attached(): boolean {
+    return this.#deliverTo !== undefined;
+  }
+
+  /** Installs `deliver` on an outbox that had none (a restored session), and starts delivering. */
+  attach(deliver: NonNullable<OutboxOptions<N>['deliver']>): void {
+    if (this.#deliverTo !== undefined || this.#closed) return;
+    this.#deliverTo = deliver;
+    if (this.#queue.length > 0) this.#running ??= this.#drain();
   }
 
   /** Notifications waiting to be delivered (including one in flight). */
@@ -62,7 +80,7 @@ export class Outbox<N extends OutboxItem = Notification> {
     if (this.#closed || this.#acked.has(notification.id) || this.#queued.has(notification.id)) return false;
     this.#queue.push(notification);
     this.#queued.add(notification.id);
-    if (this.#options.deliver !== undefined) this.#running ??= this.#drain();
+    if (this.#deliverTo !== undefined) this.#running ??= this.#drain();
     return true;
   }
 
@@ -102,14 +120,14 @@ export class Outbox<N extends OutboxItem = Notification> {
   }
 
   async #deliver(notification: N): Promise<void> {
-    const deliver = this.#options.deliver!;
+    const deliver = this.#deliverTo!;
     for (let attempt = 1; !this.#closed; attempt++) {
       if (attempt > 1 && this.#options.withdrawn(notification)) return;
       try {
         await this.#attempt((signal) => deliver(notification, { signal }));
         this.#dequeue(notification);
         this.#acked.add(notification.id);
-        this.#options.onDelivered?.(notification, attempt);
+        await this.#options.onDelivered?.(notification, attempt);
         return;
       } catch (error) {
         if (this.#closed) return;

@@ -54,7 +54,11 @@ export class Tape<M extends EventDataMap = LooseEventData> {
   #sizes: number[] = [];
   #head = 0;
   #bytes = 0;
+  /** The newest event appended (staged or published). */
   #lastSeq = 0;
+  /** The newest event readers may see: events after it are staged, waiting for their commit. */
+  #visibleSeq = 0;
+  /** `session.closed` was appended; nothing more can be. */
   #closed = false;
   readonly #exited = new Set<string>();
   readonly #waiters = new Set<() => void>();
@@ -65,9 +69,9 @@ export class Tape<M extends EventDataMap = LooseEventData> {
     this.#now = options.now ?? Date.now;
   }
 
-  /** The seq of the newest event; 0 before the first append. */
+  /** The seq of the newest readable event; 0 before the first append. */
   get lastSeq(): number {
-    return this.#lastSeq;
+    return this.#visibleSeq;
   }
 
   /** The oldest retained seq, or `lastSeq + 1` while the tape is empty. */
@@ -75,9 +79,9 @@ export class Tape<M extends EventDataMap = LooseEventData> {
     return this.#lastSeq - (this.#events.length - this.#head) + 1;
   }
 
-  /** True once `session.closed` is on the tape. */
+  /** True once `session.closed` is on the tape, readable. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closed && this.#visibleSeq === this.#lastSeq;
   }
 
   /** Readers and subscribers currently long-polling (for stats and leak checks). */
@@ -93,6 +97,20 @@ export class Tape<M extends EventDataMap = LooseEventData> {
    * `data` is copied shallowly and frozen.
    */
   append<T extends TapeEventType>(
+    type: T,
+    data: M[T] = {} as M[T],
+    options: TapeAppendOptions = {},
+  ): TapeEventOf<M, T> {
+    const event = this.stage(type, data, options);
+    this.publish(event.seq);
+    return event;
+  }
+
+  /**
+   * Appends one event that readers do not see yet: `publish` makes it readable (once it is
+   * durable). Checks and throws like `append`; later appends see it (its seq is taken).
+   */
+  stage<T extends TapeEventType>(
     type: T,
     data: M[T] = {} as M[T],
     options: TapeAppendOptions = {},
@@ -136,9 +154,34 @@ export class Tape<M extends EventDataMap = LooseEventData> {
     this.#lastSeq = event.seq;
     if (type === 'process.exited' && processId !== undefined) this.#exited.add(processId);
     if (type === 'session.closed') this.#closed = true;
+    return event;
+  }
+
+  /** Makes every staged event up to `seq` readable, and wakes every waiting reader. */
+  publish(seq: number): void {
+    if (seq <= this.#visibleSeq) return;
+    this.#visibleSeq = Math.min(seq, this.#lastSeq);
     this.#evict();
     this.#wake();
-    return event;
+  }
+
+  /**
+   * Loads a restored tape into an empty one: `events` are the retained events (gapless, in order)
+   * and `lastSeq` the newest seq; all of them are readable at once.
+   */
+  load(events: readonly AnyTapeEvent<M>[], lastSeq: number): void {
+    if (this.#lastSeq !== 0) throw new Error('Tape.load needs an empty tape');
+    for (const event of events) {
+      this.#events.push(event);
+      const size = JSON.stringify(event).length;
+      this.#sizes.push(size);
+      this.#bytes += size;
+      if (event.type === 'process.exited' && event.processId !== undefined) this.#exited.add(event.processId);
+      if (event.type === 'session.closed') this.#closed = true;
+    }
+    this.#lastSeq = lastSeq;
+    this.#visibleSeq = lastSeq;
+    this.#evict();
   }
 
   /**
@@ -188,11 +231,11 @@ export class Tape<M extends EventDataMap = LooseEventData> {
         },
       );
     }
-    if (after > this.#lastSeq) {
+    if (after > this.#visibleSeq) {
       throw new VigilError(
         'ERR_INVALID_CURSOR',
-        `after (${after}) is ahead of the tape of session ${this.sessionId}: lastSeq is ${this.#lastSeq}`,
-        { details: { field: 'after', after, lastSeq: this.#lastSeq } },
+        `after (${after}) is ahead of the tape of session ${this.sessionId}: lastSeq is ${this.#visibleSeq}`,
+        { details: { field: 'after', after, lastSeq: this.#visibleSeq } },
       );
     }
     return after;
@@ -206,19 +249,19 @@ export class Tape<M extends EventDataMap = LooseEventData> {
   ): Promise<TapePageOf<AnyTapeEvent<M>>> {
     if (signal?.aborted) throw abortError(signal);
     // No await between this check and registering the waiter, so no append can slip in between.
-    if (after === this.#lastSeq && waitMs > 0 && !this.#closed) await this.#waitForAppend(waitMs, signal);
+    if (after === this.#visibleSeq && waitMs > 0 && !this.closed) await this.#waitForAppend(waitMs, signal);
     return this.#page(after, limit);
   }
 
   #page(after: number, limit: number): TapePageOf<AnyTapeEvent<M>> {
     const firstSeq = this.firstSeq;
-    const lastSeq = this.#lastSeq;
-    const closed = this.#closed;
+    const lastSeq = this.#visibleSeq;
+    const closed = this.closed;
     if (after < firstSeq - 1) {
       return { events: [], next: firstSeq - 1, hasMore: true, lastSeq, firstSeq, reset: true, closed };
     }
     const start = this.#head + (after + 1 - firstSeq);
-    const events = this.#events.slice(start, start + limit) as AnyTapeEvent<M>[];
+    const events = this.#events.slice(start, start + Math.min(limit, lastSeq - after)) as AnyTapeEvent<M>[];
     const next = after + events.length;
     return { events, next, hasMore: next < lastSeq, lastSeq, firstSeq, reset: false, closed };
   }
@@ -254,7 +297,8 @@ export class Tape<M extends EventDataMap = LooseEventData> {
 
   #evict(): void {
     const { maxEvents, maxBytes } = this.#options;
-    while (this.#events.length - this.#head > 1) {
+    // Only readable events are evicted, and never the newest one.
+    while (this.#events.length - this.#head > 1 && this.firstSeq <= this.#visibleSeq) {
       if (this.#events.length - this.#head <= maxEvents && this.#bytes <= maxBytes) break;
       this.#bytes -= this.#sizes[this.#head] ?? 0;
       this.#events[this.#head] = undefined;

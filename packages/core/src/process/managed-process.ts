@@ -4,6 +4,7 @@ import { VigilError } from '../errors.js';
 import type { AdoptionRecord } from './adopted-child.js';
 import { type ChildEnd, ChildRun, type ChildRunHandlers, type WriteOptions } from './child-run.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
+import type { ProcessRecord } from './process-record.js';
 import type { SpawnSpec } from './spawn-spec.js';
 import type { Spawner } from './spawner.js';
 import type { Spool } from './spool.js';
@@ -30,8 +31,11 @@ export interface AdoptOptions {
   readonly pollMs?: number;
 }
 
-/** How `finish` ends a process that did not run to its own end. */
-export type Cancellation = { readonly reason: string };
+/**
+ * How `finish` ends a process that did not run to its own end: `denied` (never started, or
+ * cancelled while waiting; the default) or `lost` (vigil restarted and could not take it back).
+ */
+export type Cancellation = { readonly reason: string; readonly state?: 'denied' | 'lost' };
 
 /**
  * One background process: a state machine over `pending_approval → running → ending → terminal`.
@@ -63,6 +67,10 @@ export class ManagedProcess {
   readonly #disabledPatterns = new Set<number>();
   #detached = false;
   #released = false;
+  /** How it ended, as its `process.exited` said. */
+  #exit: ExitRecord | undefined;
+  /** The pid a previous run journaled (a restored process has no child of this run). */
+  #restoredPid: number | null = null;
   #settle!: () => void;
 
   constructor(
@@ -308,7 +316,7 @@ export class ManagedProcess {
     const end = this.#end;
     this.#endedAt = options.now;
     if (cancelled !== undefined) {
-      this.#state = 'denied';
+      this.#state = cancelled.state ?? 'denied';
       this.#reason = cancelled.reason;
     } else if (end === undefined) {
       assert.fail(`finish() of ${this.processId} before its child ended`);
@@ -326,7 +334,7 @@ export class ManagedProcess {
         end.signal !== null ? `killed by ${end.signal}` : `exited with code ${String(end.exitCode)}`;
     }
     this.#settle();
-    return {
+    this.#exit = {
       state: this.#state,
       exitCode: this.#exitCode,
       signal: this.#signal,
@@ -336,6 +344,51 @@ export class ManagedProcess {
       outputDropped: this.spool.droppedBytes,
       durationMs: this.#startedAt === null ? 0 : this.#endedAt - this.#startedAt,
     };
+    return this.#exit;
+  }
+
+  /** What the journal keeps of it (`cursor`: the poller's committed position in its output). */
+  record(cursor: number | null): ProcessRecord {
+    return {
+      processId: this.processId,
+      sessionId: this.spec.sessionId,
+      spec: this.spec,
+      state: this.#state,
+      pid: this.pid ?? this.#restoredPid,
+      createdAt: this.createdAt,
+      startedAt: this.#startedAt,
+      endedAt: this.#endedAt,
+      exit: this.#exit ?? null,
+      spoolPath: this.spool.path,
+      approvalId: this.#approvalId,
+      watching: this.#watching,
+      fallbackNotify: this.#fallbackNotify,
+      detached: this.#detached,
+      cursor,
+    };
+  }
+
+  /**
+   * Takes the state a previous run journaled (a restarted vigil): how it ended if it did, its
+   * approval, its watch state. A process that was running stays `running` with no child of this
+   * run until its owner decides (`restoreProcess`).
+   */
+  restore(record: ProcessRecord): void {
+    this.#state = record.state;
+    this.#startedAt = record.startedAt;
+    this.#endedAt = record.endedAt;
+    this.#approvalId = record.approvalId;
+    this.#watching = record.watching;
+    this.#fallbackNotify = record.fallbackNotify;
+    this.#detached = record.detached;
+    this.#restoredPid = record.pid;
+    if (record.exit !== null) {
+      this.#exit = record.exit;
+      this.#exitCode = record.exit.exitCode;
+      this.#signal = record.exit.signal;
+      this.#reason = record.exit.reason;
+    }
+    if (this.terminal) this.#settle();
   }
 
   info(completionConsumed: boolean): ProcessInfo {
@@ -345,7 +398,7 @@ export class ManagedProcess {
       command: this.spec.display,
       cwd: this.spec.cwd ?? null,
       state: this.#state,
-      pid: this.pid,
+      pid: this.pid ?? this.#restoredPid,
       createdAt: this.createdAt,
       startedAt: this.#startedAt,
       endedAt: this.#endedAt,

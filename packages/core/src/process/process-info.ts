@@ -5,7 +5,7 @@ export type ProcessState =
   | 'killed'
   | 'failed_start'
   | 'denied'
-  /** Adopted after a restart, and how it ended cannot be known (`reason` says why). */
+  /** Its fate cannot be known (a restart could not take it back, or its adoption failed); `reason` says why. */
   | 'lost';
 
 export const TERMINAL_STATES: ReadonlySet<ProcessState> = new Set([

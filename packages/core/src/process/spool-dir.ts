@@ -26,6 +26,14 @@ export class SpoolDir {
     return spool;
   }
 
+  /** The spool a previous run left at `path` (a restored process). */
+  reopen(path: string): Spool {
+    this.#directory();
+    const spool = new Spool(path, this.#maxBytes, { existing: true });
+    this.#spools.add(spool);
+    return spool;
+  }
+
   /** Deletes a spool (its process was forgotten). */
   delete(spool: Spool): void {
     spool.delete();

@@ -54,8 +54,8 @@ export class Spool {
   #punching = false;
 
   /**
-   * Creates the file (empty), or with `existing` opens the spool of a process a previous vigil
-   * started (to adopt it); `ERR_SPOOL` names the path when that fails.
+   * Creates the file (empty), or with `existing` opens the spool a previous run left (creating it
+   * if it is gone); `ERR_SPOOL` names the path when that fails.
    */
   constructor(path: string, maxBytes: number, options: { readonly existing?: boolean } = {}) {
     this.path = path;
@@ -63,7 +63,7 @@ export class Spool {
     this.headBytes = Math.floor(maxBytes / 8 / BLOCK) * BLOCK;
     this.tailBytes = maxBytes - this.headBytes;
     try {
-      this.#fd = openSync(path, options.existing === true ? 'r+' : 'wx+', 0o600);
+      this.#fd = openSync(path, options.existing === true ? 'a+' : 'wx+', 0o600);
     } catch (cause) {
       const what = options.existing === true ? 'open' : 'create';
       throw new VigilError(

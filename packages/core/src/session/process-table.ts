@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'eventemitter3';
-import type { ApprovalQueue } from '../approvals/approval-queue.js';
+import type { ApprovalOutcome, ApprovalQueue } from '../approvals/approval-queue.js';
 import type { VigilConfig } from '../config.js';
 import { invalidInput, VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
@@ -8,11 +8,13 @@ import type { PollerLink } from '../poller/link.js';
 import { SURVIVOR_LIMIT_MS } from '../process/child-run.js';
 import { type Cancellation, ManagedProcess } from '../process/managed-process.js';
 import type { ProcessInfo } from '../process/process-info.js';
+import type { ProcessRecord } from '../process/process-record.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
 import type { Spawner } from '../process/spawner.js';
-import type { SpoolLines } from '../process/spool.js';
+import type { Spool, SpoolLines } from '../process/spool.js';
 import type { SpoolDir } from '../process/spool-dir.js';
 import { deadline, TIMED_OUT } from '../timeout.js';
+import { restoreProcess } from './restore-process.js';
 import type { SessionView } from './session-info.js';
 
 export interface WaitOptions {
@@ -94,22 +96,45 @@ export class ProcessTable {
    */
   spawn(processId: string, spec: SpawnSpec): ManagedProcess {
     const { spools, now } = this.#parts;
-    const spool = spools.create(processId);
-    const process: ManagedProcess = new ManagedProcess(
-      processId,
-      spec,
-      { spool, now: now() },
-      {
-        started: () => this.#started(process),
-        exited: () => this.#exited(process),
-        survivors: (pgid) => this.#parts.events.emit('error', survivorsError(processId, pgid)),
-      },
-    );
+    const process = this.#create(processId, spec, spools.create(processId), now());
     this.#processes.set(processId, process);
     this.#active.add(processId);
     if (spec.requireApproval) this.#requestApproval(process);
     else this.#start(process);
+    this.persist(process);
     return process;
+  }
+
+  /**
+   * Takes back the processes a previous run journaled (a restored session). A finished one is listed
+   * as it ended; one waiting for approval waits for its restored approval (`decisions`); one that
+   * was running goes to `restoreProcess`. The caller counted the unfinished ones as active.
+   */
+  restore(records: readonly ProcessRecord[], decisions: ReadonlyMap<string, Promise<ApprovalOutcome>>): void {
+    for (const record of records) {
+      const spool = this.#parts.spools.reopen(record.spoolPath);
+      const process = this.#create(record.processId, record.spec, spool, record.createdAt);
+      process.restore(record);
+      this.#processes.set(record.processId, process);
+      if (process.terminal) continue;
+      this.#active.add(record.processId);
+      const decision = record.approvalId === null ? undefined : decisions.get(record.approvalId);
+      if (record.state === 'pending_approval' && decision !== undefined) {
+        this.#awaitDecision(process, decision);
+        continue;
+      }
+      const outcome =
+        record.state === 'pending_approval'
+          ? { kind: 'lost', reason: 'vigil restarted while its approval was being resolved' }
+          : restoreProcess(record);
+      this.finish(process, { state: 'lost', reason: outcome.reason });
+    }
+  }
+
+  /** Journals what a restart needs of the process (batched with the turn's writes). */
+  persist(process: ManagedProcess): void {
+    const { journal, link } = this.#parts;
+    journal.saveProcess(process.record(link.cursorOf(process.processId) ?? null));
   }
 
   /** The state and the output tail. Never consumes the completion (G10). */
@@ -193,6 +218,7 @@ export class ProcessTable {
     void process.spool.enforce((error) => events.emit('error', error));
     const exit = process.finish({ now: now(), tailChars: config.completion.outputChars }, cancelled);
     if (exit === undefined) return;
+    this.persist(process);
     link.unfollow(process.processId);
     this.#active.delete(process.processId);
     if (!process.detached && session.state !== 'closed') {
@@ -293,8 +319,22 @@ export class ProcessTable {
     await process.finished;
   }
 
+  #create(processId: string, spec: SpawnSpec, spool: Spool, createdAt: number): ManagedProcess {
+    const process: ManagedProcess = new ManagedProcess(
+      processId,
+      spec,
+      { spool, now: createdAt },
+      {
+        started: () => this.#started(process),
+        exited: () => this.#exited(process),
+        survivors: (pgid) => this.#parts.events.emit('error', survivorsError(processId, pgid)),
+      },
+    );
+    return process;
+  }
+
   #requestApproval(process: ManagedProcess): void {
-    const { session, approvals } = this.#parts;
+    const { approvals } = this.#parts;
     const { spec } = process;
     const { approvalId, decision } = approvals.request({
       command: spec.display,
@@ -302,6 +342,11 @@ export class ProcessTable {
       processId: process.processId,
     });
     process.awaitApproval(approvalId);
+    this.#awaitDecision(process, decision);
+  }
+
+  #awaitDecision(process: ManagedProcess, decision: Promise<ApprovalOutcome>): void {
+    const { session } = this.#parts;
     void decision.then((outcome) => {
       if (outcome === 'approved' && !process.killRequested && session.live) this.#start(process);
       else this.finish(process, { reason: `denied (${outcome})` });
@@ -317,6 +362,7 @@ export class ProcessTable {
     });
     // Forked here, it runs already; a spawner reports it later (`started`).
     if (process.pid !== null) this.#started(process);
+    else this.persist(process);
   }
 
   /**
@@ -328,6 +374,7 @@ export class ProcessTable {
     const { spec, processId, pid } = process;
     // Detached by its session's close while the spawner started it: nothing goes to the tape (G2).
     if (pid === null || process.detached) return;
+    this.persist(process);
     journal.record(
       'process.started',
       { command: spec.display, cwd: spec.cwd ?? null, pid, watch: this.info(process).watch },

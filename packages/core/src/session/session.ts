@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'eventemitter3';
-import { ApprovalQueue } from '../approvals/approval-queue.js';
+import { type ApprovalOutcome, ApprovalQueue } from '../approvals/approval-queue.js';
 import type { VigilConfig } from '../config.js';
 import { VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
@@ -8,9 +8,11 @@ import type { Deliver } from '../journal/notification.js';
 import type { PollerExitedInfo, PollerHost, PollerStartedInfo } from '../poller/host.js';
 import { PollerLink, type ProbeResult } from '../poller/link.js';
 import type { ManagedProcess } from '../process/managed-process.js';
+import type { ProcessRecord } from '../process/process-record.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
 import type { Spawner } from '../process/spawner.js';
 import type { SpoolDir } from '../process/spool-dir.js';
+import type { JournalStore, RestoredSession } from '../store/store.js';
 import { describePattern, linearTimePattern } from '../watch/patterns.js';
 import { ProcessTable } from './process-table.js';
 import type { SessionCloseResult, SessionInfo, SessionState, SessionView } from './session-info.js';
@@ -29,6 +31,8 @@ export interface SessionContext {
   /** The instance's typed events: how a session tells the world (and the registry) what happened. */
   readonly events: EventEmitter<VigilEvents>;
   readonly now: () => number;
+  /** Where sessions are journaled (G16). */
+  readonly store: JournalStore;
 }
 
 /**
@@ -53,21 +57,34 @@ export class Session implements SessionView {
   #closeReason: string | null = null;
   #pollerRunning = false;
   #pollerRestarts = 0;
+  /** Restored from the journal, and nobody opened it again yet: no `deliver`, no poller. */
+  #dormant = false;
+  /** The decisions of the approvals a restored session took back. */
+  #decisions = new Map<string, Promise<ApprovalOutcome>>();
   /** Settles when the poller has started (or failed to). */
   #opened: Promise<void> = Promise.resolve();
   #closing: Promise<SessionCloseResult> | undefined;
   #resolveClosed!: (result: SessionCloseResult) => void;
 
-  constructor(id: string, context: SessionContext, deliver: Deliver | undefined) {
-    const { config, events, now } = context;
+  constructor(id: string, context: SessionContext, deliver: Deliver | undefined, restored?: RestoredSession) {
+    const { config, events, now, store } = context;
     this.id = id;
     this.#context = context;
-    this.openedAt = now();
-    this.#lastActivityAt = this.openedAt;
+    this.openedAt = restored?.record.openedAt ?? now();
+    this.#lastActivityAt = now();
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    this.journal = new Journal({ sessionId: id, config, deliver, gate: context.gate, events, now });
+    this.journal = new Journal({
+      sessionId: id,
+      config,
+      deliver,
+      gate: context.gate,
+      events,
+      now,
+      store,
+      restored,
+    });
     this.#link = new PollerLink(
       id,
       {
@@ -88,17 +105,9 @@ export class Session implements SessionView {
     this.approvals = new ApprovalQueue(id, {
       timeoutMs: config.approvals.timeoutMs,
       now,
-      onChange: ({ kind, approval, outcome, snapshot }) => {
-        const data = {
-          approvalId: approval.approvalId,
-          command: approval.command,
-          description: approval.description,
-          ...(approval.processId === undefined ? {} : { processId: approval.processId }),
-          count: snapshot.count,
-          version: snapshot.version,
-        };
-        if (kind === 'requested') this.journal.record('approval.requested', data);
-        else if (outcome !== undefined) this.journal.record('approval.resolved', { ...data, outcome });
+      onChange: (change) => {
+        this.#save(change.snapshot.version);
+        this.journal.approvalChanged(change);
       },
     });
     const parts = { session: this, config, journal: this.journal, link: this.#link, events, now };
@@ -109,6 +118,34 @@ export class Session implements SessionView {
       spawner: context.spawner,
     });
     this.#reports = new WatchReports({ ...parts, processes: this.processes, host: context.host });
+    if (restored !== undefined) {
+      this.#state = 'open';
+      this.#dormant = true;
+      this.#decisions = this.approvals.restore(restored.approvals, restored.record.approvalVersion);
+    }
+  }
+
+  /** Takes back the processes the journal kept of this restored session (see `ProcessTable.restore`). */
+  restoreProcesses(records: readonly ProcessRecord[]): void {
+    this.processes.restore(records, this.#decisions);
+  }
+
+  /** Restored from the journal and not opened again yet (no `deliver`, no poller). */
+  get dormant(): boolean {
+    return this.#dormant;
+  }
+
+  /**
+   * Opens a restored session again (`sessions.open` after a restart): installs `deliver`, which
+   * receives every notification still pending, in order, and starts the session's poller.
+   */
+  async attach(deliver: Deliver | undefined): Promise<SessionInfo> {
+    this.#dormant = false;
+    this.touch();
+    if (deliver !== undefined) this.journal.attach(deliver);
+    this.#opened = this.#context.host.start(this.#link);
+    await this.#opened;
+    return this.info();
   }
 
   get state(): SessionState {
@@ -126,7 +163,9 @@ export class Session implements SessionView {
 
   /** Open, with nothing running, and untouched for `ttlMs` by `now`. */
   idle(now: number, ttlMs: number): boolean {
-    return this.#state === 'open' && this.processes.activeCount === 0 && now - this.#lastActivityAt >= ttlMs;
+    if (this.#state !== 'open' || now - this.#lastActivityAt < ttlMs) return false;
+    // Nobody re-opened it after a restart: it goes, with its commands, as a close would.
+    return this.#dormant || this.processes.activeCount === 0;
   }
 
   /** Starts the session's poller and resolves once it runs; a session that fails to open is closed. */
@@ -141,7 +180,10 @@ export class Session implements SessionView {
     }
     if (this.#state === 'opening') {
       this.#state = 'open';
+      this.#save();
       this.journal.record('session.opened', { threadId: this.#link.threadId });
+      // Opened only once that is durable; a full disk fails the open.
+      this.journal.commit();
       this.#context.events.emit('session:opened', this.info());
     }
     return this.info();
@@ -233,15 +275,30 @@ export class Session implements SessionView {
     };
   }
 
+  /** Journals the session's state (committed with the next commit). */
+  #save(approvalVersion = this.approvals.snapshot().version): void {
+    const state = this.#state === 'opening' ? 'open' : this.#state;
+    this.journal.saveSession({
+      sessionId: this.id,
+      state,
+      openedAt: this.openedAt,
+      closedAt: this.#closedAt,
+      closeReason: this.#closeReason,
+      approvalVersion,
+    });
+  }
+
   async #close(reason: string): Promise<SessionCloseResult> {
     const { config, host, gate, events, now } = this.#context;
     this.#state = 'closing';
     this.#closeReason = reason;
+    this.#save();
     this.journal.stopNotifying();
     // Closing during open waits for the poller to exist, so that it can be stopped.
     await this.#opened.catch(() => undefined);
+    const dormant = this.#dormant;
     const [{ forced }] = await Promise.all([
-      host.stop(this.id, { timeoutMs: config.stopTimeoutMs }),
+      dormant ? { forced: false } : host.stop(this.id, { timeoutMs: config.stopTimeoutMs }),
       this.processes.endAll(),
     ]);
     // Its refused matches are never reported (G2).
@@ -253,6 +310,7 @@ export class Session implements SessionView {
     this.journal.record('session.closed', { reason, forced });
     this.#state = 'closed';
     this.#closedAt = now();
+    this.#save();
     events.emit('session:closed', this.info());
     const result = { sessionId: this.id, reason, forced };
     this.#resolveClosed(result);

@@ -24,7 +24,9 @@ export function renderNotification(notification: Notification): RenderedNotifica
           ? `${who} could not start: ${String(reason)}.`
           : state === 'denied'
             ? `${who} did not run: ${String(reason)}.`
-            : `${who} ${reason ?? 'finished'} after ${seconds(durationMs)}.`;
+            : state === 'lost'
+              ? `${who} was lost: ${String(reason)}.`
+              : `${who} ${reason ?? 'finished'} after ${seconds(durationMs)}.`;
       text = [
         `[vigil] Background ${headline}`,
         outputTail ? `Last output:\n${fence(outputTail)}` : 'It printed nothing.',

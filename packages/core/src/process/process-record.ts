@@ -1,0 +1,29 @@
+import type { ExitRecord, ProcessState } from './process-info.js';
+import type { SpawnSpec } from './spawn-spec.js';
+
+/**
+ * What the journal keeps of a process so that a restarted vigil can account for it: its spec, its
+ * child's identity, how far its output was matched, and how it ended. Plain JSON.
+ */
+export interface ProcessRecord {
+  readonly processId: string;
+  readonly sessionId: string;
+  readonly spec: SpawnSpec;
+  readonly state: ProcessState;
+  /** The child's pid (also its process group id), once it runs. */
+  readonly pid: number | null;
+  readonly createdAt: number;
+  readonly startedAt: number | null;
+  readonly endedAt: number | null;
+  /** How it ended (the data of its `process.exited`), once terminal. */
+  readonly exit: ExitRecord | null;
+  readonly spoolPath: string;
+  readonly approvalId: string | null;
+  readonly watching: boolean;
+  /** Watching was disabled, so its completion is delivered instead. */
+  readonly fallbackNotify: boolean;
+  /** Its session closed while it ran (`keepOnSessionClose`). */
+  readonly detached: boolean;
+  /** Output before this byte offset was matched (the poller's committed cursor), when followed. */
+  readonly cursor: number | null;
+}

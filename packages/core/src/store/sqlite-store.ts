@@ -1,0 +1,380 @@
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
+import { VigilError } from '../errors.js';
+import type { Notification } from '../journal/notification.js';
+import type { TapeEvent } from '../journal/tape-events.js';
+import type { ProcessRecord } from '../process/process-record.js';
+import { MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE } from './schema.js';
+import type { JournalStore, NotificationState, RestoredSession, SessionRecord } from './store.js';
+
+export interface SqliteStoreOptions {
+  /** The state directory: the journal is `<stateDir>/journal.db`. */
+  readonly stateDir: string;
+  /**
+   * `NORMAL` (default): a commit is written to the WAL file but not fsynced, so it survives the
+   * process's death (SIGKILL, a crash) but not a power loss. `FULL`: fsync per commit.
+   */
+  readonly synchronous?: 'NORMAL' | 'FULL';
+  /** A batch that failed to commit (a full disk): it is kept and committed again later. */
+  readonly onError: (error: VigilError) => void;
+}
+
+/** A failed batch is committed again after this long (doubling up to `RETRY_MAX_MS`). */
+const RETRY_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+type Statement = Database.Statement<unknown[]>;
+
+/**
+ * The journal in an embedded SQLite database, `<stateDir>/journal.db`, in WAL mode. Writes are
+ * queued and committed in one transaction per event-loop turn (group commit), so many sessions'
+ * events share one write. The database is held with an exclusive lock for the store's lifetime:
+ * a second vigil on the same directory fails at once, and the lock dies with its process, so a
+ * SIGKILLed vigil never blocks the next one.
+ */
+export class SqliteStore implements JournalStore {
+  readonly durable = true;
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #ownerFile: string;
+  readonly #onError: (error: VigilError) => void;
+  readonly #statements: Record<
+    | 'putSession'
+    | 'appendEvent'
+    | 'trimEvents'
+    | 'putNotification'
+    | 'setNotificationState'
+    | 'putApproval'
+    | 'resolveApproval'
+    | 'putProcess'
+    | 'deleteProcess',
+    Statement
+  >;
+  readonly #deleteSession: readonly Statement[];
+  /** Writes queued since the last commit, in order. */
+  #writes: (() => void)[] = [];
+  /** Callbacks waiting for the writes queued before them. */
+  #callbacks: (() => void)[] = [];
+  #scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  #retryMs = RETRY_MS;
+  #closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    const { stateDir } = options;
+    this.path = join(stateDir, 'journal.db');
+    this.#ownerFile = join(stateDir, 'journal.owner');
+    this.#onError = options.onError;
+    this.#db = open(this.path, stateDir);
+    try {
+      lock(this.#db, this.path, this.#ownerFile);
+      this.#db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+      migrate(this.#db, this.path);
+    } catch (error) {
+      this.#db.close();
+      throw error;
+    }
+    writeFileSync(this.#ownerFile, `${JSON.stringify({ pid: process.pid, since: Date.now() })}\n`);
+    const db = this.#db;
+    this.#statements = {
+      putSession: db.prepare(
+        `INSERT OR REPLACE INTO sessions (session_id, state, opened_at, closed_at, close_reason, approval_version)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      appendEvent: db.prepare('INSERT INTO events (session_id, seq, event) VALUES (?, ?, ?)'),
+      trimEvents: db.prepare('DELETE FROM events WHERE session_id = ? AND seq < ?'),
+      putNotification: db.prepare(
+        `INSERT OR IGNORE INTO notifications (session_id, notification_id, seq, state, notification)
+         VALUES (?, ?, ?, 'pending', ?)`,
+      ),
+      setNotificationState: db.prepare(
+        'UPDATE notifications SET state = ? WHERE session_id = ? AND notification_id = ?',
+      ),
+      putApproval: db.prepare(
+        'INSERT OR REPLACE INTO approvals (session_id, approval_id, view, outcome) VALUES (?, ?, ?, NULL)',
+      ),
+      resolveApproval: db.prepare(
+        'UPDATE approvals SET outcome = ? WHERE session_id = ? AND approval_id = ?',
+      ),
+      putProcess: db.prepare(
+        'INSERT OR REPLACE INTO processes (process_id, session_id, record) VALUES (?, ?, ?)',
+      ),
+      deleteProcess: db.prepare('DELETE FROM processes WHERE process_id = ?'),
+    };
+    this.#deleteSession = ['sessions', 'events', 'notifications', 'approvals', 'processes'].map((table) =>
+      db.prepare(`DELETE FROM ${table} WHERE session_id = ?`),
+    );
+  }
+
+  restore(): RestoredSession[] {
+    const db = this.#db;
+    const rows = db.prepare('SELECT * FROM sessions ORDER BY session_id').all() as SessionRow[];
+    const events = db.prepare('SELECT event FROM events WHERE session_id = ? ORDER BY seq').pluck();
+    const notifications = db
+      .prepare('SELECT state, notification FROM notifications WHERE session_id = ? ORDER BY seq')
+      .raw();
+    const approvals = db
+      .prepare('SELECT view FROM approvals WHERE session_id = ? AND outcome IS NULL ORDER BY rowid')
+      .pluck();
+    const processes = db.prepare('SELECT record FROM processes WHERE session_id = ?').pluck();
+    const restored: RestoredSession[] = [];
+    const closed: string[] = [];
+    for (const row of rows) {
+      const sessionId = row.session_id;
+      if (row.state === 'closed') {
+        closed.push(sessionId);
+        continue;
+      }
+      const tape = (events.all(sessionId) as string[]).map((json) => JSON.parse(json) as TapeEvent);
+      const pending: Notification[] = [];
+      const delivered: string[] = [];
+      for (const [state, json] of notifications.all(sessionId) as [NotificationState, string][]) {
+        const notification = JSON.parse(json) as Notification;
+        if (state === 'pending') pending.push(notification);
+        else if (state === 'delivered') delivered.push(notification.id);
+      }
+      restored.push({
+        record: {
+          sessionId,
+          state: row.state,
+          openedAt: row.opened_at,
+          closedAt: row.closed_at,
+          closeReason: row.close_reason,
+          approvalVersion: row.approval_version,
+        },
+        events: tape,
+        lastSeq: tape.at(-1)?.seq ?? 0,
+        pending,
+        delivered,
+        approvals: (approvals.all(sessionId) as string[]).map((json) => JSON.parse(json) as ApprovalView),
+        processes: (processes.all(sessionId) as string[]).map((json) => JSON.parse(json) as ProcessRecord),
+      });
+    }
+    // A closed session is not restored: what it kept goes.
+    for (const sessionId of closed) this.deleteSession(sessionId);
+    this.commitNow();
+    return restored;
+  }
+
+  putSession(record: SessionRecord): void {
+    const { sessionId, state, openedAt, closedAt, closeReason, approvalVersion } = record;
+    this.#queue(this.#statements.putSession, [
+      sessionId,
+      state,
+      openedAt,
+      closedAt,
+      closeReason,
+      approvalVersion,
+    ]);
+  }
+
+  appendEvent(sessionId: string, event: TapeEvent): void {
+    this.#queue(this.#statements.appendEvent, [sessionId, event.seq, JSON.stringify(event)]);
+  }
+
+  trimEvents(sessionId: string, firstSeq: number): void {
+    this.#queue(this.#statements.trimEvents, [sessionId, firstSeq]);
+  }
+
+  putNotification(notification: Notification): void {
+    const { sessionId, id, seq } = notification;
+    this.#queue(this.#statements.putNotification, [sessionId, id, seq, JSON.stringify(notification)]);
+  }
+
+  setNotificationState(sessionId: string, notificationId: string, state: NotificationState): void {
+    this.#queue(this.#statements.setNotificationState, [state, sessionId, notificationId]);
+  }
+
+  putApproval(sessionId: string, approval: ApprovalView): void {
+    this.#queue(this.#statements.putApproval, [sessionId, approval.approvalId, JSON.stringify(approval)]);
+  }
+
+  resolveApproval(sessionId: string, approvalId: string, outcome: ApprovalOutcome): void {
+    this.#queue(this.#statements.resolveApproval, [outcome, sessionId, approvalId]);
+  }
+
+  putProcess(record: ProcessRecord): void {
+    this.#queue(this.#statements.putProcess, [record.processId, record.sessionId, JSON.stringify(record)]);
+  }
+
+  deleteProcess(processId: string): void {
+    this.#queue(this.#statements.deleteProcess, [processId]);
+  }
+
+  deleteSession(sessionId: string): void {
+    for (const statement of this.#deleteSession) this.#queue(statement, [sessionId]);
+  }
+
+  afterCommit(callback: () => void): void {
+    if (this.#writes.length === 0 && this.#callbacks.length === 0) callback();
+    else this.#callbacks.push(callback);
+  }
+
+  commitNow(): void {
+    if (this.#writes.length > 0) {
+      const writes = this.#writes;
+      try {
+        this.#db.transaction(() => {
+          for (const write of writes) write();
+        })();
+      } catch (error) {
+        throw journalError(error, this.path);
+      }
+      this.#writes = [];
+    }
+    this.#retryMs = RETRY_MS;
+    this.#cancelScheduled();
+    // Callbacks may queue writes (and callbacks) of their own: those wait for the next commit.
+    const callbacks = this.#callbacks;
+    this.#callbacks = [];
+    for (const callback of callbacks) callback();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelScheduled();
+    try {
+      this.commitNow();
+    } catch (error) {
+      this.#onError(journalError(error, this.path));
+    }
+    this.#callbacks = [];
+    this.#db.close();
+    rmSync(this.#ownerFile, { force: true });
+  }
+
+  #queue(statement: Statement, params: unknown[]): void {
+    if (this.#closed) return;
+    this.#writes.push(() => statement.run(params));
+    this.#scheduled ??= setImmediate(() => this.#commitScheduled());
+  }
+
+  #commitScheduled(): void {
+    this.#scheduled = undefined;
+    try {
+      this.commitNow();
+    } catch (error) {
+      // Nothing of the batch became visible; it is committed again once the disk has room.
+      this.#onError(error as VigilError);
+      this.#scheduled = setTimeout(() => this.#commitScheduled(), this.#retryMs);
+      this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
+    }
+  }
+
+  #cancelScheduled(): void {
+    if (this.#scheduled === undefined) return;
+    clearImmediate(this.#scheduled as NodeJS.Immediate);
+    clearTimeout(this.#scheduled as NodeJS.Timeout);
+    this.#scheduled = undefined;
+  }
+}
+
+interface SessionRow {
+  readonly session_id: string;
+  readonly state: SessionRecord['state'];
+  readonly opened_at: number;
+  readonly closed_at: number | null;
+  readonly close_reason: string | null;
+  readonly approval_version: number;
+}
+
+/** Opens (or creates, private to the user) the database file. */
+function open(path: string, stateDir: string): Database.Database {
+  try {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'a', 0o600));
+    return new Database(path, { timeout: 0 });
+  } catch (error) {
+    throw journalError(error, path);
+  }
+}
+
+/**
+ * Takes the database for this process alone: `locking_mode = EXCLUSIVE` keeps the lock from the
+ * first write until the connection closes (or the process dies, when the kernel drops it).
+ */
+function lock(db: Database.Database, path: string, ownerFile: string): void {
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    db.exec('BEGIN IMMEDIATE; COMMIT');
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'SQLITE_BUSY') {
+      const owner = readOwner(ownerFile);
+      throw new VigilError(
+        'ERR_STATE_LOCKED',
+        `the journal ${path} is in use by another vigil${owner === undefined ? '' : ` (pid ${owner})`}; one state directory serves one vigil at a time`,
+        { cause: error, details: { path, ...(owner === undefined ? {} : { pid: owner }) } },
+      );
+    }
+    throw journalError(error, path);
+  }
+}
+
+/** Brings the schema up to `SCHEMA_VERSION`; refuses a database of a newer vigil or of something else. */
+function migrate(db: Database.Database, path: string): void {
+  try {
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+      .pluck()
+      .all() as string[];
+    if (tables.length > 0 && !tables.includes('schema_version')) {
+      throw new VigilError(
+        'ERR_JOURNAL',
+        `the journal ${path} is an SQLite database but not a vigil journal (tables: ${tables.join(', ')}); move it away or choose another stateDir`,
+        { details: { path } },
+      );
+    }
+    db.exec(VERSION_TABLE);
+    const version =
+      (db.prepare('SELECT max(version) FROM schema_version').pluck().get() as number | null) ?? 0;
+    if (version > SCHEMA_VERSION) {
+      throw new VigilError(
+        'ERR_JOURNAL',
+        `the journal ${path} has schema version ${version}, written by a newer vigil; this vigil reads up to version ${SCHEMA_VERSION}`,
+        { details: { path, version, supported: SCHEMA_VERSION } },
+      );
+    }
+    const record = db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)');
+    db.transaction(() => {
+      for (let next = version; next < SCHEMA_VERSION; next++) {
+        db.exec(MIGRATIONS[next]!);
+        record.run(next + 1, Date.now());
+      }
+    })();
+  } catch (error) {
+    throw journalError(error, path);
+  }
+}
+
+function readOwner(ownerFile: string): number | undefined {
+  try {
+    const { pid } = JSON.parse(readFileSync(ownerFile, 'utf8')) as { pid?: unknown };
+    return typeof pid === 'number' ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An SQLite failure as `ERR_JOURNAL_FULL` (the disk or quota is full) or `ERR_JOURNAL`, naming the file. */
+export function journalError(error: unknown, path: string): VigilError {
+  if (error instanceof VigilError) return error;
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') {
+    return new VigilError(
+      'ERR_JOURNAL_FULL',
+      `cannot write the journal ${path}: ${message} (the disk is full)`,
+      {
+        cause: error,
+        details: { path, code },
+      },
+    );
+  }
+  return new VigilError('ERR_JOURNAL', `the journal ${path} cannot be used: ${message}`, {
+    cause: error,
+    details: { path, ...(typeof code === 'string' ? { code } : {}) },
+  });
+}

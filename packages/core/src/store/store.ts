@@ -1,0 +1,67 @@
+import type { ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
+import type { Notification } from '../journal/notification.js';
+import type { TapeEvent } from '../journal/tape-events.js';
+import type { ProcessRecord } from '../process/process-record.js';
+
+/** A session as the store keeps it. Closed sessions are not restored. */
+export interface SessionRecord {
+  readonly sessionId: string;
+  readonly state: 'open' | 'closing' | 'closed';
+  readonly openedAt: number;
+  readonly closedAt: number | null;
+  readonly closeReason: string | null;
+  /** The version of the session's approval queue after its last mutation. */
+  readonly approvalVersion: number;
+}
+
+/** Where a notification stands: waiting for `deliver`, acknowledged by it, or withdrawn unsent (G10). */
+export type NotificationState = 'pending' | 'delivered' | 'withdrawn';
+
+/** What a restart finds of one session that was not closed. */
+export interface RestoredSession {
+  readonly record: SessionRecord;
+  /** The retained tape, in seq order (gapless). */
+  readonly events: readonly TapeEvent[];
+  /** The seq of the newest event: the tape continues after it. */
+  readonly lastSeq: number;
+  /** Notifications not acknowledged nor withdrawn, in tape order. */
+  readonly pending: readonly Notification[];
+  /** Ids of acknowledged notifications: never delivered again. */
+  readonly delivered: readonly string[];
+  /** Approvals still pending, oldest first. */
+  readonly approvals: readonly ApprovalView[];
+  readonly processes: readonly ProcessRecord[];
+}
+
+/**
+ * What vigil's journal makes durable (G16), one implementation per file: `MemoryStore` (nothing
+ * survives the process: vigil without `stateDir`) and `SqliteStore` (`<stateDir>/journal.db`).
+ *
+ * Writes are queued and committed together: `afterCommit` runs its callback once everything queued
+ * before it is durable, which is when the journal lets anyone see it (durable before visible).
+ * `commitNow` commits the queue synchronously, for rare writes that must be durable at once.
+ */
+export interface JournalStore {
+  /** Whether anything survives this process (false for the memory store). */
+  readonly durable: boolean;
+  /** Every session a previous run left open, with what it needs to continue. Call once, first. */
+  restore(): RestoredSession[];
+  putSession(record: SessionRecord): void;
+  appendEvent(sessionId: string, event: TapeEvent): void;
+  /** The tape's retention evicted every event before `firstSeq`. */
+  trimEvents(sessionId: string, firstSeq: number): void;
+  putNotification(notification: Notification): void;
+  setNotificationState(sessionId: string, notificationId: string, state: NotificationState): void;
+  putApproval(sessionId: string, approval: ApprovalView): void;
+  resolveApproval(sessionId: string, approvalId: string, outcome: ApprovalOutcome): void;
+  putProcess(record: ProcessRecord): void;
+  deleteProcess(processId: string): void;
+  /** Drops everything of a session (it closed and was forgotten). */
+  deleteSession(sessionId: string): void;
+  /** Runs `callback` once every write queued before this call is committed (at once for memory). */
+  afterCommit(callback: () => void): void;
+  /** Commits every queued write now. Throws the store's error (`ERR_JOURNAL`, `ERR_JOURNAL_FULL`). */
+  commitNow(): void;
+  /** Commits what is queued and releases the store (and its lock). Idempotent. */
+  close(): void;
+}

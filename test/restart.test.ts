@@ -1,0 +1,207 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createVigil,
+  type Notification,
+  type ProcessInfo,
+  type SessionInfo,
+  type TapeEvent,
+} from '@vigil/core';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect } from 'vitest';
+import { type Delivery, JournalChild } from './support/journal-child.js';
+import { raceIt } from './support/race.js';
+
+const dirs: string[] = [];
+function stateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-restart-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const OPTIONS = { processes: { spawner: 'direct' as const } };
+
+/** Spawns `command`s one after the other, each once the previous one ended: their completions come in this order. */
+async function runInTurn(
+  child: JournalChild,
+  sessionId: string,
+  commands: readonly string[],
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (const command of commands) {
+    const exited = child.next((message) => message.event === 'process:exited');
+    const info = await child.call<ProcessInfo>('spawn', { input: { sessionId, command } });
+    ids.push(info.processId);
+    await exited;
+  }
+  return ids;
+}
+
+const completionIds = (deliveries: readonly Delivery[]): string[] =>
+  deliveries.map(({ notification }) => notification.id);
+
+describe('a vigil restarted on the same stateDir after SIGKILL', () => {
+  raceIt('delivers exactly the unacknowledged completions, once each and in order', async () => {
+    const dir = stateDir();
+    const ids = await (async () => {
+      await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await first.call('open', { sessionId: 'agent', ackFirst: 3 });
+      const ids = await runInTurn(
+        first,
+        'agent',
+        Array.from({ length: 10 }, (_, i) => `exit ${i}`),
+      );
+      // The 4th call hangs: three acknowledged, the 4th in flight, six waiting.
+      await first.deliveredCount(4);
+      expect(first.deliveries.map(({ acked }) => acked)).toEqual([true, true, true, false]);
+      await first.kill();
+      return ids;
+    })();
+    await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+    await second.call('open', { sessionId: 'agent' });
+    await second.deliveredCount(7);
+    const info = await second.call<SessionInfo>('session', { sessionId: 'agent' });
+    expect(info.outboxDepth).toBe(0);
+    expect(completionIds(second.deliveries)).toEqual(ids.slice(3).map((id) => `${id}:completion`));
+    const codes = second.deliveries.map(
+      ({ notification }) => (notification as Notification & { type: 'completion' }).data.exitCode,
+    );
+    expect(codes).toEqual([3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  raceIt('continues the tape with the same seqs and no gap', async () => {
+    const dir = stateDir();
+    const before = await (async () => {
+      await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await first.call('open', { sessionId: 'agent' });
+      await runInTurn(first, 'agent', ['echo one', 'echo two']);
+      await first.deliveredCount(2);
+      const tape = await first.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+      await first.kill();
+      return tape;
+    })();
+    await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+    await second.call('open', { sessionId: 'agent' });
+    const restored = await second.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+    // The acknowledgement of the last delivery may be recorded after the first tape read.
+    expect(restored.slice(0, before.length)).toEqual(before);
+    await runInTurn(second, 'agent', ['echo three']);
+    const after = await second.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+    expect(after.map(({ seq }) => seq)).toEqual(after.map((_, index) => index + 1));
+    const exits = after.slice(before.length).filter((event) => event.type === 'process.exited');
+    expect(exits.map((event) => event.data.outputTail)).toEqual(['three\n']);
+  });
+
+  raceIt('keeps a pending approval; approving it after the restart runs the command', async () => {
+    const dir = stateDir();
+    const approvalId = await (async () => {
+      await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await first.call('open', { sessionId: 'agent' });
+      await first.call('spawn', {
+        input: { sessionId: 'agent', command: 'echo approved-run', requireApproval: true },
+      });
+      const snapshot = await first.call<{ head: { approvalId: string } | null; count: number }>('approvals', {
+        sessionId: 'agent',
+      });
+      expect(snapshot.count).toBe(1);
+      await first.kill();
+      return snapshot.head!.approvalId;
+    })();
+    await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+    await second.call('open', { sessionId: 'agent' });
+    const snapshot = await second.call<{ head: { approvalId: string } | null; count: number }>('approvals', {
+      sessionId: 'agent',
+    });
+    expect(snapshot).toMatchObject({ count: 1, head: { approvalId, command: 'echo approved-run' } });
+    await second.call('respond', { sessionId: 'agent', approvalId, decision: 'approve' });
+    await second.deliveredCount(1);
+    const [{ notification }] = second.deliveries as [Delivery];
+    expect(notification).toMatchObject({ type: 'completion', data: { state: 'exited', exitCode: 0 } });
+    expect((notification as Notification & { type: 'completion' }).data.outputTail).toContain('approved-run');
+  });
+
+  raceIt('ends a command it cannot take back as lost, with a completion that says so', async () => {
+    const dir = stateDir();
+    const pid = await (async () => {
+      await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await first.call('open', { sessionId: 'agent' });
+      const started = await first.call<ProcessInfo>('spawn', {
+        input: { sessionId: 'agent', command: 'sleep 600' },
+      });
+      const info = await first.call<ProcessInfo>('get', { processId: started.processId });
+      await first.kill();
+      return info.pid!;
+    })();
+    try {
+      await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await second.call('open', { sessionId: 'agent' });
+      await second.deliveredCount(1);
+      const [{ notification }] = second.deliveries as [Delivery];
+      expect(notification).toMatchObject({ type: 'completion', data: { state: 'lost', exitCode: null } });
+      expect((notification as Notification & { type: 'completion' }).data.reason).toMatch(/^vigil restarted/);
+    } finally {
+      // Nothing re-adopts it yet: the orphan is this test's to end.
+      process.kill(-pid, 'SIGKILL');
+    }
+  });
+
+  raceIt('closes a restored session nobody opens again after sessionIdleTtlMs', async () => {
+    const dir = stateDir();
+    await (async () => {
+      await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await first.call('open', { sessionId: 'forgotten' });
+      await first.kill();
+    })();
+    await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir, sessionIdleTtlMs: 50 });
+    const closed = await second.next((message) => message.event === 'session:closed');
+    expect(closed.info).toMatchObject({ sessionId: 'forgotten', state: 'closed', closeReason: 'idle' });
+  });
+});
+
+describe('the journal of a stateDir', () => {
+  raceIt('refuses a second vigil at once; a SIGKILLed holder blocks no restart', async () => {
+    const dir = stateDir();
+    await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+    expect(() => createVigil({ stateDir: dir })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_STATE_LOCKED',
+        message: expect.stringContaining(`pid ${first.pid}`),
+      }),
+    );
+    await first.kill();
+    await using vigil = createVigil({ ...OPTIONS, stateDir: dir });
+    expect(vigil.sessions.list()).toEqual([]);
+  });
+
+  raceIt('refuses a corrupt journal, naming the file, and leaves it as it was', async () => {
+    const dir = stateDir();
+    const file = join(dir, 'journal.db');
+    writeFileSync(file, 'not a database, '.repeat(512));
+    expect(() => createVigil({ stateDir: dir })).toThrow(
+      expect.objectContaining({ code: 'ERR_JOURNAL', message: expect.stringContaining(file) }),
+    );
+    expect(execFileSync('head', ['-c', '16', file], { encoding: 'utf8' })).toBe('not a database, ');
+  });
+
+  raceIt('refuses a journal of a newer schema, naming the file and the versions', async () => {
+    const dir = stateDir();
+    await createVigil({ stateDir: dir }).close();
+    const file = join(dir, 'journal.db');
+    const db = new Database(file);
+    db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (99, 0)').run();
+    db.close();
+    expect(() => createVigil({ stateDir: dir })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_JOURNAL',
+        message: expect.stringMatching(
+          new RegExp(`${file}.*schema version 99.*newer vigil.*up to version 1`),
+        ),
+      }),
+    );
+  });
+});

@@ -1,0 +1,101 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Notification, VigilOptions } from '@vigil/core';
+
+const ENTRY = fileURLToPath(new URL('../fixtures/journal-child.mjs', import.meta.url));
+
+interface Reply {
+  readonly id?: number;
+  readonly result?: unknown;
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly event?: string;
+  readonly [key: string]: unknown;
+}
+
+/** A `deliver` call the child made: `acked` when it resolved. */
+export interface Delivery {
+  readonly sessionId: string;
+  readonly notification: Notification;
+  readonly acked: boolean;
+}
+
+/**
+ * A vigil running in a child Node process (`test/fixtures/journal-child.mjs`), driven over IPC: a
+ * test kills it with a real SIGKILL and starts another on the same `stateDir`.
+ */
+export class JournalChild implements AsyncDisposable {
+  readonly deliveries: Delivery[] = [];
+  readonly #child: ChildProcess;
+  readonly #pending = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (error: Error) => void }
+  >();
+  readonly #listeners = new Set<(message: Reply) => void>();
+  #next = 0;
+
+  private constructor(child: ChildProcess) {
+    this.#child = child;
+    child.on('message', (message: Reply) => {
+      if (message.event === 'deliver') this.deliveries.push(message as unknown as Delivery);
+      for (const listener of this.#listeners) listener(message);
+      if (message.id === undefined) return;
+      const waiting = this.#pending.get(message.id);
+      this.#pending.delete(message.id);
+      if (message.error === undefined) waiting?.resolve(message.result);
+      else waiting?.reject(Object.assign(new Error(message.error.message), { code: message.error.code }));
+    });
+    child.on('exit', () => {
+      for (const { reject } of this.#pending.values()) reject(new Error('the vigil child exited'));
+      this.#pending.clear();
+    });
+  }
+
+  /** Starts a child and a vigil in it with `options` (a `stateDir` among them). */
+  static async start(options: VigilOptions): Promise<JournalChild> {
+    const child = new JournalChild(fork(ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    await child.call('start', { options });
+    return child;
+  }
+
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  call<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = this.#next++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.#child.send({ id, op, ...args });
+    });
+  }
+
+  /** Resolves with the first pushed message that satisfies `match` (checked from now on). */
+  next(match: (message: Reply) => boolean): Promise<Reply> {
+    return new Promise((resolve) => {
+      const listener = (message: Reply): void => {
+        if (!match(message)) return;
+        this.#listeners.delete(listener);
+        resolve(message);
+      };
+      this.#listeners.add(listener);
+    });
+  }
+
+  /** Resolves once `count` deliveries were made in all. */
+  async deliveredCount(count: number): Promise<void> {
+    while (this.deliveries.length < count) await this.next((message) => message.event === 'deliver');
+  }
+
+  /** SIGKILL, and wait for the child to be gone. */
+  async kill(): Promise<void> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
+    const exited = once(this.#child, 'exit');
+    this.#child.kill('SIGKILL');
+    await exited;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill();
+  }
+}
