@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,6 +12,7 @@ import {
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect } from 'vitest';
 import { type Delivery, JournalChild } from './support/journal-child.js';
+import { liveMembers } from './support/proc.js';
 import { raceIt } from './support/race.js';
 
 const dirs: string[] = [];
@@ -23,6 +24,12 @@ function stateDir(): string {
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Nothing reports the end of a command no vigil follows: poll, bounded to ~10 s of short awaits. */
+async function until(condition: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 1_000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  return condition();
+}
 
 const OPTIONS = { processes: { spawner: 'direct' as const } };
 
@@ -145,10 +152,90 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
       expect(notification).toMatchObject({ type: 'completion', data: { state: 'lost', exitCode: null } });
       expect((notification as Notification & { type: 'completion' }).data.reason).toMatch(/^vigil restarted/);
     } finally {
-      // Nothing re-adopts it yet: the orphan is this test's to end.
+      // With `direct` the killed vigil was its recorder: nothing adopts it, the orphan is this test's to end.
       process.kill(-pid, 'SIGKILL');
     }
   });
+
+  raceIt(
+    'delivers the match and the exit code 7 of a command that ended while no vigil ran, once and in order',
+    async () => {
+      const dir = stateDir();
+      const gate = join(dir, 'gate');
+      const command = `echo mark-ready; while [ ! -e ${gate} ]; do sleep 0.02; done; echo mark-done; exit 7`;
+      const { processId, outputPath } = await (async () => {
+        await using first = await JournalChild.start({ stateDir: dir });
+        await first.call('open', { sessionId: 'agent' });
+        const info = await first.call<ProcessInfo>('spawn', {
+          input: { sessionId: 'agent', command, watch: ['mark'] },
+        });
+        // The first match is delivered and its acknowledgement journaled (else it may come once more):
+        // the command runs, and its cursor is journaled past that line.
+        await first.call('tapeEvent', { sessionId: 'agent', type: 'notification.delivered' });
+        await first.kill();
+        return info;
+      })();
+      // While no vigil runs, the command prints its second line and exits; its spawner records the status.
+      writeFileSync(gate, '');
+      expect(await until(() => existsSync(`${outputPath}.exit`))).toBe(true);
+      await using second = await JournalChild.start({ stateDir: dir });
+      await second.call('open', { sessionId: 'agent' });
+      await second.deliveredCount(2);
+      const [match, completion] = second.deliveries.map(({ notification }) => notification);
+      expect(match).toMatchObject({ type: 'watch_match', processId, data: { lines: ['mark-done'] } });
+      expect(completion).toMatchObject({
+        type: 'completion',
+        processId,
+        data: { state: 'exited', exitCode: 7 },
+      });
+      const tape = await second.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+      expect(tape.filter((event) => event.type === 'watch.match')).toHaveLength(2);
+      expect(tape.filter((event) => event.type === 'process.exited')).toHaveLength(1);
+      const info = await second.call<SessionInfo>('session', { sessionId: 'agent' });
+      expect(info).toMatchObject({ outboxDepth: 0, activeProcesses: 0 });
+    },
+  );
+
+  raceIt(
+    'adopts a command still running: kill ends its group, wait returns, its completion arrives',
+    async () => {
+      const dir = stateDir();
+      const { processId, pid } = await (async () => {
+        await using first = await JournalChild.start({ stateDir: dir });
+        await first.call('open', { sessionId: 'agent' });
+        const command = 'sleep 600 & echo mark-ready; wait';
+        const info = await first.call<ProcessInfo>('spawn', {
+          input: { sessionId: 'agent', command, watch: ['mark'] },
+        });
+        await first.call('tapeEvent', { sessionId: 'agent', type: 'notification.delivered' });
+        const started = await first.call<ProcessInfo>('get', { processId: info.processId });
+        await first.kill();
+        return { processId: info.processId, pid: started.pid! };
+      })();
+      try {
+        await using second = await JournalChild.start({ stateDir: dir });
+        await second.call('open', { sessionId: 'agent' });
+        expect(await second.call<SessionInfo>('session', { sessionId: 'agent' })).toMatchObject({
+          activeProcesses: 1,
+        });
+        expect(await second.call<ProcessInfo>('get', { processId })).toMatchObject({ state: 'running', pid });
+        const waited = second.call<{ process: ProcessInfo; timedOut: boolean }>('wait', { processId });
+        const killed = await second.call<ProcessInfo>('kill', { processId });
+        expect(killed).toMatchObject({ state: 'killed', signal: 'SIGTERM' });
+        expect(liveMembers(pid)).toEqual([]);
+        expect(await waited).toMatchObject({ timedOut: false, process: { state: 'killed' } });
+        await second.deliveredCount(1);
+        expect(second.deliveries[0]?.notification).toMatchObject({
+          type: 'completion',
+          processId,
+          data: { state: 'killed' },
+        });
+      } finally {
+        // Without re-adoption nothing would end it: never leave the group behind.
+        if (liveMembers(pid).length > 0) process.kill(-pid, 'SIGKILL');
+      }
+    },
+  );
 
   raceIt('closes a restored session nobody opens again after sessionIdleTtlMs', async () => {
     const dir = stateDir();

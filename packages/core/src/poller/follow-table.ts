@@ -9,6 +9,8 @@ export interface FollowSource {
   readonly heartbeatMs: number;
   readonly spool: string;
   readonly drops: SharedArrayBuffer;
+  /** Output before this offset was matched already (a process adopted after a restart). Default 0. */
+  readonly cursor?: number;
 }
 
 interface Entry {
@@ -60,8 +62,8 @@ export class FollowTable {
       source,
       slot,
       patterns: source.patterns,
-      cursor: 0,
-      heartbeatCursor: 0,
+      cursor: source.cursor ?? 0,
+      heartbeatCursor: source.cursor ?? 0,
       limiter: undefined,
       end: undefined,
       announced: false,

@@ -365,13 +365,14 @@ export class ManagedProcess {
       fallbackNotify: this.#fallbackNotify,
       detached: this.#detached,
       cursor,
+      adoption: this.adoptionRecord ?? null,
     };
   }
 
   /**
    * Takes the state a previous run journaled (a restarted vigil): how it ended if it did, its
-   * approval, its watch state. A process that was running stays `running` with no child of this
-   * run until its owner decides (`restoreProcess`).
+   * approval, its watch state. A process that was running stays `running`: adopted (`adopt`, then
+   * this), or with no child of this run until its owner ends it (`restoreProcess`).
    */
   restore(record: ProcessRecord): void {
     this.#state = record.state;

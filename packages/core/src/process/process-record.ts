@@ -1,3 +1,4 @@
+import type { AdoptionRecord } from './adopted-child.js';
 import type { ExitRecord, ProcessState } from './process-info.js';
 import type { SpawnSpec } from './spawn-spec.js';
 
@@ -26,4 +27,6 @@ export interface ProcessRecord {
   readonly detached: boolean;
   /** Output before this byte offset was matched (the poller's committed cursor), when followed. */
   readonly cursor: number | null;
+  /** What a restarted vigil needs to take the command back (`ManagedProcess.adoptionRecord`), once it runs. */
+  readonly adoption: AdoptionRecord | null;
 }

@@ -5,8 +5,9 @@ import { invalidInput, VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { Journal } from '../journal/journal.js';
 import type { PollerLink } from '../poller/link.js';
+import type { AdoptionRecord } from '../process/adopted-child.js';
 import { SURVIVOR_LIMIT_MS } from '../process/child-run.js';
-import { type Cancellation, ManagedProcess } from '../process/managed-process.js';
+import { type Cancellation, ManagedProcess, type ProcessHandlers } from '../process/managed-process.js';
 import type { ProcessInfo } from '../process/process-info.js';
 import type { ProcessRecord } from '../process/process-record.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
@@ -108,26 +109,32 @@ export class ProcessTable {
   /**
    * Takes back the processes a previous run journaled (a restored session). A finished one is listed
    * as it ended; one waiting for approval waits for its restored approval (`decisions`); one that
-   * was running goes to `restoreProcess`. The caller counted the unfinished ones as active.
+   * was running is adopted, its output followed from the committed cursor, or ends as `lost`, as
+   * `restoreProcess` decides. The caller counted the unfinished ones as active.
    */
   restore(records: readonly ProcessRecord[], decisions: ReadonlyMap<string, Promise<ApprovalOutcome>>): void {
     for (const record of records) {
       const spool = this.#parts.spools.reopen(record.spoolPath);
-      const process = this.#create(record.processId, record.spec, spool, record.createdAt);
+      const outcome = record.state === 'running' ? restoreProcess(record) : undefined;
+      const process =
+        outcome?.kind === 'adopt'
+          ? this.#adopt(record, spool, outcome.record)
+          : this.#create(record.processId, record.spec, spool, record.createdAt);
       process.restore(record);
       this.#processes.set(record.processId, process);
       if (process.terminal) continue;
       this.#active.add(record.processId);
+      if (outcome?.kind === 'adopt') {
+        this.#follow(process, record.cursor ?? 0);
+        continue;
+      }
       const decision = record.approvalId === null ? undefined : decisions.get(record.approvalId);
       if (record.state === 'pending_approval' && decision !== undefined) {
         this.#awaitDecision(process, decision);
         continue;
       }
-      const outcome =
-        record.state === 'pending_approval'
-          ? { kind: 'lost', reason: 'vigil restarted while its approval was being resolved' }
-          : restoreProcess(record);
-      this.finish(process, { state: 'lost', reason: outcome.reason });
+      const reason = outcome?.reason ?? 'vigil restarted while its approval was being resolved';
+      this.finish(process, { state: 'lost', reason });
     }
   }
 
@@ -324,13 +331,35 @@ export class ProcessTable {
       processId,
       spec,
       { spool, now: createdAt },
-      {
-        started: () => this.#started(process),
-        exited: () => this.#exited(process),
-        survivors: (pgid) => this.#parts.events.emit('error', survivorsError(processId, pgid)),
-      },
+      this.#handlers(() => process),
     );
     return process;
+  }
+
+  /** Takes back a command a previous run started (`restoreProcess` found it can be followed). */
+  #adopt(record: ProcessRecord, spool: Spool, adoption: AdoptionRecord): ManagedProcess {
+    const process: ManagedProcess = ManagedProcess.adopt(
+      record.processId,
+      record.spec,
+      {
+        spool,
+        createdAt: record.createdAt,
+        startedAt: record.startedAt ?? record.createdAt,
+        record: adoption,
+        killGraceMs: this.#parts.config.processes.killGraceMs,
+      },
+      this.#handlers(() => process),
+    );
+    return process;
+  }
+
+  /** What a process tells the table; `process` is called only once it exists. */
+  #handlers(process: () => ManagedProcess): ProcessHandlers {
+    return {
+      started: () => this.#started(process()),
+      exited: () => this.#exited(process()),
+      survivors: (pgid) => this.#parts.events.emit('error', survivorsError(process().processId, pgid)),
+    };
   }
 
   #requestApproval(process: ManagedProcess): void {
@@ -370,7 +399,7 @@ export class ProcessTable {
    * start of the spool), so no match of it can precede that event.
    */
   #started(process: ManagedProcess): void {
-    const { session, journal, link } = this.#parts;
+    const { journal } = this.#parts;
     const { spec, processId, pid } = process;
     // Detached by its session's close while the spawner started it: nothing goes to the tape (G2).
     if (pid === null || process.detached) return;
@@ -380,10 +409,23 @@ export class ProcessTable {
       { command: spec.display, cwd: spec.cwd ?? null, pid, watch: this.info(process).watch },
       { processId, command: spec.display },
     );
-    if (process.followed && session.live) {
-      const { path, drops } = process.spool;
-      link.follow({ processId, patterns: spec.patterns, heartbeatMs: spec.heartbeatMs, spool: path, drops });
-    }
+    this.#follow(process, 0);
+  }
+
+  /** The poller follows its output from `cursor` while it watches or beats (and the session is live). */
+  #follow(process: ManagedProcess, cursor: number): void {
+    const { spec, processId } = process;
+    const needed = process.watching || spec.heartbeatMs > 0;
+    if (!process.followed || !needed || !this.#parts.session.live) return;
+    const { path, drops } = process.spool;
+    this.#parts.link.follow({
+      processId,
+      patterns: spec.patterns,
+      heartbeatMs: spec.heartbeatMs,
+      spool: path,
+      drops,
+      cursor,
+    });
   }
 
   #exited(process: ManagedProcess): void {

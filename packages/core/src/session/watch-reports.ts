@@ -39,6 +39,8 @@ export class WatchReports {
     for (const match of report.matches) this.#match(process, match);
     // A heartbeat before disabling: disabling may finish an exited process, whose final event comes last.
     if (report.heartbeat !== undefined) this.#heartbeat(process, report.heartbeat);
+    // The cursor is journaled with the events it produced (one commit): a restart resumes after them.
+    if (report.matches.length > 0 || report.heartbeat !== undefined) processes.persist(process);
     if (report.disabled !== undefined && process.watching) {
       process.disableWatch();
       const { reason, suppressed } = report.disabled;
