@@ -45,6 +45,8 @@ run() {
   status=$?
   local took=$(($(date +%s) - started))
   tail -n 8 "$work/$name.log" | sed 's/^/    /'
+  # A failure names its tests: the temporary folder (and its log) is gone afterwards.
+  [ "$status" -eq 0 ] || grep -E ' FAIL | × ' "$work/$name.log" | sed 's/\x1b\[[0-9;]*m//g; s/^/    /' | head -n 40
   echo "fresh-check: [$name] exit ${status} after ${took} s"
   timings+=("$name: ${took} s (exit ${status})")
   return "$status"
