@@ -1,10 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TapeEvent } from '@vigil/core';
 import { type EmbeddedGateway, startGateway } from '@vigil/gateway-plugin';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient } from './support/http.js';
 import {
@@ -20,9 +19,8 @@ const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/screenshots/', import
 const FEED = new Set(['watch.match', 'watch.disabled', 'watch.resumed', 'heartbeat', 'process.exited']);
 
 let gateway: EmbeddedGateway;
-let context: BrowserContext;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-let profile: string;
 
 async function api(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const answer = await apiClient(gateway.url, gateway.token)(
@@ -48,31 +46,16 @@ async function tapeFeed(sessionId: string): Promise<number[]> {
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  profile = mkdtempSync(join(tmpdir(), 'vigil-chromium-'));
   gateway = await startGateway({ port: 0, config: { watch: { cooldownMs: 0 } }, keepAliveMs: 1000 });
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-    ],
-    viewport: { width: 1280, height: 900 },
-  });
-  page = await context.newPage();
+  browser = await launchChromium();
+  page = await browser.context.newPage();
   await api('POST', '/v1/sessions', { sessionId: 'web-demo' });
   await page.goto(`${gateway.url}/#token=${gateway.token}`);
 }, 60_000);
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await gateway?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 describe('web page (headless Chromium)', () => {

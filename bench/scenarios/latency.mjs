@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { childMain, metric, runHosts } from '../lib/child.mjs';
 import { createBenchVigil, HOSTS, IN_THREAD, SHARED } from '../lib/hosts.mjs';
 import { percentile, round, within } from '../lib/measure.mjs';
+import { pinger } from '../lib/pinger.mjs';
 
 const SCENARIO = 'latency';
 /** Samples before this index warm the code paths and are not counted. */
@@ -23,18 +24,6 @@ const INTERVAL_MS = 2;
 const OPTIONS = {
   watch: { cooldownMs: 0, lifetimeMaxHits: 1_000_000, breaker: { maxMatches: 1_000_000 } },
 };
-
-/** A child writing `count` stamped PING lines, one per INTERVAL_MS. */
-function pinger(count) {
-  const script = `
-const { writeSync } = require('node:fs');
-let i = 0;
-const timer = setInterval(() => {
-  writeSync(1, 'PING ' + i + ' ' + process.hrtime.bigint() + '\\n');
-  if (++i === ${count}) clearInterval(timer);
-}, ${INTERVAL_MS});`;
-  return `'${process.execPath}' -e '${script.replaceAll("'", "'\\''")}'`;
-}
 
 /** A bare reader of a spool, in a worker thread: posts `[index, stamp]` of each PING line it reads. */
 const READER = `
@@ -90,7 +79,7 @@ async function bareReader(wake, count) {
     await new Promise((resolve) => worker.once('message', resolve));
     const { all, record } = collector(count);
     worker.on('message', ([index, stamp]) => record(index, stamp, process.hrtime.bigint()));
-    child = spawn('/bin/sh', ['-c', pinger(count)], { stdio: ['ignore', fd, 'inherit'] });
+    child = spawn('/bin/sh', ['-c', pinger(count, INTERVAL_MS)], { stdio: ['ignore', fd, 'inherit'] });
     return await within(all, 60_000, `${wake} reader`);
   } finally {
     closeSync(fd);
@@ -116,7 +105,7 @@ export async function measure(host, { quick }) {
   const rows = [];
   try {
     await vigil.sessions.open('latency', { deliver });
-    vigil.processes.spawn({ sessionId: 'latency', command: pinger(count), watch: ['PING'] });
+    vigil.processes.spawn({ sessionId: 'latency', command: pinger(count, INTERVAL_MS), watch: ['PING'] });
     const times = await within(all, 60_000, 'the pinged lines');
     const target = host === IN_THREAD ? undefined : { op: '<', value: 1 };
     rows.push(

@@ -12,6 +12,7 @@ import { injectFault } from '../../test/fixtures/faulty-poller.mjs';
 import { childMain, metric, runHosts } from '../lib/child.mjs';
 import { createBenchVigil, SHARED } from '../lib/hosts.mjs';
 import { percentile, round, within } from '../lib/measure.mjs';
+import { pinger } from '../lib/pinger.mjs';
 
 const SCENARIO = 'tenants';
 const INTERVAL_MS = 20;
@@ -21,18 +22,6 @@ const OPTIONS = {
 };
 /** A line on which `(a+)+$` backtracks for years: 40 a's and a '!'. */
 const CATASTROPHE = `${'a'.repeat(40)}!`;
-
-/** A child writing `count` stamped PING lines, one per INTERVAL_MS. */
-function pinger(count) {
-  const script = `
-const { writeSync } = require('node:fs');
-let i = 0;
-const timer = setInterval(() => {
-  writeSync(1, 'PING ' + i + ' ' + process.hrtime.bigint() + '\\n');
-  if (++i === ${count}) clearInterval(timer);
-}, ${INTERVAL_MS});`;
-  return `'${process.execPath}' -e '${script.replaceAll("'", "'\\''")}'`;
-}
 
 /** The faulty neighbours, by name: each starts its fault in session `bad` and returns a stop function. */
 const NEIGHBOURS = {
@@ -96,7 +85,11 @@ async function phase(neighbour, { sessions, lines, processes }) {
     for (let i = 0; i < sessions; i++) await vigil.sessions.open(`healthy-${i}`, { deliver });
     const stop = NEIGHBOURS[neighbour](vigil, { processes });
     for (let i = 0; i < sessions; i++) {
-      vigil.processes.spawn({ sessionId: `healthy-${i}`, command: pinger(lines), watch: ['PING'] });
+      vigil.processes.spawn({
+        sessionId: `healthy-${i}`,
+        command: pinger(lines, INTERVAL_MS),
+        watch: ['PING'],
+      });
     }
     await within(all, lines * INTERVAL_MS + 60_000, `${neighbour}: the healthy sessions' lines`);
     stop();

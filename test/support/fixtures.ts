@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { readFileSync, watch } from 'node:fs';
 import {
   createVigil,
   type Vigil,
@@ -106,4 +108,35 @@ export async function settledThreads(baseline: number, rounds = 200): Promise<nu
     now = osThreads();
   }
   return now;
+}
+
+/**
+ * Resolves once the output of `processId` (its spool file, which the child writes itself) holds
+ * `needle`: woken by inotify on each append, no polling. Rejects if the process ends first.
+ */
+export async function outputContains(vigil: Vigil, processId: string, needle: string): Promise<void> {
+  const path = vigil.processes.get(processId).outputPath;
+  const watcher = watch(path);
+  let ended = false;
+  let wake = (): void => {};
+  const off = vigil.on('process:exited', (info) => {
+    if (info.processId !== processId) return;
+    ended = true;
+    wake();
+  });
+  try {
+    for (;;) {
+      const exited = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      if (readFileSync(path, 'utf8').includes(needle)) return;
+      if (ended || vigil.processes.get(processId).state !== 'running') {
+        throw new Error(`${processId} ended before printing ${JSON.stringify(needle)}`);
+      }
+      await Promise.race([once(watcher, 'change'), exited]);
+    }
+  } finally {
+    off();
+    watcher.close();
+  }
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { outputContains } from '../../../test/support/fixtures.js';
 import { raceIt } from '../../../test/support/race.js';
 import { createVigil, type Vigil, VigilError, type VigilOptions } from '../src/index.js';
 
@@ -154,7 +155,7 @@ describe('sessions (in-thread host)', () => {
       expect(await codeOf(vigil.processes.write(a, 'x'.repeat(300_001)))).toBe('ERR_INVALID_INPUT');
       const pending = vigil.processes.write(a, 'x'.repeat(300_000));
       // Until the child took its first byte and the pipe filled, part of it may still be in flight.
-      while (!vigil.processes.poll(a).tail.includes('got')) await new Promise((r) => setTimeout(r, 10));
+      await outputContains(vigil, a, 'got');
       const refused = vigil.processes.write(b, 'y'.repeat(300_000));
       await expect(refused).rejects.toMatchObject({
         code: 'ERR_LIMIT_EXCEEDED',

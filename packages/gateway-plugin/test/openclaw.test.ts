@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { configSchema, type SessionInfo, type Vigil } from '@vigil/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
+import { outputContains } from '../../../test/support/fixtures.js';
 import { liveMembers } from '../../../test/support/proc.js';
 import entry, { vigilSessionId } from '../src/openclaw/entry.js';
 import type {
@@ -160,9 +161,7 @@ describe('OpenClaw plugin entry', () => {
     const command = `sh -c 'trap "" TERM; echo ready; exec sleep 1000' & wait`;
     await fake.tool(route).execute('c', { action: 'spawn', command });
     const [spawned] = vigil().processes.list();
-    while (!vigil().processes.poll(spawned!.processId).tail.includes('ready')) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await outputContains(vigil(), spawned!.processId, 'ready');
     // Known once the spawner process started it (before it printed anything).
     const pgid = vigil().processes.get(spawned!.processId).pid!;
     expect(liveMembers(pgid)).toHaveLength(2);
