@@ -3,7 +3,7 @@
 // sandbox's PID 1 does not reap orphans).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 
 export interface ProcStat {
   readonly pid: number;
@@ -93,4 +93,21 @@ export async function reusePid(pid: number): Promise<ChildProcess> {
     newcomer.kill('SIGKILL');
     await exited;
   }
+}
+
+/** Pseudo-terminal master sides (`/dev/ptmx`) that process `pid` holds open. */
+export function terminalMasters(pid: number): number {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return 0;
+  }
+  return fds.filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === '/dev/ptmx';
+    } catch {
+      return false;
+    }
+  }).length;
 }

@@ -6,7 +6,8 @@
  *
  * Messages are those of `src/process/spawner-protocol.ts`. Each child runs in its own process group
  * (pgid = pid), its stdout and stderr appended to its spool file, its stdin a pipe fed from the
- * gateway's `write` messages. Its exit is reported when the child itself exits (G6).
+ * gateway's `write` messages; or, with `pty`, in a pseudo-terminal whose master side this process
+ * holds (`terminal-child.mjs`). Its exit is reported when the child itself exits (G6).
  *
  * It is also what records each child's exit status for a later vigil (`<spool>.exit`, see
  * `src/process/exit-status.ts`): it is the children's parent, so it alone learns their exact code
@@ -16,9 +17,10 @@
  * sources (tests) and from `dist`.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { TerminalChild } from './terminal-child.mjs';
 
-/** @type {Map<number, import('node:child_process').ChildProcess>} */
+/** @type {Map<number, import('node:child_process').ChildProcess | TerminalChild>} */
 const children = new Map();
 
 /** @param {unknown} message */
@@ -56,7 +58,60 @@ function recordStatus(path, status) {
   }
 }
 
-/** @param {{ id: number, file: string, args: string[], cwd?: string, env: Record<string, string>, output: string, status?: string }} request */
+/**
+ * @typedef {{ id: number, file: string, args: string[], cwd?: string, env: Record<string, string>,
+ *   output: string, status?: string, pty: { cols: number, rows: number } | null }} SpawnRequest
+ */
+
+/**
+ * A child whose stdout and stderr are `output` (closed here once the child has its copy).
+ * @param {SpawnRequest} request
+ * @param {number} output
+ */
+function startPiped(request, output) {
+  try {
+    const child = spawn(request.file, request.args, {
+      cwd: request.cwd,
+      env: request.env,
+      detached: true,
+      stdio: ['pipe', output, output],
+    });
+    child.stdin.on('error', () => {});
+    child.once('error', (error) => {
+      if (child.pid === undefined) send({ type: 'failed', id: request.id, error: error.message });
+    });
+    return child.pid === undefined ? undefined : child;
+  } finally {
+    closeSync(output);
+  }
+}
+
+/**
+ * A child in a terminal, which keeps `output` to copy the terminal's output to it.
+ * @param {SpawnRequest} request
+ * @param {number} output
+ */
+function startInTerminal(request, output) {
+  try {
+    // The terminal's child would only print chdir's failure: say it as a start failure instead.
+    if (request.cwd !== undefined && !statSync(request.cwd, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new Error(`cwd ${request.cwd} does not exist or is not a directory`);
+    }
+    const size = /** @type {{ cols: number, rows: number }} */ (request.pty);
+    return new TerminalChild(request.file, request.args, {
+      cwd: request.cwd,
+      env: request.env,
+      size,
+      output,
+    });
+  } catch (error) {
+    closeSync(output);
+    send({ type: 'failed', id: request.id, error: `cannot start it in a terminal: ${error.message}` });
+    return undefined;
+  }
+}
+
+/** @param {SpawnRequest} request */
 function start(request) {
   const { id } = request;
   let output;
@@ -68,23 +123,12 @@ function start(request) {
   }
   let child;
   try {
-    child = spawn(request.file, request.args, {
-      cwd: request.cwd,
-      env: request.env,
-      detached: true,
-      stdio: ['pipe', output, output],
-    });
+    child = request.pty === null ? startPiped(request, output) : startInTerminal(request, output);
   } catch (error) {
     send({ type: 'failed', id, error: error.message });
     return;
-  } finally {
-    closeSync(output);
   }
-  child.stdin.on('error', () => {});
-  child.once('error', (error) => {
-    if (child.pid === undefined) send({ type: 'failed', id, error: error.message });
-  });
-  if (child.pid === undefined) return;
+  if (child === undefined) return;
   children.set(id, child);
   // Read now, before this process can reap it: the pid cannot name another process yet.
   send({ type: 'spawned', id, pid: child.pid, startTicks: startTicks(child.pid) });
@@ -122,6 +166,11 @@ process.on('message', (message) => {
     case 'destroy':
       children.get(message.id)?.stdin?.destroy();
       break;
+    case 'resize': {
+      const child = children.get(message.id);
+      if (child instanceof TerminalChild) child.resize(message.cols, message.rows);
+      break;
+    }
   }
 });
 
@@ -131,7 +180,9 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {
 // the children's stdin any more (EOF). They keep running; this process stays to record how each
 // ends, for the vigil that adopts them, and exits after the last.
 process.on('disconnect', () => {
-  for (const child of children.values()) child.stdin?.end();
+  // A terminal is left as it is (as a terminal emulator that stays open would): typing ^D into it
+  // could be a keystroke for a program that reads it raw.
+  for (const child of children.values()) if (!(child instanceof TerminalChild)) child.stdin?.end();
   if (children.size === 0) process.exit(0);
 });
 send({ type: 'ready' });

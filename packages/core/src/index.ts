@@ -36,8 +36,13 @@ export { SURVIVOR_LIMIT_MS } from './process/child-run.js';
 export type { ProcessInfo, ProcessState } from './process/process-info.js';
 export { TERMINAL_STATES } from './process/process-info.js';
 export { signalSchema } from './process/signals.js';
-export type { SpawnInput } from './process/spawn-spec.js';
-export { spawnInputSchema } from './process/spawn-spec.js';
+export type { SpawnInput, TerminalSize } from './process/spawn-spec.js';
+export {
+  DEFAULT_TERMINAL_SIZE,
+  spawnInputSchema,
+  TERMINAL_MAX_DIMENSION,
+  terminalSizeSchema,
+} from './process/spawn-spec.js';
 export type { CloseSessionOptions, OpenSessionOptions } from './registry.js';
 export type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
 export type {
@@ -56,6 +61,7 @@ export type {
   Vigil,
   VigilOptions,
   VigilStats,
+  WriteOptions,
 } from './vigil.js';
 export { createVigil } from './vigil.js';
 export { watchPatternSchema } from './watch/pattern-schema.js';

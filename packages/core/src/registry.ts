@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'eventemitter3';
 import { z } from 'zod';
 import type { VigilConfig } from './config.js';
-import { VigilError } from './errors.js';
+import { invalidInput, VigilError } from './errors.js';
 import type { VigilEvents } from './events.js';
 import { assertSessionId, newId } from './ids.js';
 import type { Deliver } from './journal/notification.js';
@@ -212,6 +212,12 @@ export class SessionRegistry {
   /** Validates spawn input, checks the caps, and starts the process in its session. */
   spawn(input: unknown): Owned {
     const spec = parseSpawn(input);
+    if (spec.pty !== null && this.#spawner === undefined) {
+      throw invalidInput(
+        'pty',
+        "Invalid spawn input: pty: a terminal is held by vigil's spawner process, and processes.spawner is 'direct'; set it to 'helper' (the default)",
+      );
+    }
     const session = this.requireLive(spec.sessionId);
     const { maxPerSession, maxTotal } = this.#config.processes;
     if (session.processes.activeCount >= maxPerSession) {

@@ -16,7 +16,7 @@ import { createInThreadHost } from './poller/in-thread-host.js';
 import type { ProbeResult } from './poller/link.js';
 import type { ProcessInfo } from './process/process-info.js';
 import { signalSchema } from './process/signals.js';
-import type { SpawnInput } from './process/spawn-spec.js';
+import { type SpawnInput, type TerminalSize, terminalSizeSchema } from './process/spawn-spec.js';
 import { type CloseSessionOptions, type OpenSessionOptions, SessionRegistry } from './registry.js';
 import type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
@@ -66,9 +66,23 @@ export interface ProcessesApi {
   kill(processId: string, options?: { readonly signal?: NodeJS.Signals }): Promise<ProcessInfo>;
   /**
    * Writes to stdin within the `stdin` bounds of the config; resolves once the child took the data.
-   * A write that times out or whose `signal` aborts closes the child's stdin.
+   * A write that times out or whose `signal` aborts closes the child's stdin. With `eof`, stdin is
+   * then ended, as `closeStdin` does.
    */
-  write(processId: string, data: string, options?: { readonly signal?: AbortSignal }): Promise<void>;
+  write(processId: string, data: string, options?: WriteOptions): Promise<void>;
+  /**
+   * Ends stdin after the writes already made: EOF for a pipe; for a terminal (`pty: true`) its EOF
+   * character ^D (twice when a line is open, as at a keyboard). Later writes fail. Idempotent.
+   */
+  closeStdin(processId: string): void;
+  /** Resizes the terminal of a process spawned with `pty: true` (`cols`, `rows`: 1..1000). */
+  resize(processId: string, size: TerminalSize): void;
+}
+
+export interface WriteOptions {
+  readonly signal?: AbortSignal;
+  /** End stdin after this data (see `closeStdin`). Default false. */
+  readonly eof?: boolean;
 }
 
 export interface TapeApi {
@@ -133,7 +147,10 @@ const sessionPageSchema = z.object({
   after: z.string().optional(),
   limit: z.number().int().min(1).max(SESSION_PAGE_MAX_LIMIT).default(SESSION_PAGE_DEFAULT_LIMIT),
 });
-const writeOptionsSchema = z.object({ signal: z.instanceof(AbortSignal).optional() });
+const writeOptionsSchema = z.object({
+  signal: z.instanceof(AbortSignal).optional(),
+  eof: z.boolean().optional(),
+});
 
 function isPollerHost(value: unknown): value is PollerHost {
   const host = value as Partial<PollerHost> | null;
@@ -245,10 +262,19 @@ export function createVigil(options: VigilOptions = {}): Vigil {
       },
       async write(processId, data, writeOptions = {}) {
         const { session, process } = registry.process(processId);
-        const { signal } = parse(writeOptionsSchema, writeOptions, input);
+        const { signal, eof } = parse(writeOptionsSchema, writeOptions, input);
         await session.processes.write(process, parse(writeDataSchema, data, { what: 'data', root: 'data' }), {
           ...(signal === undefined ? {} : { signal }),
+          ...(eof === undefined ? {} : { eof }),
         });
+      },
+      closeStdin(processId) {
+        const { session, process } = registry.process(processId);
+        session.processes.closeStdin(process);
+      },
+      resize(processId, size) {
+        const { session, process } = registry.process(processId);
+        session.processes.resize(process, parse(terminalSizeSchema, size, { what: 'size', root: 'size' }));
       },
     },
     tape: {

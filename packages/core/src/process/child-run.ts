@@ -7,6 +7,7 @@ import { type ExitStatus, writeExitStatus } from './exit-status.js';
 import { groupExists, groupProbe, pidInUse } from './process-group.js';
 import { bootId, type ProcessIdentity, readIdentity } from './process-identity.js';
 import type { StartedChild } from './remote-child.js';
+import type { TerminalSize } from './spawn-spec.js';
 import type { Spawner } from './spawner.js';
 
 /** Options of `ChildRun.start`. */
@@ -33,6 +34,8 @@ export interface ChildRunOptions {
    * it: the spawner, or this one. A later vigil reads it to learn how an adopted command ended.
    */
   readonly status?: string;
+  /** Run it in a pseudo-terminal of this size (only from a `spawner`, which holds the terminal). */
+  readonly pty?: TerminalSize | null;
 }
 
 /** Options of `ChildRun.adopt`. */
@@ -160,6 +163,10 @@ export class ChildRun {
       const expected = wantsPath ? 'a path (with a spawner)' : 'a file descriptor';
       throw new VigilError('ERR_INVALID_INPUT', `output must be ${expected}, got ${output}`);
     }
+    const pty = options.pty ?? null;
+    if (pty !== null && options.spawner === undefined) {
+      throw new VigilError('ERR_INVALID_INPUT', 'a terminal (pty) needs a spawner to hold it');
+    }
     const [file, ...args] = typeof command === 'string' ? ['/bin/sh', '-c', command] : command;
     let child: StartedChild;
     try {
@@ -167,7 +174,13 @@ export class ChildRun {
       const env = childEnv(options.env);
       const { spawner, status } = options;
       child =
-        spawner?.spawn(file as string, args, { cwd: options.cwd, env, output: output as string, status }) ??
+        spawner?.spawn(file as string, args, {
+          cwd: options.cwd,
+          env,
+          output: output as string,
+          status,
+          pty,
+        }) ??
         (spawn(file as string, args, {
           cwd: options.cwd,
           env,
@@ -270,14 +283,7 @@ export class ChildRun {
       !this.#finishing &&
       !this.#stdinClosed &&
       this.#reaping === undefined;
-    if (this.#adopted !== undefined && open) {
-      return Promise.reject(
-        new VigilError(
-          'ERR_INVALID_INPUT',
-          'The stdin of a process adopted after a restart cannot be written: it was a pipe of the vigil that started it',
-        ),
-      );
-    }
+    if (this.#adopted !== undefined && open) return Promise.reject(adoptedError('stdin', 'written'));
     if (!open || !stdin?.writable) return Promise.reject(stdinError());
     const { signal, timeoutMs } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
@@ -309,11 +315,28 @@ export class ChildRun {
     });
   }
 
-  /** Ends the child's stdin (EOF). Idempotent. */
+  /**
+   * Ends the child's stdin (EOF; in a terminal, ^D) after the writes already made. Idempotent.
+   * `ERR_INVALID_INPUT` for an adopted child, whose stdin this vigil never had.
+   */
   closeStdin(): void {
+    if (this.#adopted !== undefined) throw adoptedError('stdin', 'closed');
     if (this.#stdinClosed) return;
     this.#stdinClosed = true;
     this.#child?.stdin?.end();
+  }
+
+  /**
+   * Resizes the child's terminal (`ERR_INVALID_INPUT` once it ended or a kill was sent, or when it
+   * was adopted: the terminal is held by the spawner of the vigil that started it).
+   */
+  resize(size: TerminalSize): void {
+    if (this.#adopted !== undefined) throw adoptedError('terminal', 'resized');
+    const resize = this.#child?.resize;
+    if (this.#exit !== undefined || this.#finishing || this.#reaping !== undefined || resize === undefined) {
+      throw new VigilError('ERR_INVALID_INPUT', 'The process has ended; its terminal is closed');
+    }
+    resize.call(this.#child, size.cols, size.rows);
   }
 
   /**
@@ -528,6 +551,14 @@ function failedStart(error: unknown, cwd: string | undefined): ChildEnd {
     }
   }
   return { kind: 'failed_start', error: error instanceof Error ? error.message : String(error) };
+}
+
+/** The stdin (pipe or terminal) of an adopted child belonged to the vigil that started it. */
+function adoptedError(what: 'stdin' | 'terminal', done: 'written' | 'closed' | 'resized'): VigilError {
+  return new VigilError(
+    'ERR_INVALID_INPUT',
+    `The ${what} of a process adopted after a restart cannot be ${done}: it belonged to the vigil that started it`,
+  );
 }
 
 function stdinError(cause?: Error): VigilError {

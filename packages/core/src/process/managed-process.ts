@@ -5,7 +5,7 @@ import type { AdoptionRecord } from './adopted-child.js';
 import { type ChildEnd, ChildRun, type ChildRunHandlers, type WriteOptions } from './child-run.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
 import type { ProcessRecord } from './process-record.js';
-import type { SpawnSpec } from './spawn-spec.js';
+import type { SpawnSpec, TerminalSize } from './spawn-spec.js';
 import type { Spawner } from './spawner.js';
 import type { Spool } from './spool.js';
 
@@ -71,6 +71,8 @@ export class ManagedProcess {
   #exit: ExitRecord | undefined;
   /** The pid a previous run journaled (a restored process has no child of this run). */
   #restoredPid: number | null = null;
+  /** Its terminal's size, as last resized (`pty`). */
+  #terminalSize: TerminalSize | null;
   #settle!: () => void;
 
   constructor(
@@ -86,6 +88,7 @@ export class ManagedProcess {
     this.#handlers = handlers;
     this.#state = spec.requireApproval ? 'pending_approval' : 'running';
     this.#watching = spec.patterns.length > 0;
+    this.#terminalSize = spec.pty ?? null;
     this.finished = new Promise<void>((resolve) => {
       this.#settle = resolve;
     });
@@ -238,6 +241,7 @@ export class ManagedProcess {
           killGraceMs: options.killGraceMs,
           output,
           status: this.spool.statusPath,
+          pty: spec.pty ?? null,
           ...(options.spawner === undefined ? {} : { spawner: options.spawner }),
         },
         this.#runHandlers(),
@@ -284,6 +288,30 @@ export class ManagedProcess {
     return this.#run === undefined || this.terminal
       ? Promise.reject(stdinClosed(this))
       : this.#run.write(data, options);
+  }
+
+  /** Ends its stdin (EOF; in a terminal, ^D) after the writes already made. Idempotent while it runs. */
+  closeStdin(): void {
+    if (this.#run === undefined || this.terminal) throw stdinClosed(this);
+    this.#run.closeStdin();
+  }
+
+  /** Resizes its terminal: `ERR_INVALID_INPUT` when it has none, or it ended. */
+  resize(size: TerminalSize): void {
+    if (this.spec.pty == null) {
+      throw new VigilError(
+        'ERR_INVALID_INPUT',
+        `process ${this.processId} does not run in a terminal (spawned without pty: true); nothing to resize`,
+      );
+    }
+    if (this.#run === undefined || this.terminal) {
+      throw new VigilError(
+        'ERR_INVALID_INPUT',
+        `process ${this.processId} is ${this.state}; its terminal is closed`,
+      );
+    }
+    this.#run.resize(size);
+    this.#terminalSize = size;
   }
 
   /** Watching ended (rate limits, or every pattern disabled): the completion is delivered instead. */
@@ -414,6 +442,7 @@ export class ManagedProcess {
       outputBytes: this.spool.size(),
       outputDropped: this.spool.droppedBytes,
       outputPath: this.spool.path,
+      terminal: this.#terminalSize,
     };
   }
 }

@@ -1,3 +1,5 @@
+import type { TerminalSize } from './spawn-spec.js';
+
 export type ProcessState =
   | 'pending_approval'
   | 'running'
@@ -44,6 +46,8 @@ export interface ProcessInfo {
   readonly outputDropped: number;
   /** The spool file its output is written to (deleted when the process is forgotten). */
   readonly outputPath: string;
+  /** Its terminal's size (as last resized) when it runs in one (`pty: true`); else null. */
+  readonly terminal: TerminalSize | null;
 }
 
 /** How a process ended: the data of its final tape event (`process.exited`). */

@@ -16,6 +16,8 @@ export interface StartedChild {
   readonly recorder?: ProcessIdentity | null | undefined;
   /** Lets this process exit while the child runs. */
   unref?(): void;
+  /** Resizes its terminal, when it runs in one. */
+  resize?(cols: number, rows: number): void;
   once(event: 'spawn', listener: () => void): this;
   once(event: 'exit', listener: (exitCode: number | null, signal: NodeJS.Signals | null) => void): this;
   on(event: 'error', listener: (error: Error) => void): this;
@@ -39,12 +41,16 @@ export class RemoteChild extends EventEmitter<Events> implements StartedChild {
   #pid: number | undefined;
   #startTicks: number | undefined;
   #seq = 0;
+  readonly #send: (request: SpawnerRequest) => void;
+  readonly #id: number;
   readonly #writes = new Map<number, (error?: Error | null) => void>();
 
   /** `recorder`: the spawner process, which waits for the child and writes its exit status. */
   constructor(id: number, send: (request: SpawnerRequest) => void, recorder: ProcessIdentity | null) {
     super();
     this.recorder = recorder;
+    this.#send = send;
+    this.#id = id;
     this.stdin = new Writable({
       decodeStrings: false,
       write: (data: string | Uint8Array, _encoding, callback) => {
@@ -70,6 +76,11 @@ export class RemoteChild extends EventEmitter<Events> implements StartedChild {
 
   get startTicks(): number | undefined {
     return this.#startTicks;
+  }
+
+  /** Resizes its terminal (the spawner ignores it for a child without one). */
+  resize(cols: number, rows: number): void {
+    this.#send({ type: 'resize', id: this.#id, cols, rows });
   }
 
   /** Applies one report of the spawner about this child. */

@@ -1,7 +1,24 @@
 import { z } from 'zod';
+import { invalidInput } from '../errors.js';
 import { parse } from '../validation.js';
 import { watchPatternsSchema } from '../watch/pattern-schema.js';
 import { normalizePatternInput, type WatchPattern } from '../watch/patterns.js';
+
+/** Bounds of a terminal's `cols` and `rows`. */
+export const TERMINAL_MAX_DIMENSION = 1000;
+const terminalDimension = z.number().int().min(1).max(TERMINAL_MAX_DIMENSION);
+
+/** A terminal's size in character cells. */
+export interface TerminalSize {
+  readonly cols: number;
+  readonly rows: number;
+}
+
+/** The size of a terminal spawned without `cols` or `rows`. */
+export const DEFAULT_TERMINAL_SIZE: TerminalSize = { cols: 80, rows: 24 };
+
+/** `processes.resize` input. */
+export const terminalSizeSchema = z.strictObject({ cols: terminalDimension, rows: terminalDimension });
 
 /** The input of `processes.spawn` (and of the HTTP route and the agent tool). */
 export const spawnInputSchema = z.strictObject({
@@ -22,6 +39,12 @@ export const spawnInputSchema = z.strictObject({
   description: z.string().max(10_000).optional(),
   /** Keep running after the session closes (still killed by `vigil.close()`). */
   keepOnSessionClose: z.boolean().default(false),
+  /** Run in a pseudo-terminal (stdout and stderr are the terminal; stdin its keyboard). Default false. */
+  pty: z.boolean().default(false),
+  /** The terminal's width in columns (with `pty`). Default 80. */
+  cols: terminalDimension.optional(),
+  /** The terminal's height in rows (with `pty`). Default 24. */
+  rows: terminalDimension.optional(),
 });
 
 export type SpawnInput = z.input<typeof spawnInputSchema>;
@@ -40,6 +63,8 @@ export interface SpawnSpec {
   readonly requireApproval: boolean;
   readonly description: string | undefined;
   readonly keepOnSessionClose: boolean;
+  /** Its terminal's size at spawn when it runs in a pseudo-terminal; null (or absent in records of older versions) otherwise. */
+  readonly pty?: TerminalSize | null;
 }
 
 /**
@@ -48,6 +73,11 @@ export interface SpawnSpec {
  */
 export function parseSpawn(input: unknown, what = 'spawn input'): SpawnSpec {
   const spec = parse(spawnInputSchema, input, { what, code: spawnErrorCode });
+  for (const field of ['cols', 'rows'] as const) {
+    if (spec[field] !== undefined && !spec.pty) {
+      throw invalidInput(field, `Invalid ${what}: ${field}: is only for a terminal (pty: true)`);
+    }
+  }
   return {
     sessionId: spec.sessionId,
     command: spec.command,
@@ -60,6 +90,9 @@ export function parseSpawn(input: unknown, what = 'spawn input'): SpawnSpec {
     requireApproval: spec.requireApproval,
     description: spec.description,
     keepOnSessionClose: spec.keepOnSessionClose,
+    pty: spec.pty
+      ? { cols: spec.cols ?? DEFAULT_TERMINAL_SIZE.cols, rows: spec.rows ?? DEFAULT_TERMINAL_SIZE.rows }
+      : null,
   };
 }
 

@@ -5,6 +5,7 @@ import { VigilError } from '../errors.js';
 import { childEnv } from './child-run.js';
 import { type ProcessIdentity, readIdentity } from './process-identity.js';
 import { RemoteChild } from './remote-child.js';
+import type { TerminalSize } from './spawn-spec.js';
 import type { SpawnerReport, SpawnerRequest } from './spawner-protocol.js';
 
 /** How long `close()` lets the helper take to exit on its own before SIGKILL. */
@@ -20,6 +21,8 @@ export interface RemoteSpawnOptions {
   readonly output: string;
   /** Where the spawner writes its exit status when it ends. */
   readonly status: string | undefined;
+  /** Run it in a pseudo-terminal of this size, whose output the spawner copies to `output`. */
+  readonly pty: TerminalSize | null;
 }
 
 /**

@@ -10,7 +10,7 @@ import { SURVIVOR_LIMIT_MS } from '../process/child-run.js';
 import { type Cancellation, ManagedProcess, type ProcessHandlers } from '../process/managed-process.js';
 import type { ProcessInfo } from '../process/process-info.js';
 import type { ProcessRecord } from '../process/process-record.js';
-import type { SpawnSpec } from '../process/spawn-spec.js';
+import type { SpawnSpec, TerminalSize } from '../process/spawn-spec.js';
 import type { Spawner } from '../process/spawner.js';
 import type { Spool, SpoolLines } from '../process/spool.js';
 import type { SpoolDir } from '../process/spool-dir.js';
@@ -194,11 +194,12 @@ export class ProcessTable {
    * Writes to the process's stdin within the `stdin` bounds: `ERR_INVALID_INPUT` for a write over
    * `maxWriteBytes`, `ERR_LIMIT_EXCEEDED` when the session's unread bytes would pass
    * `maxPendingBytes`, `ERR_TIMEOUT` (stdin then closed) when the child does not read it in time.
+   * With `eof`, stdin is then ended (`closeStdin`) at once, after this data.
    */
   async write(
     process: ManagedProcess,
     data: string,
-    options: { readonly signal?: AbortSignal },
+    options: { readonly signal?: AbortSignal; readonly eof?: boolean },
   ): Promise<void> {
     const { maxWriteBytes, maxPendingBytes, writeTimeoutMs } = this.#parts.config.stdin;
     const bytes = Buffer.byteLength(data);
@@ -214,7 +215,28 @@ export class ProcessTable {
         { details: { field: 'data' } },
       );
     }
-    await process.write(data, { timeoutMs: writeTimeoutMs, signal: options.signal });
+    const written =
+      data === '' ? undefined : process.write(data, { timeoutMs: writeTimeoutMs, signal: options.signal });
+    if (options.eof === true) {
+      try {
+        // Queued behind the data: EOF reaches the child once it took it.
+        process.closeStdin();
+      } catch (error) {
+        // The write fails for the same reason, and says so.
+        if (written === undefined) throw error;
+      }
+    }
+    await written;
+  }
+
+  /** Ends the process's stdin (EOF; in a terminal, ^D) after the writes already made. */
+  closeStdin(process: ManagedProcess): void {
+    process.closeStdin();
+  }
+
+  /** Resizes the process's terminal (`pty: true`). */
+  resize(process: ManagedProcess, size: TerminalSize): void {
+    process.resize(size);
   }
 
   /** Terminal state and `process.exited` in one synchronous step (G7); exactly once. */

@@ -7,10 +7,12 @@ import { created, ok, type Route, route } from './router.js';
 import {
   approvalBodySchema,
   closeSessionQuerySchema,
+  emptySchema,
   eventsQuerySchema,
   killBodySchema,
   logQuerySchema,
   openSessionBodySchema,
+  resizeBodySchema,
   sessionsQuerySchema,
   spawnBodySchema,
   streamQuerySchema,
@@ -77,8 +79,17 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
     ),
     route('POST', '/v1/processes/:pid/write', { body: writeBodySchema }, async (ctx) => {
       const processId = p(ctx, 'pid');
-      await vigil.processes.write(processId, ctx.body.data, { signal: ctx.signal });
-      return ok({ processId, bytes: Buffer.byteLength(ctx.body.data) });
+      const { data, eof } = ctx.body;
+      await vigil.processes.write(processId, data, { signal: ctx.signal, ...(eof ? { eof } : {}) });
+      return ok({ processId, bytes: Buffer.byteLength(data), eof: eof === true });
+    }),
+    route('POST', '/v1/processes/:pid/close-stdin', { body: emptySchema, optionalBody: true }, (ctx) => {
+      vigil.processes.closeStdin(p(ctx, 'pid'));
+      return ok(vigil.processes.get(p(ctx, 'pid')));
+    }),
+    route('POST', '/v1/processes/:pid/resize', { body: resizeBodySchema }, (ctx) => {
+      vigil.processes.resize(p(ctx, 'pid'), ctx.body);
+      return ok(vigil.processes.get(p(ctx, 'pid')));
     }),
     route('GET', '/v1/stream', { query: streamQuerySchema }, async ({ req, res, query, signal }) => {
       const header = req.headers['last-event-id'];

@@ -1,4 +1,10 @@
-import { signalSchema, spawnInputSchema, VigilError, type VigilErrorCode } from '@vigil/core';
+import {
+  signalSchema,
+  spawnInputSchema,
+  terminalSizeSchema,
+  VigilError,
+  type VigilErrorCode,
+} from '@vigil/core';
 import { parse } from '@vigil/core/host';
 import { z } from 'zod';
 
@@ -26,8 +32,11 @@ export const sessionsQuerySchema = z.strictObject({
 /** `POST /v1/processes/:pid/kill` (the body is optional). */
 export const killBodySchema = z.strictObject({ signal: signalSchema.optional() });
 
-/** `POST /v1/processes/:pid/write`. */
-export const writeBodySchema = z.strictObject({ data: z.string() });
+/** `POST /v1/processes/:pid/write`: `eof` ends stdin after `data`. */
+export const writeBodySchema = z.strictObject({ data: z.string(), eof: z.boolean().optional() });
+
+/** `POST /v1/processes/:pid/resize`: the terminal's new size. */
+export const resizeBodySchema = terminalSizeSchema;
 
 /** `POST /v1/sessions/:sid/approvals/:aid`. */
 export const approvalBodySchema = z.strictObject({ decision: z.enum(['approve', 'deny']) });

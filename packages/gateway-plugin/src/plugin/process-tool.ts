@@ -7,7 +7,7 @@ const spawnFields = spawnInputSchema.omit({ sessionId: true }).partial().shape;
 /** Input of the agent-facing `process` tool: one flat object, so every gateway's tool API accepts it. */
 export const processToolInputSchema = z
   .strictObject({
-    action: z.enum(['spawn', 'poll', 'log', 'wait', 'kill', 'write', 'list']),
+    action: z.enum(['spawn', 'poll', 'log', 'wait', 'kill', 'write', 'close_stdin', 'resize', 'list']),
     processId: z.string().min(1).max(64).optional(),
     ...spawnFields,
     offset: z.number().int().min(0).optional(),
@@ -18,16 +18,22 @@ export const processToolInputSchema = z
       .string()
       .max(1 << 20)
       .optional(),
+    /** With `write`: end stdin after `data` (in a terminal, types ^D). */
+    eof: z.boolean().optional(),
   })
   .superRefine((input, ctx) => {
-    const needs = (field: 'processId' | 'command' | 'data') => {
+    const needs = (field: 'processId' | 'command' | 'data' | 'cols' | 'rows') => {
       if (input[field] === undefined) {
         ctx.addIssue({ code: 'custom', path: [field], message: `is required for action "${input.action}"` });
       }
     };
     if (input.action === 'spawn') needs('command');
     else if (input.action !== 'list') needs('processId');
-    if (input.action === 'write') needs('data');
+    if (input.action === 'write' && input.eof !== true) needs('data');
+    if (input.action === 'resize') {
+      needs('cols');
+      needs('rows');
+    }
   });
 
 export type ProcessToolInput = z.input<typeof processToolInputSchema>;
@@ -53,7 +59,7 @@ export interface ToolDefinition {
 }
 
 const DESCRIPTION = `Run and follow background commands (builds, servers, log tails) without blocking.
-Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines), wait (block until it ends, up to timeoutMs), kill, write (stdin), list.`;
+Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines), wait (block until it ends, up to timeoutMs), kill, write (stdin; eof: true ends it after data), close_stdin (EOF), resize (cols and rows of a command spawned with pty: true, which runs in a terminal), list.`;
 
 function summary(process: ProcessInfo): string {
   const exit = process.exitCode === null ? '' : `, exit code ${process.exitCode}`;
@@ -108,6 +114,7 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
             timeoutMs: _t,
             signal: _s,
             data: _d,
+            eof: _e,
             ...spawn
           } = input;
           const process = v.processes.spawn({ ...spawn, command: spawn.command!, sessionId });
@@ -153,13 +160,27 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
         }
         case 'write': {
           owned(sessionId, input.processId!);
-          await v.processes.write(
-            input.processId!,
-            input.data!,
-            context.signal === undefined ? {} : { signal: context.signal },
-          );
+          const data = input.data ?? '';
+          const eof = input.eof === true;
+          await v.processes.write(input.processId!, data, {
+            ...(context.signal === undefined ? {} : { signal: context.signal }),
+            ...(eof ? { eof } : {}),
+          });
           return {
-            text: `Wrote ${input.data!.length} characters to ${input.processId}.`,
+            text: `Wrote ${data.length} characters to ${input.processId}${eof ? ', then EOF' : ''}.`,
+            data: { ok: true },
+          };
+        }
+        case 'close_stdin': {
+          owned(sessionId, input.processId!);
+          v.processes.closeStdin(input.processId!);
+          return { text: `Closed the stdin of ${input.processId} (EOF).`, data: { ok: true } };
+        }
+        case 'resize': {
+          owned(sessionId, input.processId!);
+          v.processes.resize(input.processId!, { cols: input.cols!, rows: input.rows! });
+          return {
+            text: `Resized the terminal of ${input.processId} to ${input.cols}x${input.rows}.`,
             data: { ok: true },
           };
         }
