@@ -237,6 +237,51 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
     },
   );
 
+  raceIt(
+    'adopts a command in a terminal: the spawner keeps spooling its output; its stdin and size are refused',
+    async () => {
+      const dir = stateDir();
+      const gate = join(dir, 'gate');
+      const command = `echo mark-ready; while [ ! -e ${gate} ]; do sleep 0.02; done; echo mark-done; exit 5`;
+      const { processId, pid } = await (async () => {
+        await using first = await JournalChild.start({ stateDir: dir });
+        await first.call('open', { sessionId: 'agent' });
+        const info = await first.call<ProcessInfo>('spawn', {
+          input: { sessionId: 'agent', command, watch: ['mark'], pty: true },
+        });
+        await first.call('tapeEvent', { sessionId: 'agent', type: 'notification.delivered' });
+        const started = await first.call<ProcessInfo>('get', { processId: info.processId });
+        await first.kill();
+        return { processId: info.processId, pid: started.pid! };
+      })();
+      try {
+        await using second = await JournalChild.start({ stateDir: dir });
+        await second.call('open', { sessionId: 'agent' });
+        expect(await second.call<ProcessInfo>('get', { processId })).toMatchObject({ state: 'running', pid });
+        const refused = (op: string, args: Record<string, unknown>, done: string) =>
+          expect(second.call(op, { processId, ...args })).rejects.toMatchObject({
+            code: 'ERR_INVALID_INPUT',
+            message: expect.stringContaining(`adopted after a restart cannot be ${done}`),
+          });
+        await refused('write', { data: 'x\n' }, 'written');
+        await refused('closeStdin', {}, 'closed');
+        await refused('resize', { size: { cols: 100, rows: 30 } }, 'resized');
+        // Printed after the restart, through the terminal the first vigil's spawner still holds.
+        writeFileSync(gate, '');
+        await second.deliveredCount(2);
+        const [match, completion] = second.deliveries.map(({ notification }) => notification);
+        expect(match).toMatchObject({ type: 'watch_match', processId, data: { lines: ['mark-done'] } });
+        expect(completion).toMatchObject({
+          type: 'completion',
+          processId,
+          data: { state: 'exited', exitCode: 5 },
+        });
+      } finally {
+        if (liveMembers(pid).length > 0) process.kill(-pid, 'SIGKILL');
+      }
+    },
+  );
+
   raceIt('closes a restored session nobody opens again after sessionIdleTtlMs', async () => {
     const dir = stateDir();
     await (async () => {

@@ -1,8 +1,8 @@
-import type { Vigil } from '@vigil/core';
+import type { TapeEvent, Vigil } from '@vigil/core';
 import { describe, expect, it } from 'vitest';
 import { inThreadVigil, outputContains, workerVigil } from './support/fixtures.js';
 import { isDead, liveMembers, procStat, terminalMasters } from './support/proc.js';
-import { HOSTS, Inbox, newSessionId } from './support/processes.js';
+import { HOSTS, Inbox, newSessionId, tapeUntil } from './support/processes.js';
 import { raceIt } from './support/race.js';
 
 /** Opens a session whose deliver is a recording `Inbox`. */
@@ -16,6 +16,14 @@ async function openSession(vigil: Vigil): Promise<{ sid: string; inbox: Inbox }>
 /** The output's lines, as `log` pages them. */
 async function lines(vigil: Vigil, processId: string): Promise<string[]> {
   return (await vigil.processes.log(processId, { offset: 0, limit: 1000 })).lines;
+}
+
+/** The pid of a process, from its `process.started` (its output can come before `get` knows the pid). */
+async function startedPid(vigil: Vigil, sessionId: string, processId: string): Promise<number> {
+  const isStart = (event: TapeEvent): event is TapeEvent & { type: 'process.started' } =>
+    event.type === 'process.started' && event.processId === processId;
+  const tape = await tapeUntil(vigil, sessionId, (events) => events.some(isStart));
+  return tape.find(isStart)!.data.pid;
 }
 
 const workerHost = (options = {}) => workerVigil(options, { pool: { minThreads: 1, maxThreads: 2 } }).vigil;
@@ -88,9 +96,8 @@ describe('a terminal (pty: true)', () => {
     await using vigil = workerHost();
     const { sid } = await openSession(vigil);
     // A plain command keeps the spawner (the terminals' holder) running through the test.
-    const holder = vigil.processes.spawn({ sessionId: sid, command: 'echo holding; read line' });
-    await outputContains(vigil, holder.processId, 'holding');
-    const spawner = procStat(vigil.processes.get(holder.processId).pid!)!.ppid;
+    const holder = vigil.processes.spawn({ sessionId: sid, command: 'read line' });
+    const spawner = procStat(await startedPid(vigil, sid, holder.processId))!.ppid;
     const before = terminalMasters(spawner);
     const ended = vigil.processes.spawn({ sessionId: sid, command: 'echo short', pty: true });
     const killed = vigil.processes.spawn({
@@ -100,7 +107,7 @@ describe('a terminal (pty: true)', () => {
     });
     await outputContains(vigil, killed.processId, 'started');
     expect(terminalMasters(spawner)).toBeGreaterThan(before);
-    const pid = vigil.processes.get(killed.processId).pid!;
+    const pid = await startedPid(vigil, sid, killed.processId);
     await expect(vigil.processes.kill(killed.processId)).resolves.toMatchObject({ state: 'killed' });
     await vigil.processes.wait(ended.processId);
     expect(liveMembers(pid)).toEqual([]);

@@ -18,9 +18,18 @@ const RETRY_MAX_MS = 50;
 /** @type {typeof import('node-pty') | undefined} */
 let nodePty;
 
-/** Loaded at the first terminal: a vigil that never starts one never loads the native module. */
+/**
+ * Loaded at the first terminal: a vigil that never starts one never loads the native module, and
+ * runs without it (an optional dependency, compiled at install where no prebuilt binary fits).
+ */
 function loadNodePty() {
-  nodePty ??= createRequire(import.meta.url)('node-pty');
+  try {
+    nodePty ??= createRequire(import.meta.url)('node-pty');
+  } catch (error) {
+    throw new Error(
+      `pty: true needs node-pty (an optional dependency of @vigil/core), which cannot be loaded: ${error.message}`,
+    );
+  }
   return nodePty;
 }
 

@@ -435,7 +435,7 @@ describe('HTTP API routes', () => {
     const written = await api.call('POST', `/v1/processes/${cat.processId}/write`, {
       body: { data: 'hello\n' },
     });
-    expect(written.body).toEqual({ processId: cat.processId, bytes: 6 });
+    expect(written.body).toEqual({ processId: cat.processId, bytes: 6, eof: false });
     const done = await api.vigil.processes.wait(cat.processId);
     expect(api.vigil.processes.poll(done.process.processId).tail).toBe('hello\n');
 
@@ -446,6 +446,40 @@ describe('HTTP API routes', () => {
     expect(killed.body).toMatchObject({ state: 'killed', signal: 'SIGKILL' });
     const other = api.vigil.processes.spawn({ sessionId: 's1', command: ['sleep', '30'] });
     expect((await api.call('POST', `/v1/processes/${other.processId}/kill`)).body.state).toBe('killed');
+  });
+
+  it('writes with eof, closes stdin and resizes a terminal', async () => {
+    await using api = await serveApi();
+    await api.vigil.sessions.open('s1');
+    const cat = api.vigil.processes.spawn({ sessionId: 's1', command: 'cat' });
+    const written = await api.call('POST', `/v1/processes/${cat.processId}/write`, {
+      body: { data: 'last', eof: true },
+    });
+    expect(written.body).toEqual({ processId: cat.processId, bytes: 4, eof: true });
+    expect((await api.vigil.processes.wait(cat.processId)).process).toMatchObject({ exitCode: 0 });
+    expect(api.vigil.processes.poll(cat.processId).tail).toBe('last');
+
+    const reader = api.vigil.processes.spawn({ sessionId: 's1', command: 'wc -c' });
+    const closed = await api.call('POST', `/v1/processes/${reader.processId}/close-stdin`);
+    expect(closed).toMatchObject({ status: 200, body: { processId: reader.processId } });
+    await api.vigil.processes.wait(reader.processId);
+    expect(api.vigil.processes.poll(reader.processId).tail).toBe('0\n');
+
+    const terminal = api.vigil.processes.spawn({ sessionId: 's1', command: 'read line', pty: true });
+    const resized = await api.call('POST', `/v1/processes/${terminal.processId}/resize`, {
+      body: { cols: 120, rows: 40 },
+    });
+    expect(resized.body).toMatchObject({ terminal: { cols: 120, rows: 40 } });
+    const refused = await api.call('POST', `/v1/processes/${terminal.processId}/resize`, {
+      body: { cols: 0, rows: 40 },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: 'cols' } });
+    const notTerminal = await api.call('POST', `/v1/processes/${reader.processId}/resize`, {
+      body: { cols: 100, rows: 40 },
+    });
+    expect(notTerminal.body.error).toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    await api.vigil.processes.kill(terminal.processId);
   });
 
   it('shows the approval snapshot and applies a decision', async () => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { outputContains } from '../../../test/support/fixtures.js';
 import { Recorder } from '../../../test/support/recorder.js';
 import {
   createGatewayPlugin,
@@ -128,6 +129,42 @@ describe('gateway plugin', () => {
     expect(log.text).toBe('got hello');
     const list = await run.execute({ action: 'list' }, { sessionId: 'theirs' });
     expect(list.text).toBe('No processes.');
+  });
+
+  it('writes with eof, closes stdin, and spawns and resizes a terminal', async () => {
+    const { plugin } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    const run = tool(plugin);
+    const context = { sessionId: 's' };
+    const spawn = async (input: Record<string, unknown>): Promise<string> =>
+      ((await run.execute({ action: 'spawn', ...input }, context)).data as { processId: string }).processId;
+    const cat = await spawn({ command: 'cat' });
+    const wrote = await run.execute({ action: 'write', processId: cat, data: 'bye\n', eof: true }, context);
+    expect(wrote.text).toContain('then EOF');
+    expect((await run.execute({ action: 'wait', processId: cat }, context)).text).toContain('exit code 0');
+    const reader = await spawn({ command: 'wc -l' });
+    await run.execute({ action: 'close_stdin', processId: reader }, context);
+    expect((await run.execute({ action: 'wait', processId: reader }, context)).text).toContain('exited');
+
+    const terminal = await spawn({
+      command: 'stty size; read line; stty size',
+      pty: true,
+      cols: 90,
+      rows: 20,
+    });
+    await expect(
+      run.execute({ action: 'resize', processId: terminal, cols: 100 }, context),
+    ).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      message: expect.stringContaining('rows'),
+    });
+    // Resized once it printed its first size.
+    await outputContains(plugin.vigil, terminal, '20 90');
+    await run.execute({ action: 'resize', processId: terminal, cols: 100, rows: 40 }, context);
+    await run.execute({ action: 'write', processId: terminal, data: '\n' }, context);
+    await run.execute({ action: 'wait', processId: terminal }, context);
+    const log = await run.execute({ action: 'log', processId: terminal }, context);
+    expect(log.text).toMatch(/20 90[\s\S]*40 100/);
   });
 
   it('log without an offset shows the last lines, where they sit, and how to page back', async () => {
