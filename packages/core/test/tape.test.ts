@@ -415,12 +415,11 @@ describe('Tape', () => {
       expect(await read).toMatchObject({ reset: true, next: 2, firstSeq: 3, events: [] });
     });
 
-    it('keeps appends and reads cheap on a large tape', async () => {
+    // Its cost is measured by `pnpm bench` (tape appends/s), not timed here: the machine is noisy.
+    it('keeps the newest maxEvents of a large tape and pages into them', async () => {
       const tape = makeTape({ maxEvents: 100_000, maxBytes: 1 << 30 });
-      const started = performance.now();
       fill(tape, 400_000);
       const page = await tape.read({ after: 350_000, limit: 1000 });
-      expect(performance.now() - started).toBeLessThan(5000);
       expect([tape.firstSeq, page.events[0]?.seq, page.next]).toEqual([300_001, 350_001, 351_000]);
     });
   });
