@@ -4,6 +4,7 @@ import type { VigilConfig } from '../config.js';
 import { invalidInput, VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { Journal } from '../journal/journal.js';
+import type { FollowResume } from '../poller/follow-table.js';
 import type { PollerLink } from '../poller/link.js';
 import type { AdoptionRecord } from '../process/adopted-child.js';
 import { SURVIVOR_LIMIT_MS } from '../process/child-run.js';
@@ -125,7 +126,14 @@ export class ProcessTable {
       if (process.terminal) continue;
       this.#active.add(record.processId);
       if (outcome?.kind === 'adopt') {
-        this.#follow(process, record.cursor ?? 0);
+        const cursor = record.cursor ?? 0;
+        // The heartbeat schedule of a process never beaten yet runs from its start.
+        const {
+          heartbeatCursor = cursor,
+          heartbeatAt = record.startedAt,
+          limiter = null,
+        } = record.follow ?? {};
+        this.#follow(process, cursor, { heartbeatCursor, heartbeatAt, limiter });
         continue;
       }
       const decision = record.approvalId === null ? undefined : decisions.get(record.approvalId);
@@ -141,7 +149,8 @@ export class ProcessTable {
   /** Journals what a restart needs of the process (batched with the turn's writes). */
   persist(process: ManagedProcess): void {
     const { journal, link } = this.#parts;
-    journal.saveProcess(process.record(link.cursorOf(process.processId) ?? null));
+    const { processId } = process;
+    journal.saveProcess(process.record(link.cursorOf(processId) ?? null, link.resumeOf(processId) ?? null));
   }
 
   /** The state and the output tail. Never consumes the completion (G10). */
@@ -412,19 +421,23 @@ export class ProcessTable {
     this.#follow(process, 0);
   }
 
-  /** The poller follows its output from `cursor` while it watches or beats (and the session is live). */
-  #follow(process: ManagedProcess, cursor: number): void {
+  /**
+   * The poller follows its output from `cursor` (with the heartbeat clock and limiter of `resume`)
+   * while it watches or beats (and the session is live).
+   */
+  #follow(process: ManagedProcess, cursor: number, resume?: FollowResume): void {
     const { spec, processId } = process;
     const needed = process.watching || spec.heartbeatMs > 0;
     if (!process.followed || !needed || !this.#parts.session.live) return;
     const { path, drops } = process.spool;
     this.#parts.link.follow({
       processId,
-      patterns: spec.patterns,
+      patterns: process.livePatterns,
       heartbeatMs: spec.heartbeatMs,
       spool: path,
       drops,
       cursor,
+      ...(resume === undefined ? {} : { resume }),
     });
   }
 
