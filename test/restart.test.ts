@@ -362,6 +362,57 @@ describe('the journal of a stateDir', () => {
     expect(vigil.sessions.list()).toEqual([]);
   });
 
+  raceIt(
+    'fails the spawn a full journal cannot record, naming it; nothing journaled before is lost',
+    async () => {
+      const dir = stateDir();
+      const file = join(dir, 'journal.db');
+      await using first = await JournalChild.start({
+        ...OPTIONS,
+        stateDir: dir,
+        journal: { maxBytes: 128 << 10 },
+      });
+      await first.call('open', { sessionId: 'agent' });
+      const spawned: string[] = [];
+      let failure: unknown;
+      while (failure === undefined && spawned.length < 200) {
+        const command = `echo ${spawned.length}-${'x'.repeat(500)}`;
+        try {
+          spawned.push(...(await runInTurn(first, 'agent', [command])));
+        } catch (error) {
+          failure = error;
+        }
+      }
+      expect(failure).toMatchObject({ code: 'ERR_JOURNAL_FULL', message: expect.stringContaining(file) });
+      // The failed spawn started nothing and left no trace.
+      const listed = await first.call<ProcessInfo[]>('list', { sessionId: 'agent' });
+      expect(listed.map(({ processId }) => processId)).toEqual(spawned);
+      const before = await first.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+      const deliveredBefore = completionIds(first.deliveries);
+      await first.kill();
+
+      // The disk has room again (no cap): the next vigil has everything that was journaled, and goes on.
+      await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await second.call('open', { sessionId: 'agent' });
+      const restored = await second.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+      expect(restored.slice(0, before.length)).toEqual(before);
+      const [after] = await runInTurn(second, 'agent', ['echo after']);
+      while (!completionIds(second.deliveries).includes(`${after}:completion`)) {
+        await second.next((message) => message.event === 'deliver');
+      }
+      const tape = await second.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+      expect(tape.map(({ seq }) => seq)).toEqual(tape.map((_, index) => index + 1));
+      // Each completion once, across both runs (the last acknowledged one may come again, with its id).
+      const deliveredAfter = completionIds(second.deliveries);
+      const repeated = deliveredAfter.filter((id) => deliveredBefore.includes(id));
+      expect(repeated.length).toBeLessThanOrEqual(1);
+      if (repeated.length === 1) expect(repeated).toEqual(deliveredBefore.slice(-1));
+      expect(new Set([...deliveredBefore, ...deliveredAfter])).toEqual(
+        new Set([...spawned, after].map((id) => `${id}:completion`)),
+      );
+    },
+  );
+
   raceIt('refuses a corrupt journal, naming the file, and leaves it as it was', async () => {
     const dir = stateDir();
     const file = join(dir, 'journal.db');

@@ -94,11 +94,22 @@ export class ProcessTable {
 
   /**
    * Starts a process (or asks for its approval), its output going to a new spool. The caller checked
-   * the caps. `ERR_SPOOL` (naming the path) when the spool cannot be created.
+   * the caps. `ERR_SPOOL` (naming the path) when the spool cannot be created; `ERR_JOURNAL_FULL` /
+   * `ERR_JOURNAL` when its record cannot be journaled: then nothing was started.
    */
   spawn(processId: string, spec: SpawnSpec): ManagedProcess {
-    const { spools, now } = this.#parts;
+    const { spools, journal, now } = this.#parts;
     const process = this.#create(processId, spec, spools.create(processId), now());
+    // Journaled before it starts: a command a restart could not account for is never started.
+    this.persist(process);
+    try {
+      journal.commit();
+    } catch (error) {
+      // The failed batch stays queued for the store's next attempt: it must not bring the record back.
+      journal.forget(processId);
+      spools.delete(process.spool);
+      throw error;
+    }
     this.#processes.set(processId, process);
     this.#active.add(processId);
     if (spec.requireApproval) this.#requestApproval(process);
