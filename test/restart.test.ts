@@ -347,6 +347,24 @@ describe('the watch rate limits of a command adopted after SIGKILL', () => {
   );
 });
 
+/** Runs commands in turn until a spawn fails (a full journal): the ones that ran, and that failure. */
+async function fillJournal(
+  child: JournalChild,
+  sessionId: string,
+): Promise<{ spawned: string[]; failure: unknown }> {
+  const spawned: string[] = [];
+  while (spawned.length < 200) {
+    try {
+      spawned.push(...(await runInTurn(child, sessionId, [`echo ${spawned.length}-${'x'.repeat(500)}`])));
+    } catch (failure) {
+      return { spawned, failure };
+    }
+  }
+  return { spawned, failure: undefined };
+}
+
+const FULL_AT = { ...OPTIONS, journal: { maxBytes: 128 << 10 } };
+
 describe('the journal of a stateDir', () => {
   raceIt('refuses a second vigil at once; a SIGKILLed holder blocks no restart', async () => {
     const dir = stateDir();
@@ -367,22 +385,9 @@ describe('the journal of a stateDir', () => {
     async () => {
       const dir = stateDir();
       const file = join(dir, 'journal.db');
-      await using first = await JournalChild.start({
-        ...OPTIONS,
-        stateDir: dir,
-        journal: { maxBytes: 128 << 10 },
-      });
+      await using first = await JournalChild.start({ ...FULL_AT, stateDir: dir });
       await first.call('open', { sessionId: 'agent' });
-      const spawned: string[] = [];
-      let failure: unknown;
-      while (failure === undefined && spawned.length < 200) {
-        const command = `echo ${spawned.length}-${'x'.repeat(500)}`;
-        try {
-          spawned.push(...(await runInTurn(first, 'agent', [command])));
-        } catch (error) {
-          failure = error;
-        }
-      }
+      const { spawned, failure } = await fillJournal(first, 'agent');
       expect(failure).toMatchObject({ code: 'ERR_JOURNAL_FULL', message: expect.stringContaining(file) });
       // The failed spawn started nothing and left no trace.
       const listed = await first.call<ProcessInfo[]>('list', { sessionId: 'agent' });
@@ -410,6 +415,44 @@ describe('the journal of a stateDir', () => {
       expect(new Set([...deliveredBefore, ...deliveredAfter])).toEqual(
         new Set([...spawned, after].map((id) => `${id}:completion`)),
       );
+    },
+  );
+
+  raceIt(
+    'fails an approval a full journal cannot record; the command runs once, after it is journaled',
+    async () => {
+      const dir = stateDir();
+      const processId = await (async () => {
+        await using first = await JournalChild.start({ ...FULL_AT, stateDir: dir });
+        await first.call('open', { sessionId: 'agent' });
+        const info = await first.call<ProcessInfo>('spawn', {
+          input: { sessionId: 'agent', command: 'echo approved-run', requireApproval: true },
+        });
+        expect((await fillJournal(first, 'agent')).failure).toMatchObject({ code: 'ERR_JOURNAL_FULL' });
+        await expect(
+          first.call('respond', { sessionId: 'agent', approvalId: info.approvalId, decision: 'approve' }),
+        ).rejects.toMatchObject({ code: 'ERR_JOURNAL_FULL' });
+        // Not journaled, so not acted on: the command does not start.
+        expect(await first.call<ProcessInfo>('get', { processId: info.processId })).toMatchObject({
+          state: 'pending_approval',
+          pid: null,
+        });
+        await first.kill();
+        return info.processId;
+      })();
+      await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await second.call('open', { sessionId: 'agent' });
+      const snapshot = await second.call<{ head: { approvalId: string } | null }>('approvals', {
+        sessionId: 'agent',
+      });
+      expect(snapshot.head).toMatchObject({ processId });
+      const exited = second.next((message) => message.event === 'process:exited');
+      await second.call('respond', {
+        sessionId: 'agent',
+        approvalId: snapshot.head!.approvalId,
+        decision: 'approve',
+      });
+      expect((await exited).info).toMatchObject({ processId, state: 'exited', exitCode: 0 });
     },
   );
 

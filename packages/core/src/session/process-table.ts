@@ -395,10 +395,13 @@ export class ProcessTable {
   }
 
   #awaitDecision(process: ManagedProcess, decision: Promise<ApprovalOutcome>): void {
-    const { session } = this.#parts;
+    const { session, journal } = this.#parts;
     void decision.then((outcome) => {
-      if (outcome === 'approved' && !process.killRequested && session.live) this.#start(process);
-      else this.finish(process, { reason: `denied (${outcome})` });
+      // Acted on once the resolution is journaled: a restart never finds pending what already ran.
+      journal.afterCommit(() => {
+        if (outcome === 'approved' && !process.killRequested && session.live) this.#start(process);
+        else this.finish(process, { reason: `denied (${outcome})` });
+      });
     });
   }
 
