@@ -163,8 +163,10 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
       const dir = stateDir();
       const gate = join(dir, 'gate');
       const command = `echo mark-ready; while [ ! -e ${gate} ]; do sleep 0.02; done; echo mark-done; exit 7`;
+      // No cooldown: the rate limiter, restored with the journal, lets the second match through.
+      const options = { stateDir: dir, watch: { cooldownMs: 0 } };
       const { processId, outputPath } = await (async () => {
-        await using first = await JournalChild.start({ stateDir: dir });
+        await using first = await JournalChild.start(options);
         await first.call('open', { sessionId: 'agent' });
         const info = await first.call<ProcessInfo>('spawn', {
           input: { sessionId: 'agent', command, watch: ['mark'] },
@@ -178,7 +180,7 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
       // While no vigil runs, the command prints its second line and exits; its spawner records the status.
       writeFileSync(gate, '');
       expect(await until(() => existsSync(`${outputPath}.exit`))).toBe(true);
-      await using second = await JournalChild.start({ stateDir: dir });
+      await using second = await JournalChild.start(options);
       await second.call('open', { sessionId: 'agent' });
       await second.deliveredCount(2);
       const [match, completion] = second.deliveries.map(({ notification }) => notification);
@@ -295,6 +297,119 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
   });
 });
 
+/** A command that prints `lines[0]`, then each next line once the test creates the gate file of its index. */
+function gatedCommand(dir: string, lines: readonly string[], exitCode: number): string {
+  const steps = lines.map((line, index) =>
+    index === 0
+      ? `echo ${line}`
+      : `while [ ! -e ${join(dir, `gate${index}`)} ]; do sleep 0.02; done; echo ${line}`,
+  );
+  return `${steps.join('; ')}; exit ${exitCode}`;
+}
+
+const openGate = (dir: string, index: number): void => writeFileSync(join(dir, `gate${index}`), '');
+
+describe('the watch rate limits of a command adopted after SIGKILL', () => {
+  raceIt('keep a watch disabled for strikes disabled, and report it so', async () => {
+    const dir = stateDir();
+    const options = { stateDir: dir, watch: { cooldownMs: 600_000, strikeLimit: 1 } };
+    // Each line in a batch of its own: a second match inside the window is dropped, a strike.
+    const command = gatedCommand(dir, ['MATCH-1', 'MATCH-2', 'MATCH-3', 'MATCH-4'], 0);
+    const { processId, outputPath } = await (async () => {
+      await using first = await JournalChild.start(options);
+      await first.call('open', { sessionId: 'agent' });
+      const info = await first.call<ProcessInfo>('spawn', {
+        input: { sessionId: 'agent', command, watch: ['MATCH'], notifyOnComplete: false },
+      });
+      await first.deliveredCount(1);
+      openGate(dir, 1);
+      await first.call('tapeEvent', {
+        sessionId: 'agent',
+        type: 'notification.delivered',
+        notificationId: `${info.processId}:watch_disabled`,
+      });
+      expect(first.deliveries.map(({ notification }) => notification.type)).toEqual([
+        'watch_match',
+        'watch_disabled',
+      ]);
+      await first.kill();
+      return info;
+    })();
+    // While no vigil runs, the command prints two more matching lines and exits.
+    openGate(dir, 2);
+    openGate(dir, 3);
+    expect(await until(() => existsSync(`${outputPath}.exit`))).toBe(true);
+    await using second = await JournalChild.start(options);
+    await second.call('open', { sessionId: 'agent' });
+    expect(await second.call<ProcessInfo>('get', { processId })).toMatchObject({ watching: false });
+    while (!second.deliveries.some(({ notification }) => notification.type === 'completion')) {
+      await second.next((message) => message.event === 'deliver');
+    }
+    // Watching stays disabled: its completion is delivered instead (notifyOnComplete was false).
+    expect(second.deliveries.map(({ notification }) => notification.type)).toEqual(['completion']);
+    const tape = await second.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+    expect(tape.filter((event) => event.type === 'watch.match')).toHaveLength(1);
+  });
+
+  raceIt(
+    'keep the cooldown window open: matches printed while no vigil ran are dropped and strike',
+    async () => {
+      const dir = stateDir();
+      const options = { stateDir: dir, watch: { cooldownMs: 600_000, strikeLimit: 1 } };
+      const burst = Array.from({ length: 5 }, (_, i) => `MATCH-burst-${i}`);
+      const command = gatedCommand(dir, ['MATCH-1', burst.join(' && echo ')], 7);
+      const { processId, outputPath } = await (async () => {
+        await using first = await JournalChild.start(options);
+        await first.call('open', { sessionId: 'agent' });
+        const info = await first.call<ProcessInfo>('spawn', {
+          input: { sessionId: 'agent', command, watch: ['MATCH'] },
+        });
+        await first.call('tapeEvent', { sessionId: 'agent', type: 'notification.delivered' });
+        await first.kill();
+        return info;
+      })();
+      // While no vigil runs, inside the window the first match opened, the command prints a burst of matches.
+      openGate(dir, 1);
+      expect(await until(() => existsSync(`${outputPath}.exit`))).toBe(true);
+      await using second = await JournalChild.start(options);
+      await second.call('open', { sessionId: 'agent' });
+      await second.deliveredCount(2);
+      const [disabled, completion] = second.deliveries.map(({ notification }) => notification);
+      // The burst's first match is dropped inside the restored window: the strike that disables watching.
+      expect(disabled).toMatchObject({
+        type: 'watch_disabled',
+        processId,
+        data: { reason: 'strikes', suppressed: 1 },
+      });
+      expect(completion).toMatchObject({
+        type: 'completion',
+        processId,
+        data: { state: 'exited', exitCode: 7 },
+      });
+      const tape = await second.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+      expect(tape.filter((event) => event.type === 'watch.match')).toHaveLength(1);
+    },
+  );
+});
+
+/** Runs commands in turn until a spawn fails (a full journal): the ones that ran, and that failure. */
+async function fillJournal(
+  child: JournalChild,
+  sessionId: string,
+): Promise<{ spawned: string[]; failure: unknown }> {
+  const spawned: string[] = [];
+  while (spawned.length < 200) {
+    try {
+      spawned.push(...(await runInTurn(child, sessionId, [`echo ${spawned.length}-${'x'.repeat(500)}`])));
+    } catch (failure) {
+      return { spawned, failure };
+    }
+  }
+  return { spawned, failure: undefined };
+}
+
+const FULL_AT = { ...OPTIONS, journal: { maxBytes: 128 << 10 } };
+
 describe('the journal of a stateDir', () => {
   raceIt('refuses a second vigil at once; a SIGKILLed holder blocks no restart', async () => {
     const dir = stateDir();
@@ -309,6 +424,82 @@ describe('the journal of a stateDir', () => {
     await using vigil = createVigil({ ...OPTIONS, stateDir: dir });
     expect(vigil.sessions.list()).toEqual([]);
   });
+
+  raceIt(
+    'fails the spawn a full journal cannot record, naming it; nothing journaled before is lost',
+    async () => {
+      const dir = stateDir();
+      const file = join(dir, 'journal.db');
+      await using first = await JournalChild.start({ ...FULL_AT, stateDir: dir });
+      await first.call('open', { sessionId: 'agent' });
+      const { spawned, failure } = await fillJournal(first, 'agent');
+      expect(failure).toMatchObject({ code: 'ERR_JOURNAL_FULL', message: expect.stringContaining(file) });
+      // The failed spawn started nothing and left no trace.
+      const listed = await first.call<ProcessInfo[]>('list', { sessionId: 'agent' });
+      expect(listed.map(({ processId }) => processId)).toEqual(spawned);
+      const before = await first.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+      const deliveredBefore = completionIds(first.deliveries);
+      await first.kill();
+
+      // The disk has room again (no cap): the next vigil has everything that was journaled, and goes on.
+      await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await second.call('open', { sessionId: 'agent' });
+      const restored = await second.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+      expect(restored.slice(0, before.length)).toEqual(before);
+      const [after] = await runInTurn(second, 'agent', ['echo after']);
+      while (!completionIds(second.deliveries).includes(`${after}:completion`)) {
+        await second.next((message) => message.event === 'deliver');
+      }
+      const tape = await second.call<TapeEvent[]>('tape', { sessionId: 'agent' });
+      expect(tape.map(({ seq }) => seq)).toEqual(tape.map((_, index) => index + 1));
+      // Each completion once, across both runs (the last acknowledged one may come again, with its id).
+      const deliveredAfter = completionIds(second.deliveries);
+      const repeated = deliveredAfter.filter((id) => deliveredBefore.includes(id));
+      expect(repeated.length).toBeLessThanOrEqual(1);
+      if (repeated.length === 1) expect(repeated).toEqual(deliveredBefore.slice(-1));
+      expect(new Set([...deliveredBefore, ...deliveredAfter])).toEqual(
+        new Set([...spawned, after].map((id) => `${id}:completion`)),
+      );
+    },
+  );
+
+  raceIt(
+    'fails an approval a full journal cannot record; the command runs once, after it is journaled',
+    async () => {
+      const dir = stateDir();
+      const processId = await (async () => {
+        await using first = await JournalChild.start({ ...FULL_AT, stateDir: dir });
+        await first.call('open', { sessionId: 'agent' });
+        const info = await first.call<ProcessInfo>('spawn', {
+          input: { sessionId: 'agent', command: 'echo approved-run', requireApproval: true },
+        });
+        expect((await fillJournal(first, 'agent')).failure).toMatchObject({ code: 'ERR_JOURNAL_FULL' });
+        await expect(
+          first.call('respond', { sessionId: 'agent', approvalId: info.approvalId, decision: 'approve' }),
+        ).rejects.toMatchObject({ code: 'ERR_JOURNAL_FULL' });
+        // Not journaled, so not acted on: the command does not start.
+        expect(await first.call<ProcessInfo>('get', { processId: info.processId })).toMatchObject({
+          state: 'pending_approval',
+          pid: null,
+        });
+        await first.kill();
+        return info.processId;
+      })();
+      await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await second.call('open', { sessionId: 'agent' });
+      const snapshot = await second.call<{ head: { approvalId: string } | null }>('approvals', {
+        sessionId: 'agent',
+      });
+      expect(snapshot.head).toMatchObject({ processId });
+      const exited = second.next((message) => message.event === 'process:exited');
+      await second.call('respond', {
+        sessionId: 'agent',
+        approvalId: snapshot.head!.approvalId,
+        decision: 'approve',
+      });
+      expect((await exited).info).toMatchObject({ processId, state: 'exited', exitCode: 0 });
+    },
+  );
 
   raceIt('refuses a corrupt journal, naming the file, and leaves it as it was', async () => {
     const dir = stateDir();

@@ -83,6 +83,17 @@ export const configSchema = z.strictObject({
        * may be lost with the machine (power loss); \`FULL\` fsyncs every commit. Default \`NORMAL\`.
        */
       synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+      /**
+       * With \`stateDir\`: the journal's database file grows to this many bytes at most (rounded up
+       * to SQLite pages); a write past it fails as on a full disk (\`ERR_JOURNAL_FULL\`). 0: no cap
+       * but the disk's. Default 0.
+       */
+      maxBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 48)
+        .default(0),
     })
     .prefault({}),
   output: z

@@ -285,8 +285,13 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     approvals: {
       request: (sessionId, request, requestOptions) =>
         registry.requireLive(sessionId).approvals.request(request, requestOptions),
-      respond: (sessionId, approvalId, decision) =>
-        registry.require(sessionId).approvals.respond(approvalId, decision),
+      respond(sessionId, approvalId, decision) {
+        const session = registry.require(sessionId);
+        const outcome = session.approvals.respond(approvalId, decision);
+        // The resolution is acted on once durable; a full disk fails the call that made it.
+        session.journal.commit();
+        return outcome;
+      },
       snapshot: (sessionId) => registry.require(sessionId).approvals.snapshot(),
       subscribe: (sessionId, listener) => registry.require(sessionId).approvals.subscribe(listener),
     },

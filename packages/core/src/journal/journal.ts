@@ -222,6 +222,11 @@ export class Journal {
     this.#store.commitNow();
   }
 
+  /** Runs `callback` once everything recorded so far is committed (at once without a journal). */
+  afterCommit(callback: () => void): void {
+    this.#store.afterCommit(callback);
+  }
+
   /** The notification an event is, or undefined when it is none (or nobody must hear of it). */
   #notificationOf(
     event: TapeEventOf<TapeEventData, TapeEventType>,

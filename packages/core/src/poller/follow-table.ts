@@ -11,6 +11,21 @@ export interface FollowSource {
   readonly drops: SharedArrayBuffer;
   /** Output before this offset was matched already (a process adopted after a restart). Default 0. */
   readonly cursor?: number;
+  /** The rest of the committed state to resume from (a process adopted after a restart). */
+  readonly resume?: FollowResume;
+}
+
+/**
+ * What a follow resumes from besides its cursor: the heartbeat clock and the rate limiter. Plain
+ * JSON: the journal keeps it with the cursor, so a restarted vigil neither resets a disabled or
+ * rate-limited watch nor restarts the heartbeat schedule.
+ */
+export interface FollowResume {
+  /** Output before this offset was reported by a heartbeat. */
+  readonly heartbeatCursor: number;
+  /** When the heartbeat schedule last fired (the poller's clock): the next is due `heartbeatMs` after it. */
+  readonly heartbeatAt: number | null;
+  readonly limiter: WatchLimiterState | null;
 }
 
 interface Entry {
@@ -20,7 +35,8 @@ interface Entry {
   /** Committed: output before this offset has been matched. */
   cursor: number;
   heartbeatCursor: number;
-  limiter: WatchLimiterState | undefined;
+  heartbeatAt: number | null;
+  limiter: WatchLimiterState | null;
   /** The process ended: its output ends here. */
   end: number | undefined;
   announced: boolean;
@@ -36,7 +52,7 @@ export interface FollowBatch {
 
 /**
  * The processes a session's poller follows, with the committed state a restarted run resumes from
- * (cursor, heartbeat cursor, limiter) and what the current run has been told. Each process has a
+ * (cursor, heartbeat cursor and clock, limiter) and what the current run has been told. Each process has a
  * slot: its cell in the run's progress buffer.
  */
 export class FollowTable {
@@ -53,6 +69,14 @@ export class FollowTable {
     return this.#entries.get(processId)?.cursor;
   }
 
+  /** Committed heartbeat clock and limiter of a followed process. */
+  resumeOf(processId: string): FollowResume | undefined {
+    const entry = this.#entries.get(processId);
+    if (entry === undefined) return undefined;
+    const { heartbeatCursor, heartbeatAt, limiter } = entry;
+    return { heartbeatCursor, heartbeatAt, limiter };
+  }
+
   follow(source: FollowSource): boolean {
     if (this.#entries.has(source.processId)) return false;
     const used = new Set([...this.#entries.values()].map((entry) => entry.slot));
@@ -63,8 +87,9 @@ export class FollowTable {
       slot,
       patterns: source.patterns,
       cursor: source.cursor ?? 0,
-      heartbeatCursor: source.cursor ?? 0,
-      limiter: undefined,
+      heartbeatCursor: source.resume?.heartbeatCursor ?? source.cursor ?? 0,
+      heartbeatAt: source.resume?.heartbeatAt ?? null,
+      limiter: source.resume?.limiter ?? null,
       end: undefined,
       announced: false,
       endSent: false,
@@ -137,7 +162,8 @@ export class FollowTable {
     if (entry === undefined) return false;
     entry.cursor = Math.max(entry.cursor, report.cursor);
     entry.heartbeatCursor = Math.max(entry.heartbeatCursor, report.heartbeatCursor);
-    entry.limiter = report.limiter;
+    entry.limiter = report.limiter ?? null;
+    if (report.heartbeat !== undefined) entry.heartbeatAt = report.heartbeat.at;
     return true;
   }
 
@@ -166,9 +192,10 @@ function announce(entry: Entry): WatchedProcess {
     slot: entry.slot,
     patterns: entry.patterns,
     cursor: entry.cursor,
-    limiter: entry.limiter,
+    limiter: entry.limiter ?? undefined,
     heartbeatMs: entry.source.heartbeatMs,
     heartbeatCursor: entry.heartbeatCursor,
+    ...(entry.heartbeatAt === null ? {} : { heartbeatAt: entry.heartbeatAt }),
     ...(entry.end === undefined ? {} : { end: entry.end }),
   };
 }

@@ -1,5 +1,5 @@
 import { VigilError } from '../errors.js';
-import { type FollowSource, FollowTable } from './follow-table.js';
+import { type FollowResume, type FollowSource, FollowTable } from './follow-table.js';
 import type { PollerTarget } from './host.js';
 import {
   type PollerLimits,
@@ -141,6 +141,11 @@ export class PollerLink implements PollerTarget {
   /** Committed position of a followed process: output before it has been matched. */
   cursorOf(processId: string): number | undefined {
     return this.#follows.cursorOf(processId);
+  }
+
+  /** Committed heartbeat clock and limiter of a followed process, journaled with its cursor. */
+  resumeOf(processId: string): FollowResume | undefined {
+    return this.#follows.resumeOf(processId);
   }
 
   /** Disables one pattern of a process (it made the poller stuck); takes effect in the next run. */

@@ -37,7 +37,7 @@ interface MutableReport {
   heartbeatCursor: number;
   matches: MutableMatch[];
   disabled?: { reason: 'strikes' | 'lifetime'; suppressed: number };
-  heartbeat?: { from: number; upTo: number; text: string };
+  heartbeat?: { from: number; upTo: number; text: string; at: number };
   drained: boolean;
   /** The rate limiter saw a match: its state changed, so the report must go now. */
   offered: boolean;
@@ -252,6 +252,7 @@ async function batch(
         from: entry.heartbeatCursor,
         upTo: entry.received,
         text: entry.text(entry.heartbeatCursor, entry.received, limits.heartbeatChars),
+        at: time,
       };
       entry.heartbeatCursor = entry.received;
       report.heartbeatCursor = entry.received;

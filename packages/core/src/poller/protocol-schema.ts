@@ -42,7 +42,7 @@ const processReport = z.strictObject({
   heartbeatCursor: count,
   matches: z.array(matchReport),
   disabled: z.strictObject({ reason: z.enum(['strikes', 'lifetime']), suppressed: count }).optional(),
-  heartbeat: z.strictObject({ from: count, upTo: count, text: z.string() }).optional(),
+  heartbeat: z.strictObject({ from: count, upTo: count, text: z.string(), at: z.number() }).optional(),
   drained: z.boolean(),
 });
 

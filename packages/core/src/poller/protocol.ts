@@ -45,6 +45,8 @@ export interface WatchedProcess {
   readonly heartbeatMs: number;
   /** Committed: output before this offset was reported by a heartbeat. */
   readonly heartbeatCursor: number;
+  /** When the last heartbeat was made: the next is due `heartbeatMs` after it (absent: after the poller takes it up). */
+  readonly heartbeatAt?: number;
   /** The process has ended: its output ends at this offset (absent while it runs). */
   readonly end?: number;
 }
@@ -112,8 +114,13 @@ export interface ProcessReport {
   readonly matches: readonly MatchReport[];
   /** Watching was disabled by the rate limits; the process falls back to notify-on-exit. */
   readonly disabled?: { readonly reason: 'strikes' | 'lifetime'; readonly suppressed: number };
-  /** A heartbeat is due: the output in `[from, upTo)` (its last `heartbeatChars` characters). */
-  readonly heartbeat?: { readonly from: number; readonly upTo: number; readonly text: string };
+  /** A heartbeat made at `at`: the output in `[from, upTo)` (its last `heartbeatChars` characters). */
+  readonly heartbeat?: {
+    readonly from: number;
+    readonly upTo: number;
+    readonly text: string;
+    readonly at: number;
+  };
   /** All output of an ended process has been matched. */
   readonly drained: boolean;
 }

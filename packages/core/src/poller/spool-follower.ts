@@ -52,7 +52,9 @@ export class SpoolFollower {
     this.watching = watched && this.limiter?.disabled === null;
     this.heartbeatMs = process.heartbeatMs;
     this.heartbeatCursor = process.heartbeatCursor;
-    this.nextHeartbeatAt = process.heartbeatMs > 0 ? now + process.heartbeatMs : Number.POSITIVE_INFINITY;
+    // The schedule continues from the last heartbeat: one missed while no poller ran is due at once.
+    this.nextHeartbeatAt =
+      process.heartbeatMs > 0 ? (process.heartbeatAt ?? now) + process.heartbeatMs : Number.POSITIVE_INFINITY;
     this.received = process.cursor;
     this.end = process.end;
     this.#drops = new BigInt64Array(process.drops);

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { closeSync } from 'node:fs';
 import { VigilError } from '../errors.js';
+import type { FollowResume } from '../poller/follow-table.js';
+import type { WatchPattern } from '../watch/patterns.js';
 import type { AdoptionRecord } from './adopted-child.js';
 import { type ChildEnd, ChildRun, type ChildRunHandlers, type WriteOptions } from './child-run.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
@@ -150,6 +152,13 @@ export class ManagedProcess {
 
   get watching(): boolean {
     return this.#watching;
+  }
+
+  /** Its watch patterns as the poller takes them: a disabled one is `null` (indices stay stable). */
+  get livePatterns(): readonly (WatchPattern | null)[] {
+    return this.spec.patterns.map((pattern, index) =>
+      this.#watching && !this.#disabledPatterns.has(index) ? pattern : null,
+    );
   }
 
   /**
@@ -375,8 +384,11 @@ export class ManagedProcess {
     return this.#exit;
   }
 
-  /** What the journal keeps of it (`cursor`: the poller's committed position in its output). */
-  record(cursor: number | null): ProcessRecord {
+  /**
+   * What the journal keeps of it: `cursor` is the poller's committed position in its output, and
+   * `follow` the rest of the poller's committed state (both null while it is not followed).
+   */
+  record(cursor: number | null, follow: FollowResume | null): ProcessRecord {
     return {
       processId: this.processId,
       sessionId: this.spec.sessionId,
@@ -393,6 +405,8 @@ export class ManagedProcess {
       fallbackNotify: this.#fallbackNotify,
       detached: this.#detached,
       cursor,
+      follow,
+      disabledPatterns: [...this.#disabledPatterns],
       adoption: this.adoptionRecord ?? null,
     };
   }
@@ -411,6 +425,7 @@ export class ManagedProcess {
     this.#fallbackNotify = record.fallbackNotify;
     this.#detached = record.detached;
     this.#restoredPid = record.pid;
+    for (const index of record.disabledPatterns ?? []) this.#disabledPatterns.add(index);
     if (record.exit !== null) {
       this.#exit = record.exit;
       this.#exitCode = record.exit.exitCode;

@@ -1,3 +1,4 @@
+import type { FollowResume } from '../poller/follow-table.js';
 import type { AdoptionRecord } from './adopted-child.js';
 import type { ExitRecord, ProcessState } from './process-info.js';
 import type { SpawnSpec } from './spawn-spec.js';
@@ -27,6 +28,13 @@ export interface ProcessRecord {
   readonly detached: boolean;
   /** Output before this byte offset was matched (the poller's committed cursor), when followed. */
   readonly cursor: number | null;
+  /**
+   * The rest of the poller's committed state, when followed: its heartbeat clock and rate limiter
+   * (a watch disabled for strikes stays disabled). Absent in records of a vigil that did not keep it.
+   */
+  readonly follow?: FollowResume | null;
+  /** Patterns disabled for making the poller stuck (`pattern_timeout`), by index. Absent: none. */
+  readonly disabledPatterns?: readonly number[];
   /** What a restarted vigil needs to take the command back (`ManagedProcess.adoptionRecord`), once it runs. */
   readonly adoption: AdoptionRecord | null;
 }

@@ -4,6 +4,7 @@ import type { VigilConfig } from '../config.js';
 import { invalidInput, VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { Journal } from '../journal/journal.js';
+import type { FollowResume } from '../poller/follow-table.js';
 import type { PollerLink } from '../poller/link.js';
 import type { AdoptionRecord } from '../process/adopted-child.js';
 import { SURVIVOR_LIMIT_MS } from '../process/child-run.js';
@@ -93,11 +94,22 @@ export class ProcessTable {
 
   /**
    * Starts a process (or asks for its approval), its output going to a new spool. The caller checked
-   * the caps. `ERR_SPOOL` (naming the path) when the spool cannot be created.
+   * the caps. `ERR_SPOOL` (naming the path) when the spool cannot be created; `ERR_JOURNAL_FULL` /
+   * `ERR_JOURNAL` when its record cannot be journaled: then nothing was started.
    */
   spawn(processId: string, spec: SpawnSpec): ManagedProcess {
-    const { spools, now } = this.#parts;
+    const { spools, journal, now } = this.#parts;
     const process = this.#create(processId, spec, spools.create(processId), now());
+    // Journaled before it starts: a command a restart could not account for is never started.
+    this.persist(process);
+    try {
+      journal.commit();
+    } catch (error) {
+      // The failed batch stays queued for the store's next attempt: it must not bring the record back.
+      journal.forget(processId);
+      spools.delete(process.spool);
+      throw error;
+    }
     this.#processes.set(processId, process);
     this.#active.add(processId);
     if (spec.requireApproval) this.#requestApproval(process);
@@ -125,7 +137,14 @@ export class ProcessTable {
       if (process.terminal) continue;
       this.#active.add(record.processId);
       if (outcome?.kind === 'adopt') {
-        this.#follow(process, record.cursor ?? 0);
+        const cursor = record.cursor ?? 0;
+        // The heartbeat schedule of a process never beaten yet runs from its start.
+        const {
+          heartbeatCursor = cursor,
+          heartbeatAt = record.startedAt,
+          limiter = null,
+        } = record.follow ?? {};
+        this.#follow(process, cursor, { heartbeatCursor, heartbeatAt, limiter });
         continue;
       }
       const decision = record.approvalId === null ? undefined : decisions.get(record.approvalId);
@@ -141,7 +160,8 @@ export class ProcessTable {
   /** Journals what a restart needs of the process (batched with the turn's writes). */
   persist(process: ManagedProcess): void {
     const { journal, link } = this.#parts;
-    journal.saveProcess(process.record(link.cursorOf(process.processId) ?? null));
+    const { processId } = process;
+    journal.saveProcess(process.record(link.cursorOf(processId) ?? null, link.resumeOf(processId) ?? null));
   }
 
   /** The state and the output tail. Never consumes the completion (G10). */
@@ -397,10 +417,13 @@ export class ProcessTable {
   }
 
   #awaitDecision(process: ManagedProcess, decision: Promise<ApprovalOutcome>): void {
-    const { session } = this.#parts;
+    const { session, journal } = this.#parts;
     void decision.then((outcome) => {
-      if (outcome === 'approved' && !process.killRequested && session.live) this.#start(process);
-      else this.finish(process, { reason: `denied (${outcome})` });
+      // Acted on once the resolution is journaled: a restart never finds pending what already ran.
+      journal.afterCommit(() => {
+        if (outcome === 'approved' && !process.killRequested && session.live) this.#start(process);
+        else this.finish(process, { reason: `denied (${outcome})` });
+      });
     });
   }
 
@@ -434,19 +457,23 @@ export class ProcessTable {
     this.#follow(process, 0);
   }
 
-  /** The poller follows its output from `cursor` while it watches or beats (and the session is live). */
-  #follow(process: ManagedProcess, cursor: number): void {
+  /**
+   * The poller follows its output from `cursor` (with the heartbeat clock and limiter of `resume`)
+   * while it watches or beats (and the session is live).
+   */
+  #follow(process: ManagedProcess, cursor: number, resume?: FollowResume): void {
     const { spec, processId } = process;
     const needed = process.watching || spec.heartbeatMs > 0;
     if (!process.followed || !needed || !this.#parts.session.live) return;
     const { path, drops } = process.spool;
     this.#parts.link.follow({
       processId,
-      patterns: spec.patterns,
+      patterns: process.livePatterns,
       heartbeatMs: spec.heartbeatMs,
       spool: path,
       drops,
       cursor,
+      ...(resume === undefined ? {} : { resume }),
     });
   }
 

@@ -39,11 +39,15 @@ export class WatchReports {
     for (const match of report.matches) this.#match(process, match);
     // A heartbeat before disabling: disabling may finish an exited process, whose final event comes last.
     if (report.heartbeat !== undefined) this.#heartbeat(process, report.heartbeat);
-    // The cursor is journaled with the events it produced (one commit): a restart resumes after them.
-    if (report.matches.length > 0 || report.heartbeat !== undefined) processes.persist(process);
-    if (report.disabled !== undefined && process.watching) {
-      process.disableWatch();
-      const { reason, suppressed } = report.disabled;
+    const disabled = process.watching ? report.disabled : undefined;
+    if (disabled !== undefined) process.disableWatch();
+    // The cursor, limiter and heartbeat clock are journaled with the events they produced (one
+    // commit): a restart resumes after them, with the watch as disabled as it was.
+    if (report.matches.length > 0 || report.heartbeat !== undefined || disabled !== undefined) {
+      processes.persist(process);
+    }
+    if (disabled !== undefined) {
+      const { reason, suppressed } = disabled;
       const { watch } = this.#parts.config;
       const why =
         reason === 'lifetime'
@@ -115,6 +119,7 @@ export class WatchReports {
           about(process),
         );
         process.disablePattern(index);
+        processes.persist(process);
       });
     }
   }

@@ -7,5 +7,6 @@ import type { JournalStore } from './store.js';
 /** The journal's store: SQLite in `stateDir` when there is one, else nothing durable. */
 export function openStore(config: VigilConfig, onError: (error: VigilError) => void): JournalStore {
   if (config.stateDir === undefined) return new MemoryStore();
-  return new SqliteStore({ stateDir: config.stateDir, synchronous: config.journal.synchronous, onError });
+  const { synchronous, maxBytes } = config.journal;
+  return new SqliteStore({ stateDir: config.stateDir, synchronous, maxBytes, onError });
 }

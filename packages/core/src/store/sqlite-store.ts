@@ -17,6 +17,8 @@ export interface SqliteStoreOptions {
    * process's death (SIGKILL, a crash) but not a power loss. `FULL`: fsync per commit.
    */
   readonly synchronous?: 'NORMAL' | 'FULL';
+  /** The database file's size cap in bytes (SQLite's `max_page_count`); past it writes fail as on a full disk. 0: none. */
+  readonly maxBytes?: number;
   /** A batch that failed to commit (a full disk): it is kept and committed again later. */
   readonly onError: (error: VigilError) => void;
 }
@@ -71,6 +73,7 @@ export class SqliteStore implements JournalStore {
       lock(this.#db, this.path, this.#ownerFile);
       this.#db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
       migrate(this.#db, this.path);
+      capSize(this.#db, options.maxBytes ?? 0);
     } catch (error) {
       this.#db.close();
       throw error;
@@ -347,6 +350,13 @@ function migrate(db: Database.Database, path: string): void {
   } catch (error) {
     throw journalError(error, path);
   }
+}
+
+/** Caps the file at `maxBytes` (0: no cap); SQLite never sets it below the pages already used. */
+function capSize(db: Database.Database, maxBytes: number): void {
+  if (maxBytes === 0) return;
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  db.pragma(`max_page_count = ${Math.ceil(maxBytes / pageSize)}`);
 }
 
 function readOwner(ownerFile: string): number | undefined {
