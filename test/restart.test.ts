@@ -245,8 +245,10 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
       const dir = stateDir();
       const gate = join(dir, 'gate');
       const command = `echo mark-ready; while [ ! -e ${gate} ]; do sleep 0.02; done; echo mark-done; exit 5`;
+      // The watch's cooldown window survives the restart: without cooldownMs 0 it would drop mark-done.
+      const options = { stateDir: dir, watch: { cooldownMs: 0 } };
       const { processId, pid } = await (async () => {
-        await using first = await JournalChild.start({ stateDir: dir });
+        await using first = await JournalChild.start(options);
         await first.call('open', { sessionId: 'agent' });
         const info = await first.call<ProcessInfo>('spawn', {
           input: { sessionId: 'agent', command, watch: ['mark'], pty: true },
@@ -257,7 +259,7 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
         return { processId: info.processId, pid: started.pid! };
       })();
       try {
-        await using second = await JournalChild.start({ stateDir: dir });
+        await using second = await JournalChild.start(options);
         await second.call('open', { sessionId: 'agent' });
         expect(await second.call<ProcessInfo>('get', { processId })).toMatchObject({ state: 'running', pid });
         const refused = (op: string, args: Record<string, unknown>, done: string) =>
