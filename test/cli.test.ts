@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -124,9 +127,57 @@ describe('vigil CLI', () => {
     expect(`${spaced.out}${accented.out}${padding.out}`).not.toContain('serving on');
   });
 
+  it('refuses at start a state directory it cannot use, naming --state-dir or VIGIL_STATE_DIR; the flag wins', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-cli-state-'));
+    try {
+      const file = join(dir, 'a-file');
+      writeFileSync(file, '');
+      const token = { VIGIL_TOKEN: 'a-test-token-that-is-long-enough' };
+      const notDir = await run(['serve', '--port', '0', '--state-dir', file], token).exited;
+      expect(notDir.code).toBe(1);
+      expect(notDir.err).toBe(`vigil: --state-dir: ${file} is not a directory\n`);
+      const under = await run(['serve', '--port', '0'], { ...token, VIGIL_STATE_DIR: join(file, 'state') })
+        .exited;
+      expect(under.code).toBe(1);
+      expect(under.err).toBe(
+        `vigil: VIGIL_STATE_DIR: cannot create the directory ${join(file, 'state')} (ENOTDIR)\n`,
+      );
+      const empty = await run(['serve', '--port', '0', '--state-dir', ''], token).exited;
+      expect(empty.err).toBe('vigil: --state-dir: must be a directory path, got an empty string\n');
+      expect(`${notDir.out}${under.out}${empty.out}`).not.toContain('serving on');
+
+      // The flag wins over the variable, which alone would fail; a missing directory is created.
+      const state = join(dir, 'state');
+      const { child, exited } = run(['serve', '--port', '0', '--state-dir', state], {
+        ...token,
+        VIGIL_STATE_DIR: file,
+      });
+      for await (const line of createInterface({ input: child.stdout })) {
+        if (line.startsWith('  state:')) {
+          expect(line).toBe(`  state: ${state} (from --state-dir); 0 sessions restored`);
+          break;
+        }
+      }
+      expect(statSync(join(state, 'journal.db')).isFile()).toBe(true);
+      child.kill('SIGTERM');
+      expect((await exited).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prints help with every serve flag and rejects unknown commands', async () => {
     const help = await run(['--help']).exited;
-    for (const flag of ['--host', '--port', '--token', '--config', '--allowed-host', '--cors-origin']) {
+    for (const flag of [
+      '--host',
+      '--port',
+      '--token',
+      '--config',
+      '--allowed-host',
+      '--cors-origin',
+      '--state-dir',
+      '--stop-processes-on-exit',
+    ]) {
       expect(help.out).toContain(flag);
     }
     const bad = await run(['launch']).exited;
