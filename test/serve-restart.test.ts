@@ -186,7 +186,7 @@ describe('vigil serve --state-dir: restart safety', () => {
       expect(received).toEqual(tape.slice(0, received.length));
       const matches = tape
         .filter((e) => e.type === 'watch.match')
-        .map((e) => (e.data as { lines: string[] }).lines);
+        .map((e) => (e.data as { readonly lines: readonly string[] }).lines);
       expect(matches).toEqual([['tick 1'], ['tick 2'], ['tick 3']]);
       expect(tape.find((e) => e.type === 'process.exited')?.data).toMatchObject({ exitCode: 5 });
 
