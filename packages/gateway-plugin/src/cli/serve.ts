@@ -82,12 +82,14 @@ export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway
     onNotification: (sessionId, message) =>
       write(`[${sessionId}] ${message.text.replaceAll('\n', '\n    ')}`),
   });
-  write(`vigil is serving on ${gateway.url}`);
-  write(`  page:  ${gateway.url}/#token=${gateway.token}`);
-  write(`  token: ${gateway.token}${process.env.VIGIL_TOKEN ? ' (from VIGIL_TOKEN)' : ''}`);
   // The directory in effect (also when it came from the config file's `stateDir`).
   const state = gateway.plugin.vigil.config.stateDir;
   const keepProcesses = state !== undefined && options.stopProcessesOnExit !== true;
+  // Before the first line: whoever reads that it serves may signal it at once.
+  stopOnSignals(gateway, write, keepProcesses);
+  write(`vigil is serving on ${gateway.url}`);
+  write(`  page:  ${gateway.url}/#token=${gateway.token}`);
+  write(`  token: ${gateway.token}${process.env.VIGIL_TOKEN ? ' (from VIGIL_TOKEN)' : ''}`);
   if (state !== undefined) {
     const from = stateDir === undefined ? '' : ` (from ${stateDir.from})`;
     const count = gateway.restored.length;
@@ -98,7 +100,6 @@ export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway
       ? '  stop with Ctrl-C: running commands go on, and the next start on this state directory adopts them'
       : '  stop with Ctrl-C: every running command is ended',
   );
-  stopOnSignals(gateway, write, keepProcesses);
   return gateway;
 }
 
