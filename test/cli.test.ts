@@ -1,9 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { apiClient } from './support/http.js';
+import { isDead } from './support/proc.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway-plugin/dist/cli/cli.js', import.meta.url));
 
@@ -33,15 +37,40 @@ describe('vigil CLI', () => {
     const { exited } = run(['demo']);
     const { code, out, err } = await exited;
     expect({ code, err }).toEqual({ code: 0, err: '' });
-    for (const step of ['[1/6]', '[2/6]', '[3/6]', '[4/6]', '[5/6]', '[6/6]']) expect(out).toContain(step);
+    for (const step of ['[1/7]', '[2/7]', '[3/7]', '[4/7]', '[5/7]', '[6/7]', '[7/7]'])
+      expect(out).toContain(step);
     expect(out).toContain('Watch pattern "READY" matched');
     expect(out).toContain('server READY on :8080');
     expect(out).toContain('Watch pattern /^error/i matched');
     expect(out).toContain('deployed');
     expect(out).toContain('exited with code 2');
     expect(out).toContain('killed by SIGTERM');
-    expect(out).toMatch(/done: 2 watch matches and 4 completions delivered/);
-    expect(out.indexOf('Watch pattern "READY"')).toBeLessThan(out.indexOf('[3/6]'));
+    expect(out).toMatch(/done: 3 watch matches and 5 completions delivered/);
+    expect(out.indexOf('Watch pattern "READY"')).toBeLessThan(out.indexOf('[3/7]'));
+
+    // Restart safety: the gateway killed with SIGKILL while the build runs and its match is pending.
+    const lines = out.split('\n');
+    const at = (prefix: string): number => lines.findIndex((line) => line.startsWith(prefix));
+    const killed = at('      SIGKILL to the gateway');
+    const restarted = at('      gateway started again');
+    expect(killed).toBeGreaterThan(at('[6/7]'));
+    expect(restarted).toBeGreaterThan(killed);
+    expect(lines[restarted]).toMatch(/session "demo" restored, build proc_\w+ adopted \(running\)$/);
+    // The pending match is delivered once, after the restart, then the adopted build's completion.
+    const taken = lines.filter((line) => line.startsWith('  > [vigil] Watch pattern "compiling" matched'));
+    expect(taken).toHaveLength(1);
+    const match = lines.indexOf(taken[0]!);
+    expect(match).toBeGreaterThan(restarted);
+    const completion = lines.findIndex((line) =>
+      /^ {2}> \[vigil\] Background process .*build 43.* exited with code 0/.test(line),
+    );
+    expect(completion).toBeGreaterThan(match);
+    expect(out).toContain('the pending notification was delivered once');
+    // Both gateway processes are gone, and so is the temporary state directory.
+    for (const pid of out.matchAll(/\(pid (\d+)\)/g)) expect(isDead(Number(pid[1]))).toBe(true);
+    const stateDir = /\(state: (\S+)\)/.exec(out)?.[1];
+    expect(stateDir).toBeDefined();
+    expect(existsSync(stateDir!)).toBe(false);
   });
 
   it('serves the API and the page on loopback, refuses requests without the token, and stops on SIGTERM', async () => {
@@ -124,9 +153,57 @@ describe('vigil CLI', () => {
     expect(`${spaced.out}${accented.out}${padding.out}`).not.toContain('serving on');
   });
 
+  it('refuses at start a state directory it cannot use, naming --state-dir or VIGIL_STATE_DIR; the flag wins', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-cli-state-'));
+    try {
+      const file = join(dir, 'a-file');
+      writeFileSync(file, '');
+      const token = { VIGIL_TOKEN: 'a-test-token-that-is-long-enough' };
+      const notDir = await run(['serve', '--port', '0', '--state-dir', file], token).exited;
+      expect(notDir.code).toBe(1);
+      expect(notDir.err).toBe(`vigil: --state-dir: ${file} is not a directory\n`);
+      const under = await run(['serve', '--port', '0'], { ...token, VIGIL_STATE_DIR: join(file, 'state') })
+        .exited;
+      expect(under.code).toBe(1);
+      expect(under.err).toBe(
+        `vigil: VIGIL_STATE_DIR: cannot create the directory ${join(file, 'state')} (ENOTDIR)\n`,
+      );
+      const empty = await run(['serve', '--port', '0', '--state-dir', ''], token).exited;
+      expect(empty.err).toBe('vigil: --state-dir: must be a directory path, got an empty string\n');
+      expect(`${notDir.out}${under.out}${empty.out}`).not.toContain('serving on');
+
+      // The flag wins over the variable, which alone would fail; a missing directory is created.
+      const state = join(dir, 'state');
+      const { child, exited } = run(['serve', '--port', '0', '--state-dir', state], {
+        ...token,
+        VIGIL_STATE_DIR: file,
+      });
+      for await (const line of createInterface({ input: child.stdout })) {
+        if (line.startsWith('  state:')) {
+          expect(line).toBe(`  state: ${state} (from --state-dir); 0 sessions restored`);
+          break;
+        }
+      }
+      expect(statSync(join(state, 'journal.db')).isFile()).toBe(true);
+      child.kill('SIGTERM');
+      expect((await exited).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prints help with every serve flag and rejects unknown commands', async () => {
     const help = await run(['--help']).exited;
-    for (const flag of ['--host', '--port', '--token', '--config', '--allowed-host', '--cors-origin']) {
+    for (const flag of [
+      '--host',
+      '--port',
+      '--token',
+      '--config',
+      '--allowed-host',
+      '--cors-origin',
+      '--state-dir',
+      '--stop-processes-on-exit',
+    ]) {
       expect(help.out).toContain(flag);
     }
     const bad = await run(['launch']).exited;

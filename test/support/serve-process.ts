@@ -39,6 +39,10 @@ export interface ServeProcessOptions {
   readonly env?: Record<string, string>;
   /** Node flags before the CLI (`--import` of a fault-injecting module). */
   readonly nodeArgs?: readonly string[];
+  /** More arguments of `vigil serve` (`--state-dir`, ...). */
+  readonly args?: readonly string[];
+  /** The bearer token (a restarted serve takes its predecessor's). Default: a random one. */
+  readonly token?: string;
 }
 
 /**
@@ -49,15 +53,27 @@ export async function startServe(options: ServeProcessOptions = {}): Promise<Ser
   const dir = mkdtempSync(join(tmpdir(), 'vigil-serve-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(options.config ?? {}));
-  const token = randomBytes(24).toString('base64url');
+  const token = options.token ?? randomBytes(24).toString('base64url');
   const child = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), CLI, 'serve', '--port', '0', '--config', configFile],
+    [
+      ...(options.nodeArgs ?? []),
+      CLI,
+      'serve',
+      '--port',
+      '0',
+      '--config',
+      configFile,
+      ...(options.args ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIGIL_TOKEN: token, ...options.env } },
   );
   const lines = new Recorder<string>();
   createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
-  child.stderr!.resume();
+  let errors = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    errors += chunk.toString();
+  });
   const exited = once(child, 'exit').then(([code, signal]) => ({
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
@@ -65,7 +81,8 @@ export async function startServe(options: ServeProcessOptions = {}): Promise<Ser
   const serving = await Promise.race([
     lines.next((line) => /serving on http:/.test(line)),
     exited.then((exit) => {
-      throw new Error(`vigil serve exited before serving: ${JSON.stringify(exit)}`);
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`vigil serve exited before serving: ${JSON.stringify(exit)}: ${errors}`);
     }),
   ]);
   const url = /serving on (http:\/\/\S+)/.exec(serving)![1]!;

@@ -15,6 +15,7 @@ import { Session, type SessionContext } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
 import { idsAfter, type SessionPage } from './session/session-page.js';
 import type { JournalStore, RestoredSession } from './store/store.js';
+import { deadline } from './timeout.js';
 import { parse } from './validation.js';
 import { BreakerGate } from './watch/breaker-gate.js';
 
@@ -281,6 +282,26 @@ export class SessionRegistry {
    */
   releaseAll(): void {
     for (const session of new Set(this.#owners.values())) session.processes.releaseAll();
+  }
+
+  /**
+   * A restart-safe stop's second step: every session stops delivering (the `deliver` in flight
+   * settles, within `stopTimeoutMs`, and its acknowledgement is committed), then the journal is
+   * frozen as it is, so that the close that follows leaves every session open in it for the next
+   * vigil: its tape, pending notifications and approvals, and the records of the released commands.
+   */
+  async suspendAll(hurry: AbortSignal): Promise<void> {
+    const { stopTimeoutMs } = this.#config;
+    const settled = [...this.#sessions.values()].map((session) =>
+      session.journal.closeDelivery(stopTimeoutMs),
+    );
+    try {
+      await deadline(Promise.all(settled), stopTimeoutMs, hurry);
+    } catch {
+      // Hurried: an acknowledgement not journaled yet is delivered again after the restart (same id).
+    } finally {
+      this.#store.freeze();
+    }
   }
 
   /**

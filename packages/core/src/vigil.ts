@@ -126,9 +126,11 @@ export interface CloseOptions {
   readonly force?: boolean;
   /**
    * A restart-safe stop: every running command runs on, with its spool and the process that records
-   * its exit status, for the next vigil on the same `stateDir` to adopt; everything else stops as in
-   * any close (pollers, deliveries, approvals; commands waiting for approval are cancelled). Only the
-   * first close decides. Default false.
+   * its exit status, for the next vigil on the same `stateDir` to adopt. Deliveries stop first (the
+   * one in flight settles and its acknowledgement is journaled); then the journal is kept as it is:
+   * every session stays open in it, with its pending notifications and approvals, for the next
+   * vigil to restore. Pollers and threads stop as in any close. Only the first close decides.
+   * Default false.
    */
   readonly keepProcesses?: boolean;
 }
@@ -197,8 +199,11 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     if (closeOptions.force === true) hurry.abort();
     const keepProcesses = closeOptions.keepProcesses === true;
     closing ??= (async () => {
-      // First: no session's close may kill them.
-      if (keepProcesses) registry.releaseAll();
+      if (keepProcesses) {
+        // First: no session's close may kill them, nor be journaled.
+        registry.releaseAll();
+        await registry.suspendAll(hurry.signal);
+      }
       try {
         await deadline(registry.closeAll('shutdown'), config.shutdownTimeoutMs, hurry.signal);
       } catch {

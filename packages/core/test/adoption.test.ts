@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { liveMembers, reusePid } from '../../../test/support/proc.js';
 import { raceIt } from '../../../test/support/race.js';
+import { Recorder } from '../../../test/support/recorder.js';
+import type { Notification } from '../src/journal/notification.js';
 import type { AdoptionRecord } from '../src/process/adopted-child.js';
 import { type ChildEnd, ChildRun } from '../src/process/child-run.js';
 import { readExitStatus } from '../src/process/exit-status.js';
@@ -218,4 +220,53 @@ describe.each(MODES)('close({ keepProcesses: true }) with spawner %s', (mode) =>
     expect(readFileSync(info.outputPath, 'utf8')).toBe('');
     rmSync(stateDir, { recursive: true, force: true });
   });
+
+  raceIt(
+    'leaves the journal as it was: the next vigil adopts the command and keeps the pending notification and approval',
+    async () => {
+      const stateDir = join(workDir, `state-${++dirs}`);
+      const gate = join(stateDir, 'gate');
+      const options = { stateDir, processes: { spawner: mode }, watch: { cooldownMs: 0 } };
+      const first = createVigil(options);
+      const offered = new Recorder<Notification>();
+      // Never acknowledges: the match is in flight when the stop comes, and aborted by it.
+      await first.sessions.open('s', {
+        deliver: (notification, { signal }) => {
+          offered.push(notification);
+          return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+        },
+      });
+      const build = first.processes.spawn({
+        sessionId: 's',
+        command: `echo ready; while [ ! -e ${gate} ]; do sleep 0.02; done; exit 7`,
+        watch: ['ready'],
+      });
+      const deploy = first.processes.spawn({ sessionId: 's', command: 'exit 0', requireApproval: true });
+      const match = await offered.next();
+      await first.close({ keepProcesses: true });
+
+      const second = createVigil(options);
+      try {
+        expect(second.processes.get(build.processId).state).toBe('running');
+        const head = second.approvals.snapshot('s').head;
+        expect(head?.processId).toBe(deploy.processId);
+        const delivered = new Recorder<Notification>();
+        await second.sessions.open('s', { deliver: (notification) => delivered.push(notification) });
+        await delivered.next();
+        second.approvals.respond('s', head!.approvalId, 'approve');
+        await delivered.next((n) => n.id === `${deploy.processId}:completion`);
+        writeFileSync(gate, '');
+        const completion = await delivered.next((n) => n.id === `${build.processId}:completion`);
+        expect(delivered.items.map((n) => n.id)).toEqual([
+          match.id,
+          `${deploy.processId}:completion`,
+          `${build.processId}:completion`,
+        ]);
+        expect(completion.type === 'completion' && completion.data.exitCode).toBe(7);
+      } finally {
+        await second.close();
+        rmSync(stateDir, { recursive: true, force: true });
+      }
+    },
+  );
 });

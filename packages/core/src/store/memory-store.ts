@@ -27,5 +27,6 @@ export class MemoryStore implements JournalStore {
   }
 
   commitNow(): void {}
+  freeze(): void {}
   close(): void {}
 }

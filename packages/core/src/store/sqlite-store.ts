@@ -62,6 +62,8 @@ export class SqliteStore implements JournalStore {
   #scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
   #retryMs = RETRY_MS;
   #closed = false;
+  /** After `freeze`: writes are dropped, the lock is still held. */
+  #frozen = false;
 
   constructor(options: SqliteStoreOptions) {
     const { stateDir } = options;
@@ -234,6 +236,18 @@ export class SqliteStore implements JournalStore {
     for (const callback of callbacks) callback();
   }
 
+  freeze(): void {
+    if (this.#closed || this.#frozen) return;
+    try {
+      this.commitNow();
+    } catch (error) {
+      this.#onError(journalError(error, this.path));
+    }
+    this.#frozen = true;
+    this.#writes = [];
+    this.#cancelScheduled();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -249,7 +263,7 @@ export class SqliteStore implements JournalStore {
   }
 
   #queue(statement: Statement, params: unknown[]): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#frozen) return;
     this.#writes.push(() => statement.run(params));
     this.#scheduled ??= setImmediate(() => this.#commitScheduled());
   }

@@ -62,6 +62,11 @@ export interface JournalStore {
   afterCommit(callback: () => void): void;
   /** Commits every queued write now. Throws the store's error (`ERR_JOURNAL`, `ERR_JOURNAL_FULL`). */
   commitNow(): void;
+  /**
+   * Commits what is queued, then drops every later write: the journal stays as it is now for the
+   * next vigil (a restart-safe stop, whose sessions must not be journaled as closed). Idempotent.
+   */
+  freeze(): void;
   /** Commits what is queued and releases the store (and its lock). Idempotent. */
   close(): void;
 }

@@ -18,6 +18,12 @@ Options of serve:
   --config <file.json>    vigil configuration as JSON (see the README's config table)
   --allowed-host <h:p>    also accept this Host header (repeatable; for a proxy or a name)
   --cors-origin <origin>  allow this browser origin (repeatable; default: no CORS)
+  --state-dir <dir>       keep vigil's journal and output spools here (default: VIGIL_STATE_DIR,
+                          else none: everything in memory); a restart on it restores the sessions
+                          and adopts their running commands
+  --stop-processes-on-exit
+                          with a state directory, end every running command on stop anyway
+                          (default: they run on, for the next start on the directory to adopt)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -32,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'cors-origin': { type: 'string', multiple: true },
+      'state-dir': { type: 'string' },
+      'stop-processes-on-exit': { type: 'boolean' },
     },
   });
   const command = positionals[0];
@@ -56,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
       ...(values.config === undefined ? {} : { configFile: values.config }),
       ...(values['allowed-host'] === undefined ? {} : { allowedHosts: values['allowed-host'] }),
       ...(values['cors-origin'] === undefined ? {} : { corsOrigins: values['cors-origin'] }),
+      ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
+      ...(values['stop-processes-on-exit'] === true ? { stopProcessesOnExit: true } : {}),
     });
     return 0;
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CloseOptions, VigilError, type VigilOptions } from '@vigil/core';
+import { type CloseOptions, type Deliver, type Vigil, VigilError, type VigilOptions } from '@vigil/core';
 import { parse } from '@vigil/core/host';
 import type { WorkerHostOptions } from '@vigil/worker';
 import { z } from 'zod';
@@ -62,7 +62,15 @@ export interface EmbeddedGateway extends AsyncDisposable {
   readonly plugin: GatewayPlugin;
   readonly handler: HttpHandler;
   readonly server: Server;
-  /** Closes the sessions and the server together; `force` ends every process group at once (a second Ctrl-C). */
+  /**
+   * The sessions restored from `config.stateDir` and opened again at start (their pending
+   * notifications go to `onNotification`, their commands were adopted), in id order.
+   */
+  readonly restored: readonly string[];
+  /**
+   * Closes the sessions and the server together; `force` ends every process group at once (a second
+   * Ctrl-C); `keepProcesses` is the restart-safe stop (see `vigil.close`).
+   */
   close(options?: CloseOptions): Promise<void>;
 }
 
@@ -110,6 +118,14 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     stream: { ...limits.stream, keepAliveMs },
     openSession: (sessionId) => vigil.sessions.open(sessionId, { deliver: plugin.deliver }),
   });
+  let restored: string[];
+  try {
+    restored = await reopenRestored(vigil, plugin.deliver);
+  } catch (error) {
+    // Restart-safe: a start that fails must not end the commands the next start can adopt.
+    await vigil.close({ keepProcesses: true });
+    throw error;
+  }
   const assets = createWebAssets();
   const server = createServer(
     {
@@ -129,21 +145,27 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
       handler(req, res);
     },
   );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 7420, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 7420, options.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    await Promise.all([handler.close(), vigil.close({ keepProcesses: true })]);
+    throw error;
+  }
   port = (server.address() as AddressInfo).port;
   const shown = (options.host ?? '127.0.0.1').includes(':')
     ? `[${options.host}]`
     : (options.host ?? '127.0.0.1');
   let closing: Promise<void> | undefined;
   const close = (closeOptions: CloseOptions = {}): Promise<void> => {
-    // A hurry reaches a close already running: vigil then ends every process group at once.
-    if (closeOptions.force === true) void vigil.close({ force: true });
+    // The first close decides whether the commands run on; a hurry reaches a close already
+    // running: vigil then stops at once (without keepProcesses, SIGKILL to every process group).
+    void vigil.close(closeOptions);
     closing ??= (async () => {
       // The sessions close while the requests end: a request (a stdin write the child never reads,
       // a close) must not hold the stop. handler.close aborts every request's signal.
@@ -162,7 +184,21 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     plugin,
     handler,
     server,
+    restored,
     close,
     [Symbol.asyncDispose]: () => close(),
   };
+}
+
+/**
+ * The reference gateway keeps no sessions of its own: every session its vigil restored from the
+ * state directory is one it still has, so it opens each again with its `deliver` (G16).
+ */
+async function reopenRestored(vigil: Vigil, deliver: Deliver): Promise<string[]> {
+  const restored = vigil.sessions
+    .list()
+    .filter((session) => session.state === 'open')
+    .map((session) => session.sessionId);
+  await Promise.all(restored.map((sessionId) => vigil.sessions.open(sessionId, { deliver })));
+  return restored;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SURVIVOR_LIMIT_MS, VigilError } from '@vigil/core';
 import { bearerTokenProblem } from '../http/bearer-token.js';
 import { type EmbeddedGateway, type GatewayHttpOptions, startGateway } from './gateway.js';
+import { chooseStateDir, type StateDirChoice } from './state-dir.js';
 import { neutraliseControls } from './terminal-text.js';
 
 export interface ServeOptions {
@@ -12,6 +13,10 @@ export interface ServeOptions {
   readonly configFile?: string;
   readonly allowedHosts?: readonly string[];
   readonly corsOrigins?: readonly string[];
+  /** `--state-dir`: vigil's journal and spools (G16); default `VIGIL_STATE_DIR`, else none (in memory). */
+  readonly stateDir?: string;
+  /** With a state directory, a stop still ends every command (as without one) instead of leaving them to the next start. */
+  readonly stopProcessesOnExit?: boolean;
   readonly write?: (line: string) => void;
 }
 
@@ -32,12 +37,16 @@ function readConfig(file: string): Record<string, unknown> {
   }
 }
 
-/** The config file's `http` key holds the gateway's HTTP options; every other key is vigil's config. */
-function splitConfig({ http, ...config }: Record<string, unknown>): {
-  config: Record<string, unknown>;
-  http?: GatewayHttpOptions;
-} {
-  return http === undefined ? { config } : { config, http: http as GatewayHttpOptions };
+/**
+ * The config file's `http` key holds the gateway's HTTP options; every other key is vigil's config.
+ * A state directory from the command line or the environment wins over the file's `stateDir`.
+ */
+function splitConfig(
+  { http, ...config }: Record<string, unknown>,
+  stateDir: StateDirChoice | undefined,
+): { config: Record<string, unknown>; http?: GatewayHttpOptions } {
+  const withState = stateDir === undefined ? config : { ...config, stateDir: stateDir.path };
+  return http === undefined ? { config: withState } : { config: withState, http: http as GatewayHttpOptions };
 }
 
 /** Beyond every bound of a stop, how long `vigil serve` waits before it exits anyway. */
@@ -47,9 +56,12 @@ const LAST_RESORT_MARGIN_MS = 5_000;
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
- * `vigil serve`: the embedded gateway until SIGINT, SIGTERM or SIGHUP. Each closes every session
- * (every process group ended within `shutdownTimeoutMs`), then exits; a second signal hurries the
- * stop (SIGKILL at once) but never skips it. A fatal error stops the same way, then exits 1.
+ * `vigil serve`: the embedded gateway until SIGINT, SIGTERM or SIGHUP. Without a state directory
+ * (or with `stopProcessesOnExit`) each closes every session (every process group ended within
+ * `shutdownTimeoutMs`, G17), then exits; a second signal hurries the stop (SIGKILL at once) but
+ * never skips it. With a state directory the stop is restart-safe: deliveries settle, the journal
+ * stays as it is and the commands run on, for the next `vigil serve` on the directory to adopt
+ * (G16). A fatal error stops the same way as a signal, then exits 1.
  */
 export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway> {
   const print = options.write ?? writeLine;
@@ -59,21 +71,35 @@ export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway
   if (problem !== undefined) {
     throw new VigilError('ERR_INVALID_CONFIG', `--token: ${problem}`, { details: { field: 'token' } });
   }
+  const stateDir = chooseStateDir(options.stateDir, process.env.VIGIL_STATE_DIR);
   const gateway = await startGateway({
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.token === undefined ? {} : { token: options.token }),
-    ...(options.configFile === undefined ? {} : splitConfig(readConfig(options.configFile))),
+    ...splitConfig(options.configFile === undefined ? {} : readConfig(options.configFile), stateDir),
     ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
     ...(options.corsOrigins === undefined ? {} : { cors: { origins: [...options.corsOrigins] } }),
     onNotification: (sessionId, message) =>
       write(`[${sessionId}] ${message.text.replaceAll('\n', '\n    ')}`),
   });
+  // The directory in effect (also when it came from the config file's `stateDir`).
+  const state = gateway.plugin.vigil.config.stateDir;
+  const keepProcesses = state !== undefined && options.stopProcessesOnExit !== true;
+  // Before the first line: whoever reads that it serves may signal it at once.
+  stopOnSignals(gateway, write, keepProcesses);
   write(`vigil is serving on ${gateway.url}`);
   write(`  page:  ${gateway.url}/#token=${gateway.token}`);
   write(`  token: ${gateway.token}${process.env.VIGIL_TOKEN ? ' (from VIGIL_TOKEN)' : ''}`);
-  write('  stop with Ctrl-C');
-  stopOnSignals(gateway, write);
+  if (state !== undefined) {
+    const from = stateDir === undefined ? '' : ` (from ${stateDir.from})`;
+    const count = gateway.restored.length;
+    write(`  state: ${state}${from}; ${count} session${count === 1 ? '' : 's'} restored`);
+  }
+  write(
+    keepProcesses
+      ? '  stop with Ctrl-C: running commands go on, and the next start on this state directory adopts them'
+      : '  stop with Ctrl-C: every running command is ended',
+  );
   return gateway;
 }
 
@@ -81,18 +107,26 @@ export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway
  * Installs the stops. Listeners stay installed (`on`, not `once`): Node's default action for a
  * repeated signal would exit at once and leave the process groups running.
  */
-function stopOnSignals(gateway: EmbeddedGateway, write: (line: string) => void): void {
+function stopOnSignals(
+  gateway: EmbeddedGateway,
+  write: (line: string) => void,
+  keepProcesses: boolean,
+): void {
   let stopping = false;
   let exitCode = 0;
   const stop = (why: string, code: number): void => {
     exitCode = Math.max(exitCode, code);
     if (stopping) {
-      write(`${why}: ending every process now`);
+      write(keepProcesses ? `${why}: stopping now` : `${why}: ending every process now`);
       gateway.close({ force: true }).catch((error: unknown) => write(`stop failed: ${String(error)}`));
       return;
     }
     stopping = true;
-    write(`${why}: closing every session…`);
+    write(
+      keepProcesses
+        ? `${why}: stopping; running commands go on for the next start…`
+        : `${why}: closing every session…`,
+    );
     // The last resort: a stop that outlasts every bound it has (the graceful close, the SIGKILL of
     // what is left, the wait for its survivors) exits anyway.
     const { shutdownTimeoutMs, processes } = gateway.plugin.vigil.config;
@@ -104,7 +138,7 @@ function stopOnSignals(gateway: EmbeddedGateway, write: (line: string) => void):
       shutdownTimeoutMs + processes.killGraceMs + SURVIVOR_LIMIT_MS + LAST_RESORT_MARGIN_MS,
     ).unref();
     gateway
-      .close()
+      .close({ keepProcesses })
       .then(
         () => write('stopped'),
         (error: unknown) => {
