@@ -1,11 +1,14 @@
 import { EventEmitter } from 'eventemitter3';
 import { z } from 'zod';
 import type {
+  ApprovalAnswer,
+  ApprovalAnswers,
   ApprovalDecision,
   ApprovalListener,
   ApprovalOutcome,
   ApprovalRequest,
   ApprovalSnapshot,
+  RespondOptions,
 } from './approvals/approval-queue.js';
 import { parseConfig, type VigilConfig, type VigilConfigInput } from './config.js';
 import { VigilError } from './errors.js';
@@ -81,8 +84,12 @@ export interface ApprovalsApi {
     sessionId: string,
     request: ApprovalRequest,
     options?: { readonly timeoutMs?: number },
-  ): { readonly approvalId: string; readonly decision: Promise<ApprovalOutcome> };
+  ): { readonly approvalId: string; readonly decision: Promise<ApprovalOutcome>; readonly granted: boolean };
   respond(sessionId: string, approvalId: string, decision: ApprovalDecision): ApprovalOutcome;
+  /** Answers the head without naming it (`ERR_NO_PENDING_APPROVAL`, `ERR_STALE_VERSION`). */
+  respondHead(sessionId: string, decision: ApprovalDecision, options?: RespondOptions): ApprovalAnswer;
+  /** Answers every pending approval (up to `version`) in one mutation. */
+  respondAll(sessionId: string, decision: ApprovalDecision, options?: RespondOptions): ApprovalAnswers;
   snapshot(sessionId: string): ApprovalSnapshot;
   subscribe(sessionId: string, listener: ApprovalListener): () => void;
 }
@@ -261,6 +268,10 @@ export function createVigil(options: VigilOptions = {}): Vigil {
         registry.requireLive(sessionId).approvals.request(request, requestOptions),
       respond: (sessionId, approvalId, decision) =>
         registry.require(sessionId).approvals.respond(approvalId, decision),
+      respondHead: (sessionId, decision, respondOptions) =>
+        registry.require(sessionId).approvals.respondHead(decision, respondOptions),
+      respondAll: (sessionId, decision, respondOptions) =>
+        registry.require(sessionId).approvals.respondAll(decision, respondOptions),
       snapshot: (sessionId) => registry.require(sessionId).approvals.snapshot(),
       subscribe: (sessionId, listener) => registry.require(sessionId).approvals.subscribe(listener),
     },

@@ -1,4 +1,10 @@
-import { signalSchema, spawnInputSchema, VigilError, type VigilErrorCode } from '@vigil/core';
+import {
+  APPROVAL_DECISIONS,
+  signalSchema,
+  spawnInputSchema,
+  VigilError,
+  type VigilErrorCode,
+} from '@vigil/core';
 import { parse } from '@vigil/core/host';
 import { z } from 'zod';
 
@@ -29,8 +35,16 @@ export const killBodySchema = z.strictObject({ signal: signalSchema.optional() }
 /** `POST /v1/processes/:pid/write`. */
 export const writeBodySchema = z.strictObject({ data: z.string() });
 
+const decision = z.enum(APPROVAL_DECISIONS);
+
 /** `POST /v1/sessions/:sid/approvals/:aid`. */
-export const approvalBodySchema = z.strictObject({ decision: z.enum(['approve', 'deny']) });
+export const approvalBodySchema = z.strictObject({ decision });
+
+/** `POST /v1/sessions/:sid/approvals/head` and `.../all`: `version` is the snapshot answered. */
+export const approvalQueueBodySchema = z.strictObject({
+  decision,
+  version: z.number().int().min(0).optional(),
+});
 
 /** `DELETE /v1/sessions/:sid?reason`. */
 export const closeSessionQuerySchema = z.strictObject({ reason: z.string().min(1).max(200).optional() });
