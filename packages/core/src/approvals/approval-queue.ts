@@ -1,6 +1,15 @@
 import { VigilError } from '../errors.js';
-import { assertSessionId, newId } from '../ids.js';
+import { assertSessionId } from '../ids.js';
 import { ApprovalGrants } from './approval-grants.js';
+import {
+  checkBacklog,
+  checkTimeout,
+  checkVersion,
+  invalid,
+  MAX_TIMEOUT_MS,
+  newView,
+  show,
+} from './approval-input.js';
 import { ApprovalSubscriber } from './approval-subscriber.js';
 
 /**
@@ -120,8 +129,6 @@ interface Entry {
   readonly version: number;
 }
 
-const MAX_TIMEOUT_MS = 2_147_483_647;
-
 /**
  * The FIFO of approvals pending in one session. Mutations are synchronous; each one adds one to
  * `version` and publishes one snapshot of the post-mutation state. Every subscriber receives the
@@ -166,7 +173,7 @@ export class ApprovalQueue {
     if (this.#closed) {
       throw new VigilError('ERR_SESSION_CLOSED', `session ${this.sessionId} is closed`);
     }
-    const view = this.#toView(req);
+    const view = newView(this.sessionId, req);
     const timeoutMs = checkTimeout(options.timeoutMs ?? this.#timeoutMs);
     const requestedAt = this.#now();
     const approvalId = view.approvalId;
@@ -260,7 +267,7 @@ export class ApprovalQueue {
     checkDecision(decision);
     const { version } = options;
     if (version !== undefined) {
-      this.#checkVersion(version);
+      checkVersion(version, this.#snapshot.version);
       if (version < this.#headSince) {
         throw new VigilError(
           'ERR_STALE_VERSION',
@@ -286,7 +293,7 @@ export class ApprovalQueue {
   respondAll(decision: ApprovalDecision, options: RespondOptions = {}): ApprovalAnswers {
     checkDecision(decision);
     const { version } = options;
-    if (version !== undefined) this.#checkVersion(version);
+    if (version !== undefined) checkVersion(version, this.#snapshot.version);
     const ids = [...this.#entries]
       .filter(([, entry]) => version === undefined || entry.version <= version)
       .map(([approvalId]) => approvalId);
@@ -349,33 +356,6 @@ export class ApprovalQueue {
     }
   }
 
-  #toView(req: ApprovalRequest): Omit<ApprovalView, 'requestedAt'> {
-    if (typeof req !== 'object' || req === null) throw invalid('request', 'request must be an object');
-    const { command, description = '', processId, patternKey, meta } = req;
-    if (typeof command !== 'string' || command.trim() === '') {
-      throw invalid('command', `command must be a non-empty string, got ${show(command)}`);
-    }
-    if (typeof description !== 'string') throw invalid('description', 'description must be a string');
-    if (processId !== undefined && typeof processId !== 'string') {
-      throw invalid('processId', 'processId must be a string');
-    }
-    if (patternKey !== undefined && (typeof patternKey !== 'string' || patternKey === '')) {
-      throw invalid('patternKey', `patternKey must be a non-empty string, got ${show(patternKey)}`);
-    }
-    if (meta !== undefined && (typeof meta !== 'object' || meta === null)) {
-      throw invalid('meta', 'meta must be an object');
-    }
-    return {
-      approvalId: newId('appr_'),
-      sessionId: this.sessionId,
-      command,
-      description,
-      ...(processId === undefined ? {} : { processId }),
-      ...(patternKey === undefined ? {} : { patternKey }),
-      ...(meta === undefined ? {} : { meta: Object.freeze({ ...meta }) }),
-    };
-  }
-
   /** A human's answer to pending `ids`, as one mutation; `approve_session` grants each one's command and key. */
   #answer(ids: readonly string[], decision: ApprovalDecision): ApprovalOutcome {
     const outcome = decision === 'deny' ? 'denied' : 'approved';
@@ -384,17 +364,6 @@ export class ApprovalQueue {
     }
     this.#resolve(ids, outcome, decision);
     return outcome;
-  }
-
-  /** A version given by a caller must be one this queue has had. */
-  #checkVersion(version: unknown): void {
-    const current = this.#snapshot.version;
-    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0 || version > current) {
-      throw invalid(
-        'version',
-        `version must be an integer from 0 to the queue's current version ${current}, got ${show(version)}`,
-      );
-    }
   }
 
   #resolve(ids: readonly string[], outcome: ApprovalOutcome, decision?: ApprovalDecision): void {
@@ -436,26 +405,6 @@ export class ApprovalQueue {
   }
 }
 
-function checkTimeout(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMEOUT_MS) {
-    throw invalid(
-      'timeoutMs',
-      `timeoutMs must be an integer from 0 to ${MAX_TIMEOUT_MS}, got ${show(value)}`,
-    );
-  }
-  return value;
-}
-
-function checkBacklog(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100_000) {
-    throw invalid(
-      'subscriberBacklog',
-      `subscriberBacklog must be an integer from 1 to 100000, got ${show(value)}`,
-    );
-  }
-  return value;
-}
-
 function checkDecision(decision: unknown): asserts decision is ApprovalDecision {
   if (!APPROVAL_DECISIONS.includes(decision as ApprovalDecision)) {
     throw invalid(
@@ -463,12 +412,4 @@ function checkDecision(decision: unknown): asserts decision is ApprovalDecision 
       `decision must be one of ${APPROVAL_DECISIONS.map((d) => `"${d}"`).join(', ')}, got ${show(decision)}`,
     );
   }
-}
-
-function invalid(field: string, message: string): VigilError {
-  return new VigilError('ERR_INVALID_INPUT', message, { details: { field } });
-}
-
-function show(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value.slice(0, 140)) : String(value);
 }
