@@ -37,3 +37,57 @@ describe('approvals over HTTP', () => {
     120_000,
   );
 });
+
+describe('answering approvals over HTTP without an id', () => {
+  raceIt('answers the head, for the session, and all at once; refuses bad and stale answers', async () => {
+    await using gateway = await startGateway({ port: 0, token: 'approval-test-token-0123456789' });
+    const call = apiClient(gateway.url, gateway.token);
+    const post = (path: string, body: unknown) => call('POST', path, { body });
+    await post('/v1/sessions', { sessionId: 'answers' });
+    const spawn = async (command: string) =>
+      (await post('/v1/sessions/answers/processes', { command, requireApproval: true })).body as {
+        processId: string;
+        approvalId: string;
+        state: string;
+      };
+
+    const empty = await post('/v1/sessions/answers/approvals/head', { decision: 'approve' });
+    expect(empty.status).toBe(409);
+    expect(empty.body).toMatchObject({ error: { code: 'ERR_NO_PENDING_APPROVAL' } });
+
+    const first = await spawn('echo deploy');
+    const unknown = await post('/v1/sessions/answers/approvals/head', { decision: 'always' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body).toMatchObject({
+      error: { code: 'ERR_INVALID_INPUT', details: { field: 'decision' } },
+    });
+    expect(JSON.stringify(unknown.body)).toMatch(/approve.*approve_session.*deny/);
+
+    const seen = (await call('GET', '/v1/sessions/answers/approvals')).body as ApprovalSnapshot;
+    const head = await post('/v1/sessions/answers/approvals/head', {
+      decision: 'approve_session',
+      version: seen.version,
+    });
+    expect(head.status).toBe(200);
+    expect(head.body).toMatchObject({
+      approvalId: first.approvalId,
+      outcome: 'approved',
+      snapshot: { count: 0 },
+    });
+    const stale = await post('/v1/sessions/answers/approvals/head', {
+      decision: 'deny',
+      version: seen.version,
+    });
+    expect(stale.status).toBe(409);
+    expect(stale.body).toMatchObject({ error: { code: 'ERR_STALE_VERSION', details: { field: 'version' } } });
+
+    expect((await spawn('echo deploy')).state).toBe('running');
+    const asking = [await spawn('echo one'), await spawn('echo two')];
+    const all = await post('/v1/sessions/answers/approvals/all', { decision: 'deny' });
+    expect(all.status).toBe(200);
+    expect(all.body).toMatchObject({
+      resolved: asking.map(({ approvalId }) => ({ approvalId, outcome: 'denied' })),
+      snapshot: { head: null, count: 0 },
+    });
+  });
+});

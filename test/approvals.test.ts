@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApprovalSnapshot, Vigil } from '@vigil/core';
@@ -125,5 +125,137 @@ describe('approval-gated commands', () => {
       off();
       for (const { approvalId } of made) vigil.approvals.respond('burst', approvalId, 'deny');
     }
+  });
+});
+
+describe('answering approvals without an id', () => {
+  raceIt(
+    'approve for this session runs a later identical command at once; a different one still asks',
+    async () => {
+      await using fixture = workerVigil();
+      const { vigil } = fixture;
+      await vigil.sessions.open('grant');
+      const file = marker();
+      const command = `echo ran >> ${file}`;
+      const first = vigil.processes.spawn({ sessionId: 'grant', command, requireApproval: true });
+      const answer = vigil.approvals.respondHead('grant', 'approve_session');
+      expect(answer).toMatchObject({ approvalId: first.approvalId, outcome: 'approved' });
+      await vigil.processes.wait(first.processId);
+      const versionBefore = vigil.approvals.snapshot('grant').version;
+      const again = vigil.processes.spawn({ sessionId: 'grant', command, requireApproval: true });
+      // No pending card: it is running as it returns, and its approval took one version.
+      expect(again.state).toBe('running');
+      expect(vigil.approvals.snapshot('grant')).toMatchObject({
+        head: null,
+        count: 0,
+        version: versionBefore + 1,
+      });
+      const { process: done } = await vigil.processes.wait(again.processId);
+      expect(done).toMatchObject({ state: 'exited', exitCode: 0 });
+      expect(readFileSync(file, 'utf8')).toBe('ran\nran\n');
+      expect(await typesOf(vigil, 'grant', again.processId)).toEqual([
+        'approval.requested',
+        'approval.resolved:approved',
+        'process.started',
+        'process.exited',
+      ]);
+      const { events } = await vigil.tape.read('grant', { limit: 1000 });
+      const resolved = events.filter((e) => e.type === 'approval.resolved').map((e) => e.data);
+      expect(resolved).toMatchObject([
+        { approvalId: first.approvalId, decision: 'approve_session' },
+        { approvalId: again.approvalId, grantedBy: first.approvalId },
+      ]);
+
+      const other = vigil.processes.spawn({
+        sessionId: 'grant',
+        command: `${command} # other`,
+        requireApproval: true,
+      });
+      expect(other.state).toBe('pending_approval');
+      expect(vigil.approvals.snapshot('grant')).toMatchObject({
+        count: 1,
+        head: { processId: other.processId },
+      });
+      expect(vigil.approvals.respondHead('grant', 'deny').outcome).toBe('denied');
+      const { process: denied } = await vigil.processes.wait(other.processId);
+      expect(denied.state).toBe('denied');
+      expect(readFileSync(file, 'utf8')).toBe('ran\nran\n');
+    },
+  );
+
+  raceIt('answers the oldest pending command on a head response; the next one stays pending', async () => {
+    await using fixture = workerVigil();
+    const { vigil } = fixture;
+    await vigil.sessions.open('head');
+    const older = vigil.processes.spawn({ sessionId: 'head', command: 'echo older', requireApproval: true });
+    const newer = vigil.processes.spawn({ sessionId: 'head', command: 'echo newer', requireApproval: true });
+    const seen = vigil.approvals.snapshot('head');
+    expect(vigil.approvals.respondHead('head', 'approve', { version: seen.version })).toMatchObject({
+      approvalId: older.approvalId,
+      snapshot: { head: { approvalId: newer.approvalId }, count: 1 },
+    });
+    expect((await vigil.processes.wait(older.processId)).process).toMatchObject({
+      state: 'exited',
+      exitCode: 0,
+    });
+    expect(vigil.processes.get(newer.processId).state).toBe('pending_approval');
+    // The card that showed `older` cannot approve `newer`.
+    expect(() => vigil.approvals.respondHead('head', 'approve', { version: seen.version })).toThrow(
+      expect.objectContaining({ code: 'ERR_STALE_VERSION' }),
+    );
+    expect(vigil.processes.get(newer.processId).state).toBe('pending_approval');
+  });
+
+  raceIt('approves N pending commands in one version bump; every one of them runs', async () => {
+    await using fixture = workerVigil();
+    const { vigil } = fixture;
+    await vigil.sessions.open('all');
+    const spawned = Array.from({ length: 6 }, (_, i) =>
+      vigil.processes.spawn({ sessionId: 'all', command: `echo step-${i}`, requireApproval: true }),
+    );
+    const seen: ApprovalSnapshot[] = [];
+    const off = vigil.approvals.subscribe('all', (s) => void seen.push(s));
+    const { resolved, snapshot } = vigil.approvals.respondAll('all', 'approve');
+    off();
+    expect(resolved.map((r) => r.approvalId)).toEqual(spawned.map((p) => p.approvalId));
+    expect(seen.map((s) => [s.version, s.count])).toEqual([
+      [6, 6],
+      [7, 0],
+    ]);
+    expect(snapshot).toEqual(seen[1]);
+    const ended = await Promise.all(spawned.map((p) => vigil.processes.wait(p.processId)));
+    expect(ended.map((e) => [e.process.state, e.process.exitCode])).toEqual(Array(6).fill(['exited', 0]));
+  });
+
+  raceIt('gives a slow subscriber the latest snapshot and at most its backlog of older ones', async () => {
+    await using fixture = workerVigil({ approvals: { subscriberBacklog: 3 } });
+    const { vigil } = fixture;
+    await vigil.sessions.open('slow');
+    const received: ApprovalSnapshot[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let caughtUp!: () => void;
+    const latest = new Promise<void>((resolve) => {
+      caughtUp = resolve;
+    });
+    const target = 61; // 40 requests, 20 head answers, one resolve-all
+    vigil.approvals.subscribe('slow', async (snapshot) => {
+      received.push(snapshot);
+      if (snapshot.version === target) caughtUp();
+      await held;
+    });
+    for (let i = 0; i < 20; i++) {
+      vigil.processes.spawn({ sessionId: 'slow', command: `echo ${i}`, requireApproval: true });
+      vigil.processes.spawn({ sessionId: 'slow', command: `echo ${i}-b`, requireApproval: true });
+      vigil.approvals.respondHead('slow', 'deny');
+    }
+    vigil.approvals.respondAll('slow', 'deny');
+    expect(vigil.approvals.snapshot('slow')).toMatchObject({ count: 0, version: target });
+    release();
+    await latest;
+    expect(received.map((s) => s.version)).toEqual([0, 59, 60, 61]);
+    expect(received.at(-1)).toEqual(vigil.approvals.snapshot('slow'));
   });
 });

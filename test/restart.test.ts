@@ -132,6 +132,42 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
     expect((notification as Notification & { type: 'completion' }).data.outputTail).toContain('approved-run');
   });
 
+  raceIt(
+    'keeps an approve-for-session grant: after a SIGKILL the same command runs without asking',
+    async () => {
+      const dir = stateDir();
+      const command = 'echo granted-run';
+      await (async () => {
+        await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+        await first.call('open', { sessionId: 'agent' });
+        const pending = await first.call<ProcessInfo>('spawn', {
+          input: { sessionId: 'agent', command, requireApproval: true },
+        });
+        await first.call('respondHead', { sessionId: 'agent', decision: 'approve_session' });
+        await first.call('wait', { processId: pending.processId });
+        await first.kill();
+      })();
+      await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await second.call('open', { sessionId: 'agent' });
+      const again = await second.call<ProcessInfo>('spawn', {
+        input: { sessionId: 'agent', command, requireApproval: true },
+      });
+      expect(again.state).toBe('running');
+      const { process: done } = await second.call<{ process: ProcessInfo }>('wait', {
+        processId: again.processId,
+      });
+      expect(done).toMatchObject({ state: 'exited', exitCode: 0 });
+      const other = await second.call<ProcessInfo>('spawn', {
+        input: { sessionId: 'agent', command: 'echo not-granted', requireApproval: true },
+      });
+      expect(other.state).toBe('pending_approval');
+      expect(await second.call('approvals', { sessionId: 'agent' })).toMatchObject({
+        count: 1,
+        head: { processId: other.processId },
+      });
+    },
+  );
+
   raceIt('ends a command it cannot take back as lost, with a completion that says so', async () => {
     const dir = stateDir();
     const pid = await (async () => {
@@ -518,13 +554,14 @@ describe('the journal of a stateDir', () => {
     await createVigil({ stateDir: dir }).close();
     const file = join(dir, 'journal.db');
     const db = new Database(file);
+    const current = db.prepare('SELECT max(version) FROM schema_version').pluck().get() as number;
     db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (99, 0)').run();
     db.close();
     expect(() => createVigil({ stateDir: dir })).toThrow(
       expect.objectContaining({
         code: 'ERR_JOURNAL',
         message: expect.stringMatching(
-          new RegExp(`${file}.*schema version 99.*newer vigil.*up to version 1`),
+          new RegExp(`${file}.*schema version 99.*newer vigil.*up to version ${current}`),
         ),
       }),
     );

@@ -102,6 +102,23 @@ describe('web page (headless Chromium)', () => {
     await card.waitFor({ state: 'detached' });
   });
 
+  it('approves a command for the session from the card, and denies all that are pending at once', async () => {
+    const spawn = (command: string) =>
+      api('POST', '/v1/sessions/web-demo/processes', { command, requireApproval: true });
+    await spawn('echo trusted');
+    const card = page.locator('[data-session="web-demo"] .approval');
+    await card.filter({ hasText: 'echo trusted' }).waitFor();
+    await card.locator('button[data-action="approve_session"]').click();
+    await card.waitFor({ state: 'detached' });
+    // The same command no longer asks.
+    expect((await spawn('echo trusted')).state).toBe('running');
+    for (const command of ['echo a', 'echo b', 'echo c']) await spawn(command);
+    await card.filter({ hasText: '3 pending' }).waitFor();
+    await card.locator('button[data-action="deny_all"]').click();
+    await card.waitFor({ state: 'detached' });
+    expect(await api('GET', '/v1/sessions/web-demo/approvals')).toMatchObject({ count: 0 });
+  });
+
   it('kills a process from its row and shows its final state', async () => {
     const spawned = await api('POST', '/v1/sessions/web-demo/processes', {
       command: 'echo serving; sleep 300',

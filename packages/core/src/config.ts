@@ -216,6 +216,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Pending approvals expire after this long (0 = never). */
       timeoutMs: ms().default(0),
+      /**
+       * Approval snapshots that may wait for one slow subscriber; past it the oldest waiting ones
+       * are skipped, never the newest. Default 16.
+       */
+      subscriberBacklog: positive(100_000).default(16),
     })
     .prefault({}),
 });

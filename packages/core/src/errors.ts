@@ -21,6 +21,10 @@ export const ERROR_CODES = {
   ERR_METHOD_NOT_ALLOWED: 405,
   ERR_SESSION_EXISTS: 409,
   ERR_SESSION_CLOSED: 409,
+  /** An answer to the head of a session's approvals when none is pending. */
+  ERR_NO_PENDING_APPROVAL: 409,
+  /** An answer given for a snapshot version whose head is no longer the head. */
+  ERR_STALE_VERSION: 409,
   ERR_BODY_TOO_LARGE: 413,
   /** A cap of the config (`processes.maxPerSession`, `processes.maxTotal`) is reached. */
   ERR_LIMIT_EXCEEDED: 429,

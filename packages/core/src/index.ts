@@ -1,12 +1,16 @@
 // `@vigil/core`: the embedder API. Poller hosts and gateway adapters also use `@vigil/core/host`.
 export type {
+  ApprovalAnswer,
+  ApprovalAnswers,
   ApprovalDecision,
   ApprovalListener,
   ApprovalOutcome,
   ApprovalRequest,
   ApprovalSnapshot,
   ApprovalView,
+  RespondOptions,
 } from './approvals/approval-queue.js';
+export { APPROVAL_DECISIONS } from './approvals/approval-queue.js';
 export type { VigilConfig, VigilConfigInput } from './config.js';
 export { configSchema, parseConfig } from './config.js';
 export type { VigilErrorCode, VigilErrorOptions } from './errors.js';

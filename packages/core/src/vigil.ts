@@ -1,11 +1,14 @@
 import { EventEmitter } from 'eventemitter3';
 import { z } from 'zod';
 import type {
+  ApprovalAnswer,
+  ApprovalAnswers,
   ApprovalDecision,
   ApprovalListener,
   ApprovalOutcome,
   ApprovalRequest,
   ApprovalSnapshot,
+  RespondOptions,
 } from './approvals/approval-queue.js';
 import { parseConfig, type VigilConfig, type VigilConfigInput } from './config.js';
 import { VigilError } from './errors.js';
@@ -19,6 +22,7 @@ import { signalSchema } from './process/signals.js';
 import { type SpawnInput, type TerminalSize, terminalSizeSchema } from './process/spawn-spec.js';
 import { type CloseSessionOptions, type OpenSessionOptions, SessionRegistry } from './registry.js';
 import type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
+import type { Session } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
 import {
   SESSION_PAGE_DEFAULT_LIMIT,
@@ -95,8 +99,12 @@ export interface ApprovalsApi {
     sessionId: string,
     request: ApprovalRequest,
     options?: { readonly timeoutMs?: number },
-  ): { readonly approvalId: string; readonly decision: Promise<ApprovalOutcome> };
+  ): { readonly approvalId: string; readonly decision: Promise<ApprovalOutcome>; readonly granted: boolean };
   respond(sessionId: string, approvalId: string, decision: ApprovalDecision): ApprovalOutcome;
+  /** Answers the head without naming it (`ERR_NO_PENDING_APPROVAL`, `ERR_STALE_VERSION`). */
+  respondHead(sessionId: string, decision: ApprovalDecision, options?: RespondOptions): ApprovalAnswer;
+  /** Answers every pending approval (up to `version`) in one mutation. */
+  respondAll(sessionId: string, decision: ApprovalDecision, options?: RespondOptions): ApprovalAnswers;
   snapshot(sessionId: string): ApprovalSnapshot;
   subscribe(sessionId: string, listener: ApprovalListener): () => void;
 }
@@ -217,6 +225,14 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     return closing;
   };
 
+  /** Runs an approval answer, then commits it: it is acted on once durable, and a full disk fails the call. */
+  const committed = <T>(sessionId: string, answer: (session: Session) => T): T => {
+    const session = registry.require(sessionId);
+    const result = answer(session);
+    session.journal.commit();
+    return result;
+  };
+
   return {
     config,
     host,
@@ -290,13 +306,12 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     approvals: {
       request: (sessionId, request, requestOptions) =>
         registry.requireLive(sessionId).approvals.request(request, requestOptions),
-      respond(sessionId, approvalId, decision) {
-        const session = registry.require(sessionId);
-        const outcome = session.approvals.respond(approvalId, decision);
-        // The resolution is acted on once durable; a full disk fails the call that made it.
-        session.journal.commit();
-        return outcome;
-      },
+      respond: (sessionId, approvalId, decision) =>
+        committed(sessionId, (session) => session.approvals.respond(approvalId, decision)),
+      respondHead: (sessionId, decision, respondOptions) =>
+        committed(sessionId, (session) => session.approvals.respondHead(decision, respondOptions)),
+      respondAll: (sessionId, decision, respondOptions) =>
+        committed(sessionId, (session) => session.approvals.respondAll(decision, respondOptions)),
       snapshot: (sessionId) => registry.require(sessionId).approvals.snapshot(),
       subscribe: (sessionId, listener) => registry.require(sessionId).approvals.subscribe(listener),
     },

@@ -411,3 +411,172 @@ describe('ApprovalQueue', () => {
     expect(() => one.request({ command: 'b' })).not.toThrow();
   });
 });
+
+describe('ApprovalQueue answers without an id', () => {
+  it('resolves the oldest pending approval on a head response and publishes the next head', async () => {
+    const queue = new ApprovalQueue('s1');
+    const a = queue.request({ command: 'first-A' });
+    const b = queue.request({ command: 'second-B' });
+    const { seen } = record(queue);
+    const answer = queue.respondHead('deny');
+    expect(answer).toMatchObject({ approvalId: a.approvalId, outcome: 'denied' });
+    expect(answer.snapshot).toEqual(seen.at(-1));
+    expect(answer.snapshot).toMatchObject({ head: { approvalId: b.approvalId }, count: 1, version: 3 });
+    await expect(a.decision).resolves.toBe('denied');
+  });
+
+  it('refuses a head response on an empty queue with ERR_NO_PENDING_APPROVAL and publishes nothing', () => {
+    const queue = new ApprovalQueue('s1');
+    const { seen } = record(queue);
+    expect(catchError(() => queue.respondHead('approve'))).toMatchObject({
+      code: 'ERR_NO_PENDING_APPROVAL',
+      message: 'session s1 has no pending approval',
+    });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('answers the head shown at a version while only requests came after it, and refuses one whose head changed', async () => {
+    const queue = new ApprovalQueue('s1');
+    const a = queue.request({ command: 'a' });
+    const seenAt = queue.snapshot().version;
+    const b = queue.request({ command: 'b' });
+    // Requests behind the head do not make the answer stale: the head is still the one shown.
+    expect(queue.respondHead('approve', { version: seenAt })).toMatchObject({ approvalId: a.approvalId });
+    await expect(a.decision).resolves.toBe('approved');
+    // That answer moved the head to b: an answer to the card showing a must not resolve b.
+    const stale = catchError(() => queue.respondHead('approve', { version: seenAt }));
+    expect(stale).toMatchObject({ code: 'ERR_STALE_VERSION', details: { field: 'version', version: 1 } });
+    expect(queue.snapshot()).toMatchObject({ head: { approvalId: b.approvalId }, count: 1, version: 3 });
+    expect(catchError(() => queue.respondHead('approve', { version: 9 }))).toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      details: { field: 'version' },
+    });
+  });
+
+  it('rejects an unknown decision naming the field and every allowed value', () => {
+    const queue = new ApprovalQueue('s1');
+    queue.request({ command: 'a' });
+    for (const answer of [
+      () => queue.respondHead('always' as ApprovalDecision),
+      () => queue.respondAll('always' as ApprovalDecision),
+    ]) {
+      expect(catchError(answer)).toMatchObject({
+        code: 'ERR_INVALID_INPUT',
+        message: 'decision must be one of "approve", "approve_session", "deny", got "always"',
+        details: { field: 'decision' },
+      });
+    }
+    expect(queue.snapshot()).toMatchObject({ count: 1, version: 1 });
+  });
+
+  it('resolves every pending approval in one version and one snapshot', async () => {
+    const changes: ApprovalChange[] = [];
+    const queue = new ApprovalQueue('s1', { onChange: (change) => changes.push(change) });
+    const made = Array.from({ length: 5 }, (_, i) => queue.request({ command: `step ${i}` }));
+    const { seen } = record(queue);
+    const { resolved, snapshot } = queue.respondAll('approve');
+    expect(resolved).toEqual(made.map(({ approvalId }) => ({ approvalId, outcome: 'approved' })));
+    expect(snapshot).toEqual({ sessionId: 's1', head: null, count: 0, version: 6 });
+    expect(seen.map((s) => s.version)).toEqual([5, 6]);
+    expect(changes.slice(5).map((c) => [c.kind, c.decision, c.snapshot.version])).toEqual(
+      Array(5).fill(['resolved', 'approve', 6]),
+    );
+    await expect(Promise.all(made.map((m) => m.decision))).resolves.toEqual(Array(5).fill('approved'));
+    expect(queue.respondAll('deny')).toEqual({ resolved: [], snapshot });
+    expect(seen).toHaveLength(2);
+  });
+
+  it('resolves all only up to the version answered: a later request stays pending', () => {
+    const queue = new ApprovalQueue('s1');
+    const a = queue.request({ command: 'a' });
+    const b = queue.request({ command: 'b' });
+    const seenAt = queue.snapshot().version;
+    const c = queue.request({ command: 'c' });
+    const { resolved } = queue.respondAll('deny', { version: seenAt });
+    expect(resolved.map((r) => r.approvalId)).toEqual([a.approvalId, b.approvalId]);
+    expect(queue.snapshot()).toMatchObject({ head: { approvalId: c.approvalId }, count: 1, version: 4 });
+  });
+});
+
+describe('ApprovalQueue approve for this session', () => {
+  it('approves a later request with the same command at once, as one mutation with nothing pending', async () => {
+    const changes: ApprovalChange[] = [];
+    const queue = new ApprovalQueue('s1', { onChange: (change) => changes.push(change) });
+    const first = queue.request({ command: 'make deploy' });
+    expect(queue.respond(first.approvalId, 'approve_session')).toBe('approved');
+    const { seen } = record(queue);
+    const again = queue.request({ command: 'make deploy' });
+    expect(again.granted).toBe(true);
+    await expect(again.decision).resolves.toBe('approved');
+    expect(seen.map((s) => [s.version, s.count, s.head])).toEqual([
+      [2, 0, null],
+      [3, 0, null],
+    ]);
+    expect(changes.map((c) => [c.kind, c.outcome, c.decision, c.grantedBy])).toEqual([
+      ['requested', undefined, undefined, undefined],
+      ['resolved', 'approved', 'approve_session', undefined],
+      ['requested', undefined, undefined, undefined],
+      ['resolved', 'approved', undefined, first.approvalId],
+    ]);
+  });
+
+  it('still asks for a different command, for one answered plain approve, and after a deny', () => {
+    const queue = new ApprovalQueue('s1');
+    queue.respond(queue.request({ command: 'make deploy' }).approvalId, 'approve_session');
+    queue.respond(queue.request({ command: 'make test' }).approvalId, 'approve');
+    queue.respond(queue.request({ command: 'rm -rf /' }).approvalId, 'deny');
+    for (const command of ['make deploy --force', 'make test', 'rm -rf /']) {
+      expect(queue.request({ command }).granted).toBe(false);
+    }
+    expect(queue.snapshot().count).toBe(3);
+  });
+
+  it('approves a later request with the same pattern key, whatever its command', () => {
+    const queue = new ApprovalQueue('s1');
+    queue.request({ command: 'rm -rf a', patternKey: 'rm' });
+    queue.respondHead('approve_session');
+    expect(queue.request({ command: 'rm -rf b', patternKey: 'rm' }).granted).toBe(true);
+    expect(queue.request({ command: 'rm -rf b', patternKey: 'mv' }).granted).toBe(false);
+    expect(catchError(() => queue.request({ command: 'x', patternKey: '' }))).toMatchObject({
+      details: { field: 'patternKey' },
+    });
+  });
+
+  it('grants again what a restored queue was told approve_session before', () => {
+    const before = new ApprovalQueue('s1');
+    const first = before.request({ command: 'make deploy' });
+    const granted = before.snapshot().head!;
+    before.respond(first.approvalId, 'approve_session');
+    const after = new ApprovalQueue('s1');
+    after.restore([], 2, [granted]);
+    expect(after.request({ command: 'make deploy' }).granted).toBe(true);
+    expect(after.snapshot()).toMatchObject({ count: 0, version: 3 });
+  });
+});
+
+describe('ApprovalQueue subscriber backlog', () => {
+  it('skips the oldest snapshots a slow subscriber let wait past the backlog, never the newest', async () => {
+    const queue = new ApprovalQueue('s1', { subscriberBacklog: 4 });
+    const slow = slowSubscriber();
+    queue.subscribe(slow.listener);
+    const { seen: fast } = record(queue);
+    for (let i = 0; i < 50; i++) queue.request({ command: `cmd-${i}` });
+    expect(fast.map((s) => s.version)).toEqual(range(0, 50));
+    // Version 0 is with the listener; 1..46 were skipped; the newest four wait.
+    slow.calls[0]?.done();
+    for (let n = 2; n <= 5; n++) {
+      await slow.called(n);
+      slow.calls[n - 1]?.done();
+    }
+    await flush();
+    expect(slow.calls.map((c) => c.snapshot.version)).toEqual([0, 47, 48, 49, 50]);
+    expect(slow.calls.at(-1)?.snapshot).toBe(queue.snapshot());
+  });
+
+  it('rejects a backlog below 1', () => {
+    expect(catchError(() => new ApprovalQueue('s1', { subscriberBacklog: 0 }))).toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      details: { field: 'subscriberBacklog' },
+    });
+  });
+});

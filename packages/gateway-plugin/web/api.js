@@ -66,9 +66,20 @@ export function killProcess(processId) {
 /**
  * @param {string} sessionId
  * @param {string} approvalId
- * @param {'approve' | 'deny'} decision
+ * @param {import('@vigil/core').ApprovalDecision} decision
  */
 export function decide(sessionId, approvalId, decision) {
   const path = `/v1/sessions/${encodeURIComponent(sessionId)}/approvals/${encodeURIComponent(approvalId)}`;
   return api(path, { method: 'POST', body: JSON.stringify({ decision }) });
+}
+
+/**
+ * Answers every approval the card counted: those requested up to `version`, not any that came later.
+ * @param {string} sessionId
+ * @param {number} version
+ * @param {'approve' | 'deny'} decision
+ */
+export function decideAll(sessionId, version, decision) {
+  const path = `/v1/sessions/${encodeURIComponent(sessionId)}/approvals/all`;
+  return api(path, { method: 'POST', body: JSON.stringify({ decision, version }) });
 }

@@ -6,7 +6,16 @@
 // At scale the page shows one page of the session list and streams only those sessions: a stream
 // id carries a cursor per session, so one stream of every session would send kilobytes of id with
 // each event. Changing pages reopens the stream, resuming each session from the page's own cursor.
-import { ApiError, auth, decide, killProcess, listSessions, pollProcess, Unauthorized } from './api.js';
+import {
+  ApiError,
+  auth,
+  decide,
+  decideAll,
+  killProcess,
+  listSessions,
+  pollProcess,
+  Unauthorized,
+} from './api.js';
 import { Store } from './store.js';
 import { openStream, streamId } from './stream.js';
 import { setConnection, View } from './view.js';
@@ -77,6 +86,7 @@ function fetchDetails() {
 /** @type {import('./view.js').Actions} */
 const actions = {
   decide,
+  decideAll,
   kill: killProcess,
   navigate(direction) {
     if (direction === 'next' && list.next !== null) list.starts.push(list.next);

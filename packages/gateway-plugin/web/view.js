@@ -18,7 +18,8 @@ export const FEED_SHOWN = 50;
 /**
  * What the page's buttons do, and what it asks for once rows are on screen.
  * @typedef {object} Actions
- * @property {(sessionId: string, approvalId: string, decision: 'approve' | 'deny') => Promise<unknown>} decide
+ * @property {(sessionId: string, approvalId: string, decision: import('@vigil/core').ApprovalDecision) => Promise<unknown>} decide
+ * @property {(sessionId: string, version: number, decision: 'approve' | 'deny') => Promise<unknown>} decideAll
  * @property {(processId: string) => Promise<unknown>} kill
  * @property {(direction: 'previous' | 'next') => void} navigate  another page of sessions
  * @property {(sessionId: string, shown: readonly ProcessView[]) => void} details  rows now on screen
@@ -161,7 +162,20 @@ function approvalCard(sessionId, snapshot, actions) {
     el('code', { text: head.command }),
     head.description ? el('div', { text: head.description }) : null,
     button('Approve', 'approve', () => actions.decide(sessionId, head.approvalId, 'approve')),
+    button('Approve for session', 'approve_session', () =>
+      actions.decide(sessionId, head.approvalId, 'approve_session'),
+    ),
     button('Deny', 'deny', () => actions.decide(sessionId, head.approvalId, 'deny')),
+    ...(snapshot.count > 1
+      ? [
+          button(`Approve all ${snapshot.count}`, 'approve_all', () =>
+            actions.decideAll(sessionId, snapshot.version, 'approve'),
+          ),
+          button(`Deny all ${snapshot.count}`, 'deny_all', () =>
+            actions.decideAll(sessionId, snapshot.version, 'deny'),
+          ),
+        ]
+      : []),
   );
 }
 

@@ -1,8 +1,24 @@
 import { VigilError } from '../errors.js';
-import { assertSessionId, newId } from '../ids.js';
+import { assertSessionId } from '../ids.js';
+import { ApprovalGrants } from './approval-grants.js';
+import {
+  checkBacklog,
+  checkTimeout,
+  checkVersion,
+  invalid,
+  MAX_TIMEOUT_MS,
+  newView,
+  show,
+} from './approval-input.js';
+import { ApprovalSubscriber } from './approval-subscriber.js';
 
-/** What a human answers to a pending approval. */
-export type ApprovalDecision = 'approve' | 'deny';
+/**
+ * What a human can answer to a pending approval: `approve` (this one), `approve_session` (this one,
+ * and every later request of the session with the same command or pattern key, at once), `deny`.
+ */
+export const APPROVAL_DECISIONS = ['approve', 'approve_session', 'deny'] as const;
+
+export type ApprovalDecision = (typeof APPROVAL_DECISIONS)[number];
 
 /** How a pending approval ended: by a decision, by its timeout, or by cancel/clear/close. */
 export type ApprovalOutcome = 'approved' | 'denied' | 'expired' | 'cancelled';
@@ -15,6 +31,11 @@ export interface ApprovalRequest {
   readonly description?: string;
   /** The process that waits on this approval, if any. */
   readonly processId?: string;
+  /**
+   * What kind of command this is (say `rm -rf`): an `approve_session` answer also approves later
+   * requests with the same key. Default: none (only the same command is approved).
+   */
+  readonly patternKey?: string;
   /** Free-form data carried unchanged into the view. */
   readonly meta?: Readonly<Record<string, unknown>>;
 }
@@ -26,6 +47,7 @@ export interface ApprovalView {
   readonly command: string;
   readonly description: string;
   readonly processId?: string;
+  readonly patternKey?: string;
   readonly meta?: Readonly<Record<string, unknown>>;
   /** `now()` when requested. */
   readonly requestedAt: number;
@@ -48,7 +70,33 @@ export interface ApprovalChange {
   readonly approval: ApprovalView;
   /** Set when `kind` is `'resolved'`. */
   readonly outcome?: ApprovalOutcome;
+  /** The human's answer, when one resolved it. */
+  readonly decision?: ApprovalDecision;
+  /** Approved at once, without a pending entry, by the `approve_session` answer to this approval. */
+  readonly grantedBy?: string;
   readonly snapshot: ApprovalSnapshot;
+}
+
+/** What `respondHead` resolved, and the queue right after. */
+export interface ApprovalAnswer {
+  readonly approvalId: string;
+  readonly outcome: ApprovalOutcome;
+  readonly snapshot: ApprovalSnapshot;
+}
+
+/** What `respondAll` resolved (oldest first; none when nothing was pending), and the queue right after. */
+export interface ApprovalAnswers {
+  readonly resolved: readonly { readonly approvalId: string; readonly outcome: ApprovalOutcome }[];
+  readonly snapshot: ApprovalSnapshot;
+}
+
+/** A precondition of `respondHead` and `respondAll`. */
+export interface RespondOptions {
+  /**
+   * The version of the snapshot the human answered. `respondHead` refuses (`ERR_STALE_VERSION`)
+   * when the head has changed since; `respondAll` resolves only the entries requested up to it.
+   */
+  readonly version?: number;
 }
 
 /** A subscriber; it receives its next snapshot only after the promise it returned settled. */
@@ -66,27 +114,25 @@ export interface ApprovalQueueOptions {
   readonly onChange?: (change: ApprovalChange) => void;
   /** Receives whatever `onChange` or a listener throws or rejects with. Default: ignore. */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Snapshots that may wait for one slow subscriber; past it the oldest waiting ones are skipped,
+   * never the newest. Default: 16.
+   */
+  readonly subscriberBacklog?: number;
 }
 
 interface Entry {
   readonly view: ApprovalView;
   readonly resolve: (outcome: ApprovalOutcome) => void;
   readonly timer: NodeJS.Timeout | undefined;
+  /** The queue's version right after the request. */
+  readonly version: number;
 }
-
-interface Subscriber {
-  readonly listener: ApprovalListener;
-  readonly pending: ApprovalSnapshot[];
-  busy: boolean;
-  active: boolean;
-}
-
-const MAX_TIMEOUT_MS = 2_147_483_647;
 
 /**
  * The FIFO of approvals pending in one session. Mutations are synchronous; each one adds one to
  * `version` and publishes one snapshot of the post-mutation state. Every subscriber receives the
- * snapshots in version order through its own queue, so a slow one delays nobody else.
+ * snapshots in version order through its own bounded queue, so a slow one delays nobody else.
  */
 export class ApprovalQueue {
   readonly sessionId: string;
@@ -94,10 +140,14 @@ export class ApprovalQueue {
   readonly #now: () => number;
   readonly #onChange: ((change: ApprovalChange) => void) | undefined;
   readonly #onError: (error: unknown) => void;
+  readonly #backlog: number;
   /** Insertion order is FIFO order: the first entry is the head. */
   readonly #entries = new Map<string, Entry>();
-  readonly #subscribers = new Set<Subscriber>();
+  readonly #subscribers = new Set<ApprovalSubscriber<ApprovalSnapshot>>();
+  readonly #grants = new ApprovalGrants();
   #snapshot: ApprovalSnapshot;
+  /** The version since which the current head (or the empty queue) has been shown. */
+  #headSince = 0;
   #closed = false;
 
   constructor(sessionId: string, options: ApprovalQueueOptions = {}) {
@@ -107,21 +157,35 @@ export class ApprovalQueue {
     this.#now = options.now ?? Date.now;
     this.#onChange = options.onChange;
     this.#onError = options.onError ?? (() => {});
+    this.#backlog = checkBacklog(options.subscriberBacklog ?? 16);
     this.#snapshot = Object.freeze({ sessionId, head: null, count: 0, version: 0 });
   }
 
-  /** Appends an approval; `decision` resolves with its outcome. Throws `ERR_SESSION_CLOSED` after `close`. */
+  /**
+   * Appends an approval; `decision` resolves with its outcome. A request an `approve_session`
+   * answer covers is approved at once instead (`granted`: one mutation, nothing pending).
+   * Throws `ERR_SESSION_CLOSED` after `close`.
+   */
   request(
     req: ApprovalRequest,
     options: { readonly timeoutMs?: number } = {},
-  ): { approvalId: string; decision: Promise<ApprovalOutcome> } {
+  ): { approvalId: string; decision: Promise<ApprovalOutcome>; granted: boolean } {
     if (this.#closed) {
       throw new VigilError('ERR_SESSION_CLOSED', `session ${this.sessionId} is closed`);
     }
-    const view = this.#toView(req);
+    const view = newView(this.sessionId, req);
     const timeoutMs = checkTimeout(options.timeoutMs ?? this.#timeoutMs);
     const requestedAt = this.#now();
     const approvalId = view.approvalId;
+    const grantedBy = this.#grants.match(view);
+    if (grantedBy !== undefined) {
+      const approval = Object.freeze({ ...view, requestedAt });
+      this.#publish([
+        { kind: 'requested', approval },
+        { kind: 'resolved', approval, outcome: 'approved', grantedBy },
+      ]);
+      return { approvalId, decision: Promise.resolve('approved'), granted: true };
+    }
     let resolve!: (outcome: ApprovalOutcome) => void;
     const decision = new Promise<ApprovalOutcome>((r) => {
       resolve = r;
@@ -132,17 +196,29 @@ export class ApprovalQueue {
       timer.unref();
     }
     const expiry = timeoutMs > 0 ? { expiresAt: requestedAt + timeoutMs } : {};
-    const entry: Entry = { view: Object.freeze({ ...view, requestedAt, ...expiry }), resolve, timer };
+    const version = this.#snapshot.version + 1;
+    const entry: Entry = {
+      view: Object.freeze({ ...view, requestedAt, ...expiry }),
+      resolve,
+      timer,
+      version,
+    };
     this.#entries.set(approvalId, entry);
     this.#publish([{ kind: 'requested', approval: entry.view }]);
-    return { approvalId, decision };
+    return { approvalId, decision, granted: false };
   }
 
   /**
    * Puts back the approvals a previous run left pending (a restarted vigil), oldest first, with
-   * their ids and expiry, and the queue's version; publishes nothing. Returns each one's decision.
+   * their ids and expiry, the queue's version and the approvals answered `approve_session` (their
+   * grants hold again); publishes nothing. Returns each pending one's decision.
    */
-  restore(views: readonly ApprovalView[], version: number): Map<string, Promise<ApprovalOutcome>> {
+  restore(
+    views: readonly ApprovalView[],
+    version: number,
+    grants: readonly ApprovalView[] = [],
+  ): Map<string, Promise<ApprovalOutcome>> {
+    for (const grant of grants) this.#grants.add(grant);
     const decisions = new Map<string, Promise<ApprovalOutcome>>();
     for (const view of views) {
       let resolve!: (outcome: ApprovalOutcome) => void;
@@ -158,10 +234,11 @@ export class ApprovalQueue {
         timer = setTimeout(() => this.#resolve([view.approvalId], 'expired'), left);
         timer.unref();
       }
-      this.#entries.set(view.approvalId, { view: Object.freeze({ ...view }), resolve, timer });
+      this.#entries.set(view.approvalId, { view: Object.freeze({ ...view }), resolve, timer, version });
     }
     const head = this.#entries.values().next().value?.view ?? null;
     this.#snapshot = Object.freeze({ sessionId: this.sessionId, head, count: this.#entries.size, version });
+    this.#headSince = version;
     return decisions;
   }
 
@@ -170,9 +247,7 @@ export class ApprovalQueue {
    * already-resolved id throws `ERR_UNKNOWN_APPROVAL` and changes nothing.
    */
   respond(approvalId: string, decision: ApprovalDecision): ApprovalOutcome {
-    if (decision !== 'approve' && decision !== 'deny') {
-      throw invalid('decision', `decision must be "approve" or "deny", got ${show(decision)}`);
-    }
+    checkDecision(decision);
     if (typeof approvalId !== 'string' || !this.#entries.has(approvalId)) {
       throw new VigilError(
         'ERR_UNKNOWN_APPROVAL',
@@ -180,9 +255,51 @@ export class ApprovalQueue {
         { details: { field: 'approvalId', approvalId } },
       );
     }
-    const outcome = decision === 'approve' ? 'approved' : 'denied';
-    this.#resolve([approvalId], outcome);
-    return outcome;
+    return this.#answer([approvalId], decision);
+  }
+
+  /**
+   * Resolves the head (the oldest pending approval) without naming it. `ERR_NO_PENDING_APPROVAL`
+   * on an empty queue; with `version`, `ERR_STALE_VERSION` when the head is no longer the one that
+   * snapshot showed. Either way nothing changes.
+   */
+  respondHead(decision: ApprovalDecision, options: RespondOptions = {}): ApprovalAnswer {
+    checkDecision(decision);
+    const { version } = options;
+    if (version !== undefined) {
+      checkVersion(version, this.#snapshot.version);
+      if (version < this.#headSince) {
+        throw new VigilError(
+          'ERR_STALE_VERSION',
+          `the head of session ${this.sessionId}'s approvals changed at version ${this.#headSince}, after the version ${version} answered; look at the current snapshot (version ${this.#snapshot.version}) and answer again`,
+          { details: { field: 'version', version, current: this.#snapshot.version } },
+        );
+      }
+    }
+    const head = this.#snapshot.head;
+    if (head === null) {
+      throw new VigilError('ERR_NO_PENDING_APPROVAL', `session ${this.sessionId} has no pending approval`, {
+        details: { sessionId: this.sessionId },
+      });
+    }
+    const outcome = this.#answer([head.approvalId], decision);
+    return { approvalId: head.approvalId, outcome, snapshot: this.#snapshot };
+  }
+
+  /**
+   * Resolves every pending approval (with `version`: every one requested up to that version) in
+   * one mutation, oldest first. Resolves nothing, and publishes nothing, when none is pending.
+   */
+  respondAll(decision: ApprovalDecision, options: RespondOptions = {}): ApprovalAnswers {
+    checkDecision(decision);
+    const { version } = options;
+    if (version !== undefined) checkVersion(version, this.#snapshot.version);
+    const ids = [...this.#entries]
+      .filter(([, entry]) => version === undefined || entry.version <= version)
+      .map(([approvalId]) => approvalId);
+    if (ids.length === 0) return { resolved: [], snapshot: this.#snapshot };
+    const outcome = this.#answer(ids, decision);
+    return { resolved: ids.map((approvalId) => ({ approvalId, outcome })), snapshot: this.#snapshot };
   }
 
   /** Resolves one pending approval as `cancelled`. Returns false (and changes nothing) if it is not pending. */
@@ -207,12 +324,15 @@ export class ApprovalQueue {
    * then every later one, in version order. Returns an idempotent unsubscribe function.
    */
   subscribe(listener: ApprovalListener): () => void {
-    const subscriber: Subscriber = { listener, pending: [this.#snapshot], busy: false, active: true };
+    const subscriber = new ApprovalSubscriber(listener, {
+      backlog: this.#backlog,
+      report: (error) => this.#report(error),
+    });
+    subscriber.enqueue(this.#snapshot);
     this.#subscribers.add(subscriber);
-    this.#drain(subscriber);
+    subscriber.drain();
     return () => {
-      subscriber.active = false;
-      subscriber.pending.length = 0;
+      subscriber.close();
       this.#subscribers.delete(subscriber);
     };
   }
@@ -236,30 +356,17 @@ export class ApprovalQueue {
     }
   }
 
-  #toView(req: ApprovalRequest): Omit<ApprovalView, 'requestedAt'> {
-    if (typeof req !== 'object' || req === null) throw invalid('request', 'request must be an object');
-    const { command, description = '', processId, meta } = req;
-    if (typeof command !== 'string' || command.trim() === '') {
-      throw invalid('command', `command must be a non-empty string, got ${show(command)}`);
+  /** A human's answer to pending `ids`, as one mutation; `approve_session` grants each one's command and key. */
+  #answer(ids: readonly string[], decision: ApprovalDecision): ApprovalOutcome {
+    const outcome = decision === 'deny' ? 'denied' : 'approved';
+    if (decision === 'approve_session') {
+      for (const id of ids) this.#grants.add(this.#entries.get(id)!.view);
     }
-    if (typeof description !== 'string') throw invalid('description', 'description must be a string');
-    if (processId !== undefined && typeof processId !== 'string') {
-      throw invalid('processId', 'processId must be a string');
-    }
-    if (meta !== undefined && (typeof meta !== 'object' || meta === null)) {
-      throw invalid('meta', 'meta must be an object');
-    }
-    return {
-      approvalId: newId('appr_'),
-      sessionId: this.sessionId,
-      command,
-      description,
-      ...(processId === undefined ? {} : { processId }),
-      ...(meta === undefined ? {} : { meta: Object.freeze({ ...meta }) }),
-    };
+    this.#resolve(ids, outcome, decision);
+    return outcome;
   }
 
-  #resolve(ids: readonly string[], outcome: ApprovalOutcome): void {
+  #resolve(ids: readonly string[], outcome: ApprovalOutcome, decision?: ApprovalDecision): void {
     const resolved: Entry[] = [];
     for (const id of ids) {
       const entry = this.#entries.get(id);
@@ -269,7 +376,10 @@ export class ApprovalQueue {
       resolved.push(entry);
     }
     if (resolved.length === 0) return;
-    this.#publish(resolved.map((entry) => ({ kind: 'resolved', approval: entry.view, outcome })));
+    const answered = decision === undefined ? {} : { decision };
+    this.#publish(
+      resolved.map((entry) => ({ kind: 'resolved', approval: entry.view, outcome, ...answered })),
+    );
     for (const entry of resolved) entry.resolve(outcome);
   }
 
@@ -278,11 +388,12 @@ export class ApprovalQueue {
     const head = this.#entries.values().next().value?.view ?? null;
     const version = this.#snapshot.version + 1;
     const snapshot = Object.freeze({ sessionId: this.sessionId, head, count: this.#entries.size, version });
+    if (head?.approvalId !== this.#snapshot.head?.approvalId) this.#headSince = version;
     this.#snapshot = snapshot;
     // Enqueue before calling anyone, so a listener or onChange that mutates re-entrantly
     // queues its later snapshot behind this one for every subscriber.
     const subscribers = [...this.#subscribers];
-    for (const subscriber of subscribers) subscriber.pending.push(snapshot);
+    for (const subscriber of subscribers) subscriber.enqueue(snapshot);
     for (const change of changes) {
       try {
         this.#onChange?.({ ...change, snapshot });
@@ -290,57 +401,15 @@ export class ApprovalQueue {
         this.#report(error);
       }
     }
-    for (const subscriber of subscribers) this.#drain(subscriber);
-  }
-
-  #drain(subscriber: Subscriber): void {
-    while (subscriber.active && !subscriber.busy && subscriber.pending.length > 0) {
-      const snapshot = subscriber.pending.shift()!;
-      subscriber.busy = true;
-      let result: unknown;
-      try {
-        result = subscriber.listener(snapshot);
-      } catch (error) {
-        this.#report(error);
-      }
-      if (isThenable(result)) {
-        const next = (): void => {
-          subscriber.busy = false;
-          this.#drain(subscriber);
-        };
-        Promise.resolve(result).then(next, (error: unknown) => {
-          this.#report(error);
-          next();
-        });
-        return;
-      }
-      subscriber.busy = false;
-    }
+    for (const subscriber of subscribers) subscriber.drain();
   }
 }
 
-function checkTimeout(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMEOUT_MS) {
+function checkDecision(decision: unknown): asserts decision is ApprovalDecision {
+  if (!APPROVAL_DECISIONS.includes(decision as ApprovalDecision)) {
     throw invalid(
-      'timeoutMs',
-      `timeoutMs must be an integer from 0 to ${MAX_TIMEOUT_MS}, got ${show(value)}`,
+      'decision',
+      `decision must be one of ${APPROVAL_DECISIONS.map((d) => `"${d}"`).join(', ')}, got ${show(decision)}`,
     );
   }
-  return value;
-}
-
-function invalid(field: string, message: string): VigilError {
-  return new VigilError('ERR_INVALID_INPUT', message, { details: { field } });
-}
-
-function show(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value.slice(0, 140)) : String(value);
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }

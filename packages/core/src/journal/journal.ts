@@ -199,7 +199,7 @@ export class Journal {
 
   /** Records a change of the session's approval queue: its tape event and the approval's state. */
   approvalChanged(change: ApprovalChange): void {
-    const { kind, approval, outcome, snapshot } = change;
+    const { kind, approval, outcome, decision, grantedBy, snapshot } = change;
     const data = {
       approvalId: approval.approvalId,
       command: approval.command,
@@ -209,9 +209,18 @@ export class Journal {
       version: snapshot.version,
     };
     if (kind === 'requested') this.#store.putApproval(this.sessionId, approval);
-    else if (outcome !== undefined) this.#store.resolveApproval(this.sessionId, approval.approvalId, outcome);
+    else if (outcome !== undefined) {
+      this.#store.resolveApproval(this.sessionId, approval.approvalId, outcome, decision);
+    }
     if (kind === 'requested') this.record('approval.requested', data);
-    else if (outcome !== undefined) this.record('approval.resolved', { ...data, outcome });
+    else if (outcome !== undefined) {
+      this.record('approval.resolved', {
+        ...data,
+        outcome,
+        ...(decision === undefined ? {} : { decision }),
+        ...(grantedBy === undefined ? {} : { grantedBy }),
+      });
+    }
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { ApprovalOutcome } from '../approvals/approval-queue.js';
+import type { ApprovalDecision, ApprovalOutcome } from '../approvals/approval-queue.js';
 import type { ExitRecord } from '../process/process-info.js';
 
 /** Why watching a process stopped: the rate limits (G8), or a pattern that made its poller stuck. */
@@ -68,7 +68,13 @@ export interface TapeEventData {
     readonly processId: string;
   };
   readonly 'approval.requested': ApprovalEventData;
-  readonly 'approval.resolved': ApprovalEventData & { readonly outcome: ApprovalOutcome };
+  readonly 'approval.resolved': ApprovalEventData & {
+    readonly outcome: ApprovalOutcome;
+    /** The human's answer, when one resolved it (`approve_session` also granted later requests). */
+    readonly decision?: ApprovalDecision;
+    /** Approved at once by the `approve_session` answer to this earlier approval. */
+    readonly grantedBy?: string;
+  };
   readonly 'session.opened': { readonly threadId: number };
   readonly 'session.closed': { readonly reason: string; readonly forced: boolean };
 }

@@ -407,13 +407,15 @@ export class ProcessTable {
   #requestApproval(process: ManagedProcess): void {
     const { approvals } = this.#parts;
     const { spec } = process;
-    const { approvalId, decision } = approvals.request({
+    const { approvalId, decision, granted } = approvals.request({
       command: spec.display,
       ...(spec.description === undefined ? {} : { description: spec.description }),
       processId: process.processId,
     });
     process.awaitApproval(approvalId);
-    this.#awaitDecision(process, decision);
+    // Approved for this session already: it starts now, as a spawn without approval would.
+    if (granted) this.#start(process);
+    else this.#awaitDecision(process, decision);
   }
 
   #awaitDecision(process: ManagedProcess, decision: Promise<ApprovalOutcome>): void {

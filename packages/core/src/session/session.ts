@@ -104,6 +104,7 @@ export class Session implements SessionView {
     );
     this.approvals = new ApprovalQueue(id, {
       timeoutMs: config.approvals.timeoutMs,
+      subscriberBacklog: config.approvals.subscriberBacklog,
       now,
       onChange: (change) => {
         this.#save(change.snapshot.version);
@@ -121,7 +122,11 @@ export class Session implements SessionView {
     if (restored !== undefined) {
       this.#state = 'open';
       this.#dormant = true;
-      this.#decisions = this.approvals.restore(restored.approvals, restored.record.approvalVersion);
+      this.#decisions = this.approvals.restore(
+        restored.approvals,
+        restored.record.approvalVersion,
+        restored.grants,
+      );
     }
   }
 

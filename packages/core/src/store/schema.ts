@@ -40,6 +40,10 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX processes_by_session ON processes (session_id);
   `,
+  // 2: the human's answer to a resolved approval; \`approve_session\` ones are the session's grants.
+  `
+  ALTER TABLE approvals ADD COLUMN decision TEXT;
+  `,
 ];
 
 /** The schema version this vigil writes, and the newest it can read. */

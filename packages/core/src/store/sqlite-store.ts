@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
+import type { ApprovalDecision, ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
 import { VigilError } from '../errors.js';
 import type { Notification } from '../journal/notification.js';
 import type { TapeEvent } from '../journal/tape-events.js';
@@ -100,7 +100,7 @@ export class SqliteStore implements JournalStore {
         'INSERT OR REPLACE INTO approvals (session_id, approval_id, view, outcome) VALUES (?, ?, ?, NULL)',
       ),
       resolveApproval: db.prepare(
-        'UPDATE approvals SET outcome = ? WHERE session_id = ? AND approval_id = ?',
+        'UPDATE approvals SET outcome = ?, decision = ? WHERE session_id = ? AND approval_id = ?',
       ),
       putProcess: db.prepare(
         'INSERT OR REPLACE INTO processes (process_id, session_id, record) VALUES (?, ?, ?)',
@@ -121,6 +121,11 @@ export class SqliteStore implements JournalStore {
       .raw();
     const approvals = db
       .prepare('SELECT view FROM approvals WHERE session_id = ? AND outcome IS NULL ORDER BY rowid')
+      .pluck();
+    const grants = db
+      .prepare(
+        "SELECT view FROM approvals WHERE session_id = ? AND decision = 'approve_session' ORDER BY rowid",
+      )
       .pluck();
     const processes = db.prepare('SELECT record FROM processes WHERE session_id = ?').pluck();
     const restored: RestoredSession[] = [];
@@ -153,6 +158,7 @@ export class SqliteStore implements JournalStore {
         pending,
         delivered,
         approvals: (approvals.all(sessionId) as string[]).map((json) => JSON.parse(json) as ApprovalView),
+        grants: (grants.all(sessionId) as string[]).map((json) => JSON.parse(json) as ApprovalView),
         processes: (processes.all(sessionId) as string[]).map((json) => JSON.parse(json) as ProcessRecord),
       });
     }
@@ -195,8 +201,13 @@ export class SqliteStore implements JournalStore {
     this.#queue(this.#statements.putApproval, [sessionId, approval.approvalId, JSON.stringify(approval)]);
   }
 
-  resolveApproval(sessionId: string, approvalId: string, outcome: ApprovalOutcome): void {
-    this.#queue(this.#statements.resolveApproval, [outcome, sessionId, approvalId]);
+  resolveApproval(
+    sessionId: string,
+    approvalId: string,
+    outcome: ApprovalOutcome,
+    decision?: ApprovalDecision,
+  ): void {
+    this.#queue(this.#statements.resolveApproval, [outcome, decision ?? null, sessionId, approvalId]);
   }
 
   putProcess(record: ProcessRecord): void {

@@ -1,4 +1,4 @@
-import type { ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
+import type { ApprovalDecision, ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
 import type { Notification } from '../journal/notification.js';
 import type { TapeEvent } from '../journal/tape-events.js';
 import type { ProcessRecord } from '../process/process-record.js';
@@ -30,6 +30,8 @@ export interface RestoredSession {
   readonly delivered: readonly string[];
   /** Approvals still pending, oldest first. */
   readonly approvals: readonly ApprovalView[];
+  /** Approvals answered `approve_session`: their grants hold for the rest of the session. */
+  readonly grants: readonly ApprovalView[];
   readonly processes: readonly ProcessRecord[];
 }
 
@@ -53,7 +55,13 @@ export interface JournalStore {
   putNotification(notification: Notification): void;
   setNotificationState(sessionId: string, notificationId: string, state: NotificationState): void;
   putApproval(sessionId: string, approval: ApprovalView): void;
-  resolveApproval(sessionId: string, approvalId: string, outcome: ApprovalOutcome): void;
+  /** `decision`: the human's answer, when one resolved it. */
+  resolveApproval(
+    sessionId: string,
+    approvalId: string,
+    outcome: ApprovalOutcome,
+    decision?: ApprovalDecision,
+  ): void;
   putProcess(record: ProcessRecord): void;
   deleteProcess(processId: string): void;
   /** Drops everything of a session (it closed and was forgotten). */

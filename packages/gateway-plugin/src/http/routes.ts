@@ -6,6 +6,7 @@ import type { HttpApiConfig } from './options.js';
 import { created, ok, type Route, route } from './router.js';
 import {
   approvalBodySchema,
+  approvalQueueBodySchema,
   closeSessionQuerySchema,
   emptySchema,
   eventsQuerySchema,
@@ -55,6 +56,19 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
       return ok(await (wait ? track.waiting(read) : read()));
     }),
     route('GET', '/v1/sessions/:sid/approvals', {}, (ctx) => ok(vigil.approvals.snapshot(p(ctx, 'sid')))),
+    // Before `:aid`: `head` and `all` are no approval's id.
+    route('POST', '/v1/sessions/:sid/approvals/head', { body: approvalQueueBodySchema }, (ctx) => {
+      const { decision, version } = ctx.body;
+      return ok(
+        vigil.approvals.respondHead(p(ctx, 'sid'), decision, version === undefined ? {} : { version }),
+      );
+    }),
+    route('POST', '/v1/sessions/:sid/approvals/all', { body: approvalQueueBodySchema }, (ctx) => {
+      const { decision, version } = ctx.body;
+      return ok(
+        vigil.approvals.respondAll(p(ctx, 'sid'), decision, version === undefined ? {} : { version }),
+      );
+    }),
     route('POST', '/v1/sessions/:sid/approvals/:aid', { body: approvalBodySchema }, (ctx) => {
       const approvalId = p(ctx, 'aid');
       return ok({

@@ -1,4 +1,5 @@
 import {
+  APPROVAL_DECISIONS,
   signalSchema,
   spawnInputSchema,
   terminalSizeSchema,
@@ -38,8 +39,16 @@ export const writeBodySchema = z.strictObject({ data: z.string(), eof: z.boolean
 /** `POST /v1/processes/:pid/resize`: the terminal's new size. */
 export const resizeBodySchema = terminalSizeSchema;
 
+const decision = z.enum(APPROVAL_DECISIONS);
+
 /** `POST /v1/sessions/:sid/approvals/:aid`. */
-export const approvalBodySchema = z.strictObject({ decision: z.enum(['approve', 'deny']) });
+export const approvalBodySchema = z.strictObject({ decision });
+
+/** `POST /v1/sessions/:sid/approvals/head` and `.../all`: `version` is the snapshot answered. */
+export const approvalQueueBodySchema = z.strictObject({
+  decision,
+  version: z.number().int().min(0).optional(),
+});
 
 /** `DELETE /v1/sessions/:sid?reason`. */
 export const closeSessionQuerySchema = z.strictObject({ reason: z.string().min(1).max(200).optional() });
