@@ -36,10 +36,23 @@ export { SURVIVOR_LIMIT_MS } from './process/child-run.js';
 export type { ProcessInfo, ProcessState } from './process/process-info.js';
 export { TERMINAL_STATES } from './process/process-info.js';
 export { signalSchema } from './process/signals.js';
-export type { SpawnInput } from './process/spawn-spec.js';
-export { spawnInputSchema } from './process/spawn-spec.js';
+export type { RunInput, SpawnInput } from './process/spawn-spec.js';
+export {
+  MAX_TIMEOUT_MS,
+  MAX_YIELD_MS,
+  runInputSchema,
+  spawnInputSchema,
+  yieldMsSchema,
+} from './process/spawn-spec.js';
 export type { CloseSessionOptions, OpenSessionOptions } from './registry.js';
-export type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
+export type {
+  LogOptions,
+  LogPage,
+  PollResult,
+  RunResult,
+  WaitOptions,
+  WaitResult,
+} from './session/process-table.js';
 export type {
   SessionCloseResult,
   SessionInfo,

@@ -3,6 +3,21 @@ import { parse } from '../validation.js';
 import { watchPatternsSchema } from '../watch/pattern-schema.js';
 import { normalizePatternInput, type WatchPattern } from '../watch/patterns.js';
 
+/** The longest `timeoutMs` (and `processes.timeoutMs`): 7 days. */
+export const MAX_TIMEOUT_MS = 604_800_000;
+/** The longest `yieldMs`: 2 minutes (a caller blocks that long at most). */
+export const MAX_YIELD_MS = 120_000;
+/** `yieldMs` of `processes.run` when none is given (OpenClaw's `exec` waits as long). */
+export const DEFAULT_YIELD_MS = 10_000;
+
+/** A whole number of milliseconds from 0 to `max`, with messages that say the bound. */
+const milliseconds = (max: number) =>
+  z
+    .number({ error: 'must be a number of milliseconds' })
+    .int({ error: 'must be a whole number of milliseconds' })
+    .min(0, { error: 'must not be negative' })
+    .max(max, { error: `must be at most ${max} ms` });
+
 /** The input of `processes.spawn` (and of the HTTP route and the agent tool). */
 export const spawnInputSchema = z.strictObject({
   sessionId: z.string(),
@@ -22,9 +37,25 @@ export const spawnInputSchema = z.strictObject({
   description: z.string().max(10_000).optional(),
   /** Keep running after the session closes (still killed by `vigil.close()`). */
   keepOnSessionClose: z.boolean().default(false),
+  /**
+   * Kill the process group (SIGTERM, SIGKILL after `processes.killGraceMs`) once the command has run
+   * this long; its completion then says it timed out. 0: never. Default `processes.timeoutMs`.
+   */
+  timeoutMs: milliseconds(MAX_TIMEOUT_MS).optional(),
 });
 
 export type SpawnInput = z.input<typeof spawnInputSchema>;
+
+/**
+ * `yieldMs`: wait up to this long; a command that ends sooner is returned with its exit and output,
+ * and its completion is never notified; one still running goes on in the background.
+ */
+export const yieldMsSchema = milliseconds(MAX_YIELD_MS);
+
+/** The input of `processes.run`: a spawn, and how long to wait for its end (default 10 s). */
+export const runInputSchema = spawnInputSchema.extend({ yieldMs: yieldMsSchema.default(DEFAULT_YIELD_MS) });
+
+export type RunInput = z.input<typeof runInputSchema>;
 
 /** A validated spawn request. */
 export interface SpawnSpec {
@@ -40,14 +71,34 @@ export interface SpawnSpec {
   readonly requireApproval: boolean;
   readonly description: string | undefined;
   readonly keepOnSessionClose: boolean;
+  /** Kill it after it ran this long; 0: never. */
+  readonly timeoutMs: number;
+}
+
+/** What fills in the fields a spawn input left out. */
+export interface SpawnDefaults {
+  /** `processes.timeoutMs`. */
+  readonly timeoutMs: number;
 }
 
 /**
  * Validates spawn input once: `ERR_INVALID_PATTERN` for a bad watch pattern, `ERR_INVALID_INPUT`
  * for anything else; both name the field.
  */
-export function parseSpawn(input: unknown, what = 'spawn input'): SpawnSpec {
-  const spec = parse(spawnInputSchema, input, { what, code: spawnErrorCode });
+export function parseSpawn(input: unknown, defaults: SpawnDefaults = { timeoutMs: 0 }): SpawnSpec {
+  return specOf(parse(spawnInputSchema, input, { what: 'spawn input', code: spawnErrorCode }), defaults);
+}
+
+/** Validates the input of `processes.run`: its spawn, and its `yieldMs`. */
+export function parseRun(
+  input: unknown,
+  defaults: SpawnDefaults,
+): { readonly spec: SpawnSpec; readonly yieldMs: number } {
+  const { yieldMs, ...spawn } = parse(runInputSchema, input, { what: 'run input', code: spawnErrorCode });
+  return { spec: specOf(spawn, defaults), yieldMs };
+}
+
+function specOf(spec: z.output<typeof spawnInputSchema>, defaults: SpawnDefaults): SpawnSpec {
   return {
     sessionId: spec.sessionId,
     command: spec.command,
@@ -60,6 +111,7 @@ export function parseSpawn(input: unknown, what = 'spawn input'): SpawnSpec {
     requireApproval: spec.requireApproval,
     description: spec.description,
     keepOnSessionClose: spec.keepOnSessionClose,
+    timeoutMs: spec.timeoutMs ?? defaults.timeoutMs,
   };
 }
 
