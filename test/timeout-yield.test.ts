@@ -39,11 +39,11 @@ describe('timeoutMs', () => {
           command: 'sleep 30 & echo $!; wait',
           timeoutMs: 300,
         });
-        console.log('SPAWNED', process.getActiveResourcesInfo());
         const completion = await inbox.of(processId, 'completion');
-        console.log('DONE', process.getActiveResourcesInfo());
-        expect(completion.data).toMatchObject({ state: 'killed', signal: 'SIGTERM', timedOut: true });
-        expect(completion.data.reason).toBe('timed out (timeoutMs 300): killed by SIGTERM');
+        expect(completion.data).toMatchObject({ state: 'killed', timedOut: true });
+        // SIGKILL when the grace ran out before the child took the SIGTERM (a spawner slow to start it).
+        expect(completion.data.reason).toBe(`timed out (timeoutMs 300): killed by ${completion.data.signal}`);
+        expect(['SIGTERM', 'SIGKILL']).toContain(completion.data.signal);
         const info = vigil.processes.get(processId);
         expect(info).toMatchObject({ state: 'killed', timedOut: true, deadline: info.startedAt! + 300 });
         const grandchild = Number(completion.data.outputTail.trim());
@@ -146,9 +146,7 @@ describe('processes.run (yieldMs, the foreground fast path)', () => {
       });
       const { processId } = result.process;
       await vigil.processes.write(processId, 'go\n');
-      console.log('SPAWNED', process.getActiveResourcesInfo());
       const completion = await inbox.of(processId, 'completion');
-      console.log('DONE', process.getActiveResourcesInfo());
       expect(completion.data).toMatchObject({ state: 'exited', exitCode: 0, outputTail: 'got go\n' });
       await vigil.sessions.close(sid);
       expect(inbox.ackedFor(processId, 'completion')).toHaveLength(1);
