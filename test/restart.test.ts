@@ -322,6 +322,48 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
     },
   );
 
+  raceIt(
+    'kills an adopted command at the deadline its first vigil journaled, and says it timed out',
+    async () => {
+      const dir = stateDir();
+      const { processId, pid, deadline } = await (async () => {
+        await using first = await JournalChild.start({ stateDir: dir });
+        await first.call('open', { sessionId: 'agent' });
+        const info = await first.call<ProcessInfo>('spawn', {
+          input: {
+            sessionId: 'agent',
+            command: 'sleep 600 & echo mark-ready; wait',
+            watch: ['mark'],
+            timeoutMs: 3_000,
+          },
+        });
+        await first.call('tapeEvent', { sessionId: 'agent', type: 'notification.delivered' });
+        const started = await first.call<ProcessInfo>('get', { processId: info.processId });
+        await first.kill();
+        return { processId: info.processId, pid: started.pid!, deadline: started.deadline! };
+      })();
+      try {
+        // The first vigil died before the deadline: only the restarted one can end the command.
+        expect(liveMembers(pid).length).toBeGreaterThan(0);
+        await using second = await JournalChild.start({ stateDir: dir });
+        await second.call('open', { sessionId: 'agent' });
+        await second.deliveredCount(1);
+        expect(second.deliveries[0]?.notification).toMatchObject({
+          type: 'completion',
+          processId,
+          data: { state: 'killed', signal: 'SIGTERM', timedOut: true },
+        });
+        expect(await second.call<ProcessInfo>('get', { processId })).toMatchObject({
+          deadline,
+          timedOut: true,
+        });
+        expect(await until(() => liveMembers(pid).length === 0)).toBe(true);
+      } finally {
+        if (liveMembers(pid).length > 0) process.kill(-pid, 'SIGKILL');
+      }
+    },
+  );
+
   raceIt('closes a restored session nobody opens again after sessionIdleTtlMs', async () => {
     const dir = stateDir();
     await (async () => {

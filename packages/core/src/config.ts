@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { MAX_TIMEOUT_MS } from './process/spawn-spec.js';
 import { parse } from './validation.js';
 
 const ms = (max = 86_400_000) => z.number().int().min(0).max(max);
@@ -200,6 +201,11 @@ export const configSchema = z.strictObject({
       spawner: z.enum(['helper', 'direct']).default('helper'),
       /** SIGTERM to SIGKILL grace. Default 2 s. */
       killGraceMs: ms(600_000).default(2_000),
+      /**
+       * `timeoutMs` of a spawn that names none: a command running longer is killed. Default 0:
+       * never (background commands are often servers and log tails that run until stopped).
+       */
+      timeoutMs: ms(MAX_TIMEOUT_MS).default(0),
     })
     .prefault({}),
   stdin: z

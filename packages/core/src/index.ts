@@ -40,15 +40,26 @@ export { SURVIVOR_LIMIT_MS } from './process/child-run.js';
 export type { ProcessInfo, ProcessState } from './process/process-info.js';
 export { TERMINAL_STATES } from './process/process-info.js';
 export { signalSchema } from './process/signals.js';
-export type { SpawnInput, TerminalSize } from './process/spawn-spec.js';
+export type { RunInput, SpawnInput, TerminalSize } from './process/spawn-spec.js';
 export {
   DEFAULT_TERMINAL_SIZE,
+  MAX_TIMEOUT_MS,
+  MAX_YIELD_MS,
+  runInputSchema,
   spawnInputSchema,
   TERMINAL_MAX_DIMENSION,
   terminalSizeSchema,
+  yieldMsSchema,
 } from './process/spawn-spec.js';
 export type { CloseSessionOptions, OpenSessionOptions } from './registry.js';
-export type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
+export type {
+  LogOptions,
+  LogPage,
+  PollResult,
+  RunResult,
+  WaitOptions,
+  WaitResult,
+} from './session/process-table.js';
 export type {
   SessionCloseResult,
   SessionInfo,

@@ -8,7 +8,7 @@ import type { Deliver } from './journal/notification.js';
 import type { PollerHost } from './poller/host.js';
 import type { ManagedProcess } from './process/managed-process.js';
 import { TERMINAL_STATES } from './process/process-info.js';
-import { parseSpawn } from './process/spawn-spec.js';
+import { parseRun, parseSpawn, type SpawnSpec } from './process/spawn-spec.js';
 import { Spawner } from './process/spawner.js';
 import { SpoolDir } from './process/spool-dir.js';
 import { Session, type SessionContext } from './session/session.js';
@@ -212,7 +212,16 @@ export class SessionRegistry {
 
   /** Validates spawn input, checks the caps, and starts the process in its session. */
   spawn(input: unknown): Owned {
-    const spec = parseSpawn(input);
+    return this.#spawn(parseSpawn(input, this.#config.processes));
+  }
+
+  /** Validates the input of `processes.run`, and starts its process as `spawn` does. */
+  run(input: unknown): Owned & { readonly yieldMs: number } {
+    const { spec, yieldMs } = parseRun(input, this.#config.processes);
+    return { ...this.#spawn(spec), yieldMs };
+  }
+
+  #spawn(spec: SpawnSpec): Owned {
     if (spec.pty !== null && this.#spawner === undefined) {
       throw invalidInput(
         'pty',

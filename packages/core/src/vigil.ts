@@ -11,7 +11,7 @@ import type {
   RespondOptions,
 } from './approvals/approval-queue.js';
 import { parseConfig, type VigilConfig, type VigilConfigInput } from './config.js';
-import { VigilError } from './errors.js';
+import { abortError, VigilError } from './errors.js';
 import type { VigilEventName, VigilEvents } from './events.js';
 import type { TapeEvent, TapePage, TapeReadOptions, TapeSubscribeOptions } from './journal/tape-events.js';
 import type { PollerHost } from './poller/host.js';
@@ -19,9 +19,21 @@ import { createInThreadHost } from './poller/in-thread-host.js';
 import type { ProbeResult } from './poller/link.js';
 import type { ProcessInfo } from './process/process-info.js';
 import { signalSchema } from './process/signals.js';
-import { type SpawnInput, type TerminalSize, terminalSizeSchema } from './process/spawn-spec.js';
+import {
+  type RunInput,
+  type SpawnInput,
+  type TerminalSize,
+  terminalSizeSchema,
+} from './process/spawn-spec.js';
 import { type CloseSessionOptions, type OpenSessionOptions, SessionRegistry } from './registry.js';
-import type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
+import type {
+  LogOptions,
+  LogPage,
+  PollResult,
+  RunResult,
+  WaitOptions,
+  WaitResult,
+} from './session/process-table.js';
 import type { Session } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
 import {
@@ -61,6 +73,12 @@ export interface SessionsApi {
 
 export interface ProcessesApi {
   spawn(input: SpawnInput): ProcessInfo;
+  /**
+   * Spawns, then waits up to `yieldMs` (default 10 s, at most 2 min) for the command to end: the
+   * foreground fast path. One that ends sooner resolves with its exit and output tail
+   * (`finished: true`) and is never notified; one still running goes on in the background.
+   */
+  run(input: RunInput, options?: { readonly signal?: AbortSignal }): Promise<RunResult>;
   get(processId: string): ProcessInfo;
   list(filter?: { readonly sessionId?: string }): ProcessInfo[];
   poll(processId: string): PollResult;
@@ -151,6 +169,7 @@ const waitOptionsSchema = z.object({
   timeoutMs: z.number().int().min(0).optional(),
   signal: z.instanceof(AbortSignal).optional(),
 });
+const runOptionsSchema = z.object({ signal: z.instanceof(AbortSignal).optional() });
 const killOptionsSchema = z.object({ signal: signalSchema.optional() });
 const writeDataSchema = z.string();
 const sessionPageSchema = z.object({
@@ -251,6 +270,13 @@ export function createVigil(options: VigilOptions = {}): Vigil {
       spawn(spawnInput) {
         const { session, process } = registry.spawn(spawnInput);
         return session.processes.info(process);
+      },
+      async run(runInput, runOptions = {}) {
+        const { signal } = parse(runOptionsSchema, runOptions, input);
+        // Before the spawn: an aborted caller starts nothing.
+        if (signal?.aborted) throw abortError(signal);
+        const { session, process, yieldMs } = registry.run(runInput);
+        return session.processes.yieldTo(process, yieldMs, signal === undefined ? {} : { signal });
       },
       get(processId) {
         const { session, process } = registry.process(processId);

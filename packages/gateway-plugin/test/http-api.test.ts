@@ -259,6 +259,20 @@ describe('HTTP API validation', () => {
       field: 'watch[0]',
     },
     {
+      name: 'a negative timeoutMs',
+      path: '/v1/sessions/s1/processes',
+      init: { body: { command: 'true', timeoutMs: -1 } },
+      code: 'ERR_INVALID_INPUT',
+      field: 'timeoutMs',
+    },
+    {
+      name: 'a yieldMs above its cap',
+      path: '/v1/sessions/s1/processes',
+      init: { body: { command: 'true', yieldMs: 120_001 } },
+      code: 'ERR_INVALID_INPUT',
+      field: 'yieldMs',
+    },
+    {
       name: 'a bad decision',
       path: '/v1/sessions/s1/approvals/appr_000000000000',
       init: { body: { decision: 'maybe' } },
@@ -418,6 +432,29 @@ describe('HTTP API routes', () => {
     expect(page.body.events.map((e: { type: string }) => e.type)).toContain('process.exited');
     const stats = await api.call('GET', '/v1/stats');
     expect(stats.body).toMatchObject({ sessions: 1, processes: 0, http: { streams: 0, waiting: 0 } });
+  });
+
+  it('spawns with yieldMs: a quick command answers with its exit and output, a slow one as running', async () => {
+    await using api = await serveApi();
+    await api.vigil.sessions.open('s1');
+    const quick = await api.call('POST', '/v1/sessions/s1/processes', {
+      body: { command: 'echo fast; exit 2', yieldMs: 60_000 },
+    });
+    expect(quick.status).toBe(201);
+    expect(quick.body).toMatchObject({
+      finished: true,
+      tail: 'fast\n',
+      process: { state: 'exited', exitCode: 2, completionConsumed: true },
+    });
+    const slow = await api.call('POST', '/v1/sessions/s1/processes', {
+      body: { command: ['sleep', '30'], yieldMs: 10, timeoutMs: 100 },
+    });
+    expect(slow.body).toMatchObject({ finished: false, process: { state: 'running', timedOut: false } });
+    const waited = await api.call(
+      'POST',
+      `/v1/processes/${slow.body.process.processId}/wait?timeoutMs=20000`,
+    );
+    expect(waited.body).toMatchObject({ process: { state: 'killed', timedOut: true } });
   });
 
   it('caps a wait at timeoutMs and answers timedOut', async () => {

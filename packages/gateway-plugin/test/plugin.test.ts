@@ -167,6 +167,39 @@ describe('gateway plugin', () => {
     expect(log.text).toMatch(/20 90[\s\S]*40 100/);
   });
 
+  it('spawn with yieldMs answers with the output of a quick command, which is then never notified', async () => {
+    const { plugin, inbox, next } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    const run = tool(plugin);
+    const quick = await run.execute(
+      { action: 'spawn', command: 'echo built; exit 1', yieldMs: 60_000 },
+      { sessionId: 's' },
+    );
+    expect(quick.text).toMatch(
+      /^Ran proc_\w+ `echo built; exit 1`: exited, exit code 1 \(exited with code 1\)\.\n/,
+    );
+    expect(quick.text).toContain('built');
+    const { processId } = (quick.data as { process: { processId: string } }).process;
+    // Notifications come in tape order: the later one's arrival shows the first never will.
+    const later = await run.execute({ action: 'spawn', command: 'echo later' }, { sessionId: 's' });
+    await next((m) => m.notification.processId === (later.data as { processId: string }).processId);
+    expect(inbox.filter((m) => m.notification.processId === processId)).toEqual([]);
+  });
+
+  it('spawn with timeoutMs kills the command and the completion says it timed out', async () => {
+    const { plugin, next } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    const run = tool(plugin);
+    const started = await run.execute(
+      { action: 'spawn', command: 'sleep 30', timeoutMs: 200, yieldMs: 0 },
+      { sessionId: 's' },
+    );
+    expect(started.text).toContain('still running after yieldMs');
+    const { processId } = (started.data as { process: { processId: string } }).process;
+    const completion = await next((m) => m.notification.processId === processId);
+    expect(completion.text).toContain('timed out (timeoutMs 200): killed by SIGTERM');
+  });
+
   it('log without an offset shows the last lines, where they sit, and how to page back', async () => {
     const { plugin } = gateway();
     await plugin.hooks.sessionStart({ sessionId: 's' });
@@ -208,6 +241,24 @@ describe('gateway plugin', () => {
     await expect(
       run.execute({ action: 'spawn', command: 'true', watch: [{ regex: '(' }] }, { sessionId: 's' }),
     ).rejects.toMatchObject({ code: 'ERR_INVALID_PATTERN' });
+    await expect(
+      run.execute({ action: 'spawn', command: 'true', yieldMs: 120_001 }, { sessionId: 's' }),
+    ).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      message: expect.stringContaining('yieldMs: must be at most'),
+    });
+    await expect(
+      run.execute({ action: 'spawn', command: 'true', timeoutMs: -5 }, { sessionId: 's' }),
+    ).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      message: expect.stringContaining('timeoutMs: must not be negative'),
+    });
+    await expect(
+      run.execute({ action: 'wait', processId: 'proc_000000000000', timeoutMs: 600_001 }, { sessionId: 's' }),
+    ).rejects.toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      message: expect.stringContaining('timeoutMs: must be at most 600000 ms for action "wait"'),
+    });
   });
 
   it('refuses a plugin without inject', () => {

@@ -75,6 +75,11 @@ export class ManagedProcess {
   #restoredPid: number | null = null;
   /** Its terminal's size, as last resized (`pty`). */
   #terminalSize: TerminalSize | null;
+  /** When its `timeoutMs` runs out (epoch ms), once it runs. */
+  #deadline: number | null = null;
+  #timeoutTimer: NodeJS.Timeout | undefined;
+  /** Its `timeoutMs` ran out and vigil killed it. */
+  #timedOut = false;
   #settle!: () => void;
 
   constructor(
@@ -161,6 +166,28 @@ export class ManagedProcess {
     );
   }
 
+  /** When its `timeoutMs` runs out (epoch ms), once it runs; null without one. */
+  get deadline(): number | null {
+    return this.#deadline;
+  }
+
+  /**
+   * Kills it (as `kill('SIGTERM')` does: SIGKILL after the grace) once its deadline passed, at once if
+   * it passed already (a restarted vigil adopting it). Only a process that still runs and was not
+   * asked to die is killed this way; its end then says it timed out.
+   */
+  armTimeout(now: number): void {
+    clearTimeout(this.#timeoutTimer);
+    if (this.#deadline === null || !this.alive) return;
+    const expire = (): void => {
+      this.#timeoutTimer = undefined;
+      if (!this.alive || this.#released || this.#killRequested) return;
+      this.#timedOut = true;
+      void this.kill('SIGTERM');
+    };
+    this.#timeoutTimer = setTimeout(expire, Math.max(0, this.#deadline - now));
+  }
+
   /**
    * Resumes a process a previous vigil started, from its record: running until its recorded exit
    * status arrives (at once if it ended meanwhile), or `lost` when its fate cannot be known. Its end
@@ -210,6 +237,7 @@ export class ManagedProcess {
   release(): boolean {
     if (this.#run === undefined || !this.alive || this.#released) return false;
     this.#released = true;
+    clearTimeout(this.#timeoutTimer);
     this.#run.release();
     this.spool.close();
     this.#settle();
@@ -259,6 +287,8 @@ export class ManagedProcess {
       // The child has its own copy of the descriptor.
       if (typeof output === 'number') closeSync(output);
     }
+    if (spec.timeoutMs > 0) this.#deadline = options.now + spec.timeoutMs;
+    this.armTimeout(options.now);
   }
 
   #runHandlers(): ChildRunHandlers {
@@ -350,6 +380,7 @@ export class ManagedProcess {
     cancelled?: Cancellation,
   ): ExitRecord | undefined {
     if (this.terminal) return undefined;
+    clearTimeout(this.#timeoutTimer);
     const end = this.#end;
     this.#endedAt = options.now;
     if (cancelled !== undefined) {
@@ -367,8 +398,9 @@ export class ManagedProcess {
       this.#exitCode = end.exitCode;
       this.#signal = end.signal;
       this.#state = this.#killRequested ? 'killed' : 'exited';
-      this.#reason =
+      const how =
         end.signal !== null ? `killed by ${end.signal}` : `exited with code ${String(end.exitCode)}`;
+      this.#reason = this.#timedOut ? `timed out (timeoutMs ${this.spec.timeoutMs}): ${how}` : how;
     }
     this.#settle();
     this.#exit = {
@@ -376,6 +408,7 @@ export class ManagedProcess {
       exitCode: this.#exitCode,
       signal: this.#signal,
       reason: this.#reason,
+      timedOut: this.#timedOut,
       outputTail: this.spool.tail(options.tailChars),
       outputBytes: this.spool.size(),
       outputDropped: this.spool.droppedBytes,
@@ -397,6 +430,7 @@ export class ManagedProcess {
       pid: this.pid ?? this.#restoredPid,
       createdAt: this.createdAt,
       startedAt: this.#startedAt,
+      deadline: this.#deadline,
       endedAt: this.#endedAt,
       exit: this.#exit ?? null,
       spoolPath: this.spool.path,
@@ -426,8 +460,11 @@ export class ManagedProcess {
     this.#detached = record.detached;
     this.#restoredPid = record.pid;
     for (const index of record.disabledPatterns ?? []) this.#disabledPatterns.add(index);
+    // A journal written before timeouts existed has neither field.
+    this.#deadline = record.deadline ?? null;
     if (record.exit !== null) {
-      this.#exit = record.exit;
+      this.#exit = { ...record.exit, timedOut: record.exit.timedOut ?? false };
+      this.#timedOut = this.#exit.timedOut;
       this.#exitCode = record.exit.exitCode;
       this.#signal = record.exit.signal;
       this.#reason = record.exit.reason;
@@ -449,6 +486,8 @@ export class ManagedProcess {
       exitCode: this.#exitCode,
       signal: this.#signal,
       reason: this.#reason,
+      timedOut: this.#timedOut,
+      deadline: this.#deadline,
       notifyOnComplete: this.spec.notifyOnComplete,
       watching: this.#watching,
       watch: this.spec.patterns.map((p) => (p.kind === 'substring' ? p.substring : `/${p.regex}/${p.flags}`)),

@@ -33,6 +33,10 @@ export interface ProcessInfo {
   readonly signal: string | null;
   /** Why the process ended, in words (`exited with code 1`, `killed by SIGTERM`, `denied`, ...). */
   readonly reason: string | null;
+  /** It was killed because it ran longer than its `timeoutMs`. */
+  readonly timedOut: boolean;
+  /** When its `timeoutMs` runs out (epoch ms), once it runs; null without one. */
+  readonly deadline: number | null;
   readonly notifyOnComplete: boolean;
   /** Whether watch matches are still reported (false once the rate limits disabled watching). */
   readonly watching: boolean;
@@ -56,6 +60,8 @@ export interface ExitRecord {
   readonly exitCode: number | null;
   readonly signal: string | null;
   readonly reason: string | null;
+  /** It was killed because it ran longer than its `timeoutMs` (`reason` then starts with `timed out`). */
+  readonly timedOut: boolean;
   /** The last `completion.outputChars` characters of output. */
   readonly outputTail: string;
   readonly outputBytes: number;

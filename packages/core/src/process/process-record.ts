@@ -16,6 +16,11 @@ export interface ProcessRecord {
   readonly pid: number | null;
   readonly createdAt: number;
   readonly startedAt: number | null;
+  /**
+   * When its `timeoutMs` runs out (epoch ms), set when it starts; a restarted vigil that adopts it
+   * still kills it then (at once if that passed). Null without a timeout.
+   */
+  readonly deadline: number | null;
   readonly endedAt: number | null;
   /** How it ended (the data of its `process.exited`), once terminal. */
   readonly exit: ExitRecord | null;

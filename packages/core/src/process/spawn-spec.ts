@@ -19,6 +19,20 @@ export const DEFAULT_TERMINAL_SIZE: TerminalSize = { cols: 80, rows: 24 };
 
 /** `processes.resize` input. */
 export const terminalSizeSchema = z.strictObject({ cols: terminalDimension, rows: terminalDimension });
+/** The longest `timeoutMs` (and `processes.timeoutMs`): 7 days. */
+export const MAX_TIMEOUT_MS = 604_800_000;
+/** The longest `yieldMs`: 2 minutes (a caller blocks that long at most). */
+export const MAX_YIELD_MS = 120_000;
+/** `yieldMs` of `processes.run` when none is given (OpenClaw's `exec` waits as long). */
+export const DEFAULT_YIELD_MS = 10_000;
+
+/** A whole number of milliseconds from 0 to `max`, with messages that say the bound. */
+const milliseconds = (max: number) =>
+  z
+    .number({ error: 'must be a number of milliseconds' })
+    .int({ error: 'must be a whole number of milliseconds' })
+    .min(0, { error: 'must not be negative' })
+    .max(max, { error: `must be at most ${max} ms` });
 
 /** The input of `processes.spawn` (and of the HTTP route and the agent tool). */
 export const spawnInputSchema = z.strictObject({
@@ -45,9 +59,25 @@ export const spawnInputSchema = z.strictObject({
   cols: terminalDimension.optional(),
   /** The terminal's height in rows (with `pty`). Default 24. */
   rows: terminalDimension.optional(),
+  /**
+   * Kill the process group (SIGTERM, SIGKILL after `processes.killGraceMs`) once the command has run
+   * this long; its completion then says it timed out. 0: never. Default `processes.timeoutMs`.
+   */
+  timeoutMs: milliseconds(MAX_TIMEOUT_MS).optional(),
 });
 
 export type SpawnInput = z.input<typeof spawnInputSchema>;
+
+/**
+ * `yieldMs`: wait up to this long; a command that ends sooner is returned with its exit and output,
+ * and its completion is never notified; one still running goes on in the background.
+ */
+export const yieldMsSchema = milliseconds(MAX_YIELD_MS);
+
+/** The input of `processes.run`: a spawn, and how long to wait for its end (default 10 s). */
+export const runInputSchema = spawnInputSchema.extend({ yieldMs: yieldMsSchema.default(DEFAULT_YIELD_MS) });
+
+export type RunInput = z.input<typeof runInputSchema>;
 
 /** A validated spawn request. */
 export interface SpawnSpec {
@@ -65,14 +95,39 @@ export interface SpawnSpec {
   readonly keepOnSessionClose: boolean;
   /** Its terminal's size at spawn when it runs in a pseudo-terminal; null (or absent in records of older versions) otherwise. */
   readonly pty?: TerminalSize | null;
+  /** Kill it after it ran this long; 0: never. */
+  readonly timeoutMs: number;
+}
+
+/** What fills in the fields a spawn input left out. */
+export interface SpawnDefaults {
+  /** `processes.timeoutMs`. */
+  readonly timeoutMs: number;
 }
 
 /**
  * Validates spawn input once: `ERR_INVALID_PATTERN` for a bad watch pattern, `ERR_INVALID_INPUT`
  * for anything else; both name the field.
  */
-export function parseSpawn(input: unknown, what = 'spawn input'): SpawnSpec {
-  const spec = parse(spawnInputSchema, input, { what, code: spawnErrorCode });
+export function parseSpawn(
+  input: unknown,
+  defaults: SpawnDefaults = { timeoutMs: 0 },
+  what = 'spawn input',
+): SpawnSpec {
+  return specOf(parse(spawnInputSchema, input, { what, code: spawnErrorCode }), defaults, what);
+}
+
+/** Validates the input of `processes.run`: its spawn, and its `yieldMs`. */
+export function parseRun(
+  input: unknown,
+  defaults: SpawnDefaults,
+): { readonly spec: SpawnSpec; readonly yieldMs: number } {
+  const what = 'run input';
+  const { yieldMs, ...spawn } = parse(runInputSchema, input, { what, code: spawnErrorCode });
+  return { spec: specOf(spawn, defaults, what), yieldMs };
+}
+
+function specOf(spec: z.output<typeof spawnInputSchema>, defaults: SpawnDefaults, what: string): SpawnSpec {
   for (const field of ['cols', 'rows'] as const) {
     if (spec[field] !== undefined && !spec.pty) {
       throw invalidInput(field, `Invalid ${what}: ${field}: is only for a terminal (pty: true)`);
@@ -93,6 +148,7 @@ export function parseSpawn(input: unknown, what = 'spawn input'): SpawnSpec {
     pty: spec.pty
       ? { cols: spec.cols ?? DEFAULT_TERMINAL_SIZE.cols, rows: spec.rows ?? DEFAULT_TERMINAL_SIZE.rows }
       : null,
+    timeoutMs: spec.timeoutMs ?? defaults.timeoutMs,
   };
 }
 

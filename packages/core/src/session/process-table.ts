@@ -36,6 +36,15 @@ export interface PollResult {
   readonly tail: string;
 }
 
+/** What `processes.run` resolves with: the process as it is when the caller stopped waiting. */
+export interface RunResult {
+  readonly process: ProcessInfo;
+  /** It ended within `yieldMs`: its exit is here, and its completion is consumed (never notified). */
+  readonly finished: boolean;
+  /** The last `completion.outputChars` characters of its output (so far, if it still runs). */
+  readonly tail: string;
+}
+
 export interface LogOptions {
   /** First line (0-based, of the retained output). Default: the last `limit` lines. */
   readonly offset?: number;
@@ -70,6 +79,8 @@ export class ProcessTable {
   readonly #processes = new Map<string, ManagedProcess>();
   /** Processes that have not reached a terminal state. */
   readonly #active = new Set<string>();
+  /** Processes a caller waits for in the foreground (`yieldTo`): their end goes to that caller. */
+  readonly #foreground = new Set<string>();
 
   constructor(parts: ProcessTableParts) {
     this.#parts = parts;
@@ -137,6 +148,8 @@ export class ProcessTable {
       if (process.terminal) continue;
       this.#active.add(record.processId);
       if (outcome?.kind === 'adopt') {
+        // Its deadline was journaled as a time: it is killed then, or now if that passed.
+        process.armTimeout(this.#parts.now());
         const cursor = record.cursor ?? 0;
         // The heartbeat schedule of a process never beaten yet runs from its start.
         const {
@@ -189,6 +202,30 @@ export class ProcessTable {
     // A released process did not end: its completion is still to come, after a restart.
     if (outcome !== TIMED_OUT && !process.released) this.#parts.journal.consume(process.processId);
     return { process: this.info(process), timedOut: outcome === TIMED_OUT };
+  }
+
+  /**
+   * The foreground fast path: waits up to `yieldMs` for the process to end. One that ends meanwhile
+   * has its completion consumed as it ends, before anything of it is recorded (`finish`), so no
+   * completion of it is ever notified, and its undelivered matches are withdrawn (G10): its exit
+   * and output tail are in the result. One still running when the wait ends (or the caller's
+   * `signal` aborts it) goes on in the background as any other.
+   */
+  async yieldTo(
+    process: ManagedProcess,
+    yieldMs: number,
+    options: { readonly signal?: AbortSignal },
+  ): Promise<RunResult> {
+    this.#foreground.add(process.processId);
+    try {
+      await deadline(process.finished, yieldMs, options.signal);
+    } catch (error) {
+      // Its end was taken for this caller already: the caller gets it rather than the abort.
+      if (!process.terminal) throw error;
+    } finally {
+      this.#foreground.delete(process.processId);
+    }
+    return { ...this.poll(process), finished: process.terminal };
   }
 
   /**
@@ -270,6 +307,8 @@ export class ProcessTable {
     this.persist(process);
     link.unfollow(process.processId);
     this.#active.delete(process.processId);
+    // Its caller waits for it (`yieldTo`): the exit goes to the caller, never into a notification.
+    if (this.#foreground.has(process.processId)) journal.consume(process.processId);
     if (!process.detached && session.state !== 'closed') {
       journal.record('process.exited', exit, {
         processId: process.processId,

@@ -44,7 +44,12 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
       'POST',
       '/v1/sessions/:sid/processes',
       { body: spawnBodySchema, bodyError: spawnErrorCode },
-      (ctx) => created(vigil.processes.spawn({ ...ctx.body, sessionId: p(ctx, 'sid') })),
+      async (ctx) => {
+        const { yieldMs, ...spawn } = ctx.body;
+        const input = { ...spawn, sessionId: p(ctx, 'sid') };
+        if (yieldMs === undefined) return created(vigil.processes.spawn(input));
+        return created(await vigil.processes.run({ ...input, yieldMs }, { signal: ctx.signal }));
+      },
     ),
     route('GET', '/v1/sessions/:sid/processes', {}, (ctx) => {
       const sessionId = vigil.sessions.get(p(ctx, 'sid')).sessionId;

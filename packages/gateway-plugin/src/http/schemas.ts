@@ -5,6 +5,7 @@ import {
   terminalSizeSchema,
   VigilError,
   type VigilErrorCode,
+  yieldMsSchema,
 } from '@vigil/core';
 import { parse } from '@vigil/core/host';
 import { z } from 'zod';
@@ -19,8 +20,13 @@ const uint = (max = Number.MAX_SAFE_INTEGER) =>
 /** `POST /v1/sessions`. No `deliver` over HTTP: notifications are read from the tape or the stream. */
 export const openSessionBodySchema = z.strictObject({ sessionId: z.string() });
 
-/** `POST /v1/sessions/:sid/processes`: the spawn input; the session comes from the path. */
-export const spawnBodySchema = spawnInputSchema.omit({ sessionId: true });
+/**
+ * `POST /v1/sessions/:sid/processes`: the spawn input; the session comes from the path. With
+ * `yieldMs` it is a `processes.run`.
+ */
+export const spawnBodySchema = spawnInputSchema
+  .omit({ sessionId: true })
+  .extend({ yieldMs: yieldMsSchema.optional() });
 
 /** `GET /v1/sessions?after&limit`: a page in id order (`limit` 1–1000, default 100). */
 export const sessionsQuerySchema = z.strictObject({

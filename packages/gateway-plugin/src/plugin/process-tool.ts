@@ -1,8 +1,19 @@
-import { type LogPage, type ProcessInfo, spawnInputSchema, type Vigil, VigilError } from '@vigil/core';
+import {
+  type LogPage,
+  type ProcessInfo,
+  type RunResult,
+  spawnInputSchema,
+  type Vigil,
+  VigilError,
+  yieldMsSchema,
+} from '@vigil/core';
 import { parse, spawnErrorCode } from '@vigil/core/host';
 import { z } from 'zod';
 
 const spawnFields = spawnInputSchema.omit({ sessionId: true }).partial().shape;
+
+/** The longest `wait` of the tool: an agent's turn is not held longer. */
+const MAX_TOOL_WAIT_MS = 600_000;
 
 /** Input of the agent-facing `process` tool: one flat object, so every gateway's tool API accepts it. */
 export const processToolInputSchema = z
@@ -12,7 +23,7 @@ export const processToolInputSchema = z
     ...spawnFields,
     offset: z.number().int().min(0).optional(),
     limit: z.number().int().min(1).max(1000).optional(),
-    timeoutMs: z.number().int().min(0).max(600_000).optional(),
+    yieldMs: yieldMsSchema.optional(),
     signal: z.enum(['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP']).optional(),
     data: z
       .string()
@@ -33,6 +44,14 @@ export const processToolInputSchema = z
     if (input.action === 'resize') {
       needs('cols');
       needs('rows');
+    }
+    // `timeoutMs` is the spawn's kill deadline, or how long a wait blocks: the latter has a lower cap.
+    if (input.action === 'wait' && (input.timeoutMs ?? 0) > MAX_TOOL_WAIT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeoutMs'],
+        message: `must be at most ${MAX_TOOL_WAIT_MS} ms for action "wait"`,
+      });
     }
   });
 
@@ -59,7 +78,20 @@ export interface ToolDefinition {
 }
 
 const DESCRIPTION = `Run and follow background commands (builds, servers, log tails) without blocking.
-Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines), wait (block until it ends, up to timeoutMs), kill, write (stdin; eof: true ends it after data), close_stdin (EOF), resize (cols and rows of a command spawned with pty: true, which runs in a terminal), list.`;
+Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines), wait (block until it ends, up to timeoutMs), kill, write (stdin; eof: true ends it after data), close_stdin (EOF), resize (cols and rows of a command spawned with pty: true, which runs in a terminal), list.
+spawn options: timeoutMs kills the command (and its children) once it ran that long; yieldMs (at most 120000) waits that long first: a command that finishes sooner returns its exit code and output here and sends no notification, one still running continues in the background.`;
+
+/** A spawn's result: the exit and output of a command that ended within `yieldMs`, else that it runs. */
+function renderStart(result: { readonly process: ProcessInfo } & Partial<RunResult>): string {
+  const { process } = result;
+  if (result.finished === true) {
+    const output = result.tail ? `Output (last part):\n${result.tail}` : 'It printed nothing.';
+    return `Ran ${summary(process)}.\n${output}`;
+  }
+  const waiting = result.finished === false ? ' It is still running after yieldMs.' : '';
+  const note = process.state === 'pending_approval' ? ' It waits for a human approval.' : '';
+  return `Started ${summary(process)}.${waiting}${note} You will be notified when it finishes.`;
+}
 
 function summary(process: ProcessInfo): string {
   const exit = process.exitCode === null ? '' : `, exit code ${process.exitCode}`;
@@ -111,18 +143,22 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
             processId: _p,
             offset: _o,
             limit: _l,
-            timeoutMs: _t,
             signal: _s,
             data: _d,
             eof: _e,
+            yieldMs,
             ...spawn
           } = input;
-          const process = v.processes.spawn({ ...spawn, command: spawn.command!, sessionId });
-          const note = process.state === 'pending_approval' ? ' It waits for a human approval.' : '';
-          return {
-            text: `Started ${summary(process)}.${note} You will be notified when it finishes.`,
-            data: process,
-          };
+          const spawnInput = { ...spawn, command: spawn.command!, sessionId };
+          if (yieldMs === undefined) {
+            const process = v.processes.spawn(spawnInput);
+            return { text: renderStart({ process }), data: process };
+          }
+          const result = await v.processes.run(
+            { ...spawnInput, yieldMs },
+            context.signal === undefined ? {} : { signal: context.signal },
+          );
+          return { text: renderStart(result), data: result };
         }
         case 'list': {
           const all = v.processes.list({ sessionId });
