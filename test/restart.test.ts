@@ -245,7 +245,7 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
       await first.kill();
     })();
     await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir, sessionIdleTtlMs: 50 });
-    const closed = await second.next((message) => message.event === 'session:closed');
+    const closed = await second.pushed('session:closed');
     expect(closed.info).toMatchObject({ sessionId: 'forgotten', state: 'closed', closeReason: 'idle' });
   });
 });
@@ -286,7 +286,7 @@ describe('the journal of a stateDir', () => {
       expect.objectContaining({
         code: 'ERR_JOURNAL',
         message: expect.stringMatching(
-          new RegExp(`${file}.*schema version 99.*newer vigil.*up to version 1`),
+          new RegExp(`${file}.*schema version 99.*newer vigil.*up to version 2`),
         ),
       }),
     );
