@@ -372,7 +372,7 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
       await first.kill();
     })();
     await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir, sessionIdleTtlMs: 50 });
-    const closed = await second.next((message) => message.event === 'session:closed');
+    const closed = await second.pushed('session:closed');
     expect(closed.info).toMatchObject({ sessionId: 'forgotten', state: 'closed', closeReason: 'idle' });
   });
 });

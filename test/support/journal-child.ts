@@ -26,6 +26,8 @@ export interface Delivery {
  */
 export class JournalChild implements AsyncDisposable {
   readonly deliveries: Delivery[] = [];
+  /** Every pushed message (`{ event, ... }`), in arrival order. */
+  readonly #pushed: Reply[] = [];
   readonly #child: ChildProcess;
   readonly #pending = new Map<
     number,
@@ -38,6 +40,7 @@ export class JournalChild implements AsyncDisposable {
     this.#child = child;
     child.on('message', (message: Reply) => {
       if (message.event === 'deliver') this.deliveries.push(message as unknown as Delivery);
+      if (message.event !== undefined) this.#pushed.push(message);
       for (const listener of this.#listeners) listener(message);
       if (message.id === undefined) return;
       const waiting = this.#pending.get(message.id);
@@ -80,6 +83,15 @@ export class JournalChild implements AsyncDisposable {
       };
       this.#listeners.add(listener);
     });
+  }
+
+  /**
+   * Resolves with the first pushed message of `event`, also one that came before this call: IPC
+   * messages read together are emitted before a test's await resumes, so `next` could miss it.
+   */
+  pushed(event: string): Promise<Reply> {
+    const seen = this.#pushed.find((message) => message.event === event);
+    return seen === undefined ? this.next((message) => message.event === event) : Promise.resolve(seen);
   }
 
   /** Resolves once `count` deliveries were made in all. */

@@ -2,6 +2,9 @@ import { toVigilError, VigilError } from '../errors.js';
 import { deadline, TIMED_OUT } from '../timeout.js';
 import type { Notification } from './notification.js';
 
+/** The delivered items at the front of the queue's array are dropped once there are this many (and half of it). */
+const COMPACT_AT = 1024;
+
 /** What an outbox delivers: anything with a stable `id`. */
 export interface OutboxItem {
   readonly id: string;
@@ -32,7 +35,9 @@ export interface OutboxOptions<N extends OutboxItem = Notification> {
 export class Outbox<N extends OutboxItem = Notification> {
   readonly #options: OutboxOptions<N>;
   #deliverTo: OutboxOptions<N>['deliver'];
-  readonly #queue: N[] = [];
+  /** Waiting items are `#queue[#head..]`: a delivered head is dropped in O(1), however long the queue. */
+  #queue: (N | undefined)[] = [];
+  #head = 0;
   readonly #acked: Set<string>;
   readonly #queued = new Set<string>();
   /** The attempt in flight: `close` aborts it. */
@@ -62,12 +67,12 @@ export class Outbox<N extends OutboxItem = Notification> {
   attach(deliver: NonNullable<OutboxOptions<N>['deliver']>): void {
     if (this.#deliverTo !== undefined || this.#closed) return;
     this.#deliverTo = deliver;
-    if (this.#queue.length > 0) this.#running ??= this.#drain();
+    if (this.depth > 0) this.#running ??= this.#drain();
   }
 
   /** Notifications waiting to be delivered (including one in flight). */
   get depth(): number {
-    return this.#queue.length;
+    return this.#queue.length - this.#head;
   }
 
   /** Whether `id` was acknowledged. */
@@ -98,14 +103,15 @@ export class Outbox<N extends OutboxItem = Notification> {
     if (calls.length > 0) await deadline(Promise.allSettled(calls), graceMs);
     // A call that ignored its signal past the grace is left to itself; no timer of it stays.
     this.#abandoned.abort();
-    this.#queue.length = 0;
+    this.#queue = [];
+    this.#head = 0;
     this.#queued.clear();
   }
 
   async #drain(): Promise<void> {
     try {
-      while (!this.#closed && this.#queue.length > 0) {
-        const head = this.#queue[0]!;
+      while (!this.#closed && this.depth > 0) {
+        const head = this.#queue[this.#head]!;
         if (this.#options.withdrawn(head)) {
           this.#dequeue(head);
           this.#options.onWithdrawn?.(head);
@@ -115,7 +121,7 @@ export class Outbox<N extends OutboxItem = Notification> {
       }
     } finally {
       this.#running = undefined;
-      if (!this.#closed && this.#queue.length > 0) this.#running = this.#drain();
+      if (!this.#closed && this.depth > 0) this.#running = this.#drain();
     }
   }
 
@@ -168,9 +174,14 @@ export class Outbox<N extends OutboxItem = Notification> {
     }
   }
 
+  /** Drops the head, which `notification` is (items leave in order). */
   #dequeue(notification: N): void {
-    const index = this.#queue.indexOf(notification);
-    if (index >= 0) this.#queue.splice(index, 1);
     this.#queued.delete(notification.id);
+    if (this.#queue[this.#head] !== notification) return;
+    this.#queue[this.#head++] = undefined;
+    if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
   }
 }

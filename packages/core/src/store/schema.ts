@@ -44,7 +44,40 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE approvals ADD COLUMN decision TEXT;
   `,
+  // 3: the frequent small writes (tape events, notification states) land in insertion order
+  // first and are folded into the tables above in batches (see SqliteStore), so a commit writes a
+  // few pages whatever the number of sessions.
+  `
+  CREATE TABLE recent_events (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL
+  );
+  CREATE TABLE recent_states (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    notification_id TEXT NOT NULL,
+    state TEXT NOT NULL
+  );
+  `,
 ];
+
+/**
+ * Moves what `recent_events` and `recent_states` hold into `events` and `notifications`, in one
+ * statement each: a session's events go in seq order, and a notification takes its newest state.
+ */
+export const FOLD = `
+  INSERT INTO events (session_id, seq, event)
+    SELECT session_id, seq, event FROM recent_events ORDER BY session_id, seq;
+  DELETE FROM recent_events;
+  UPDATE notifications SET state = latest.state
+    FROM (SELECT session_id, notification_id, state, max(id) FROM recent_states
+          GROUP BY session_id, notification_id) AS latest
+    WHERE notifications.session_id = latest.session_id
+      AND notifications.notification_id = latest.notification_id;
+  DELETE FROM recent_states;
+`;
 
 /** The schema version this vigil writes, and the newest it can read. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
