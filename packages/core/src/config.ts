@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { secretsSchema } from './secrets/secrets-config.js';
 import { parse } from './validation.js';
 
 const ms = (max = 86_400_000) => z.number().int().min(0).max(max);
@@ -207,6 +208,8 @@ export const configSchema = z.strictObject({
       timeoutMs: ms().default(0),
     })
     .prefault({}),
+  /** What children do not inherit, and what is redacted from output (`secrets/secrets-config.ts`). */
+  secrets: secretsSchema.prefault({}),
 });
 
 export type VigilConfigInput = z.input<typeof configSchema>;

@@ -39,6 +39,8 @@ export { signalSchema } from './process/signals.js';
 export type { SpawnInput } from './process/spawn-spec.js';
 export { spawnInputSchema } from './process/spawn-spec.js';
 export type { CloseSessionOptions, OpenSessionOptions } from './registry.js';
+export { REDACTED } from './secrets/redactor.js';
+export { DEFAULT_ENV_DENY, DEFAULT_REDACT_PATTERNS } from './secrets/secrets-config.js';
 export type { LogOptions, LogPage, PollResult, WaitOptions, WaitResult } from './session/process-table.js';
 export type {
   SessionCloseResult,

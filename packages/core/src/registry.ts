@@ -10,7 +10,10 @@ import type { ManagedProcess } from './process/managed-process.js';
 import { TERMINAL_STATES } from './process/process-info.js';
 import { parseSpawn } from './process/spawn-spec.js';
 import { Spawner } from './process/spawner.js';
+import type { Spool } from './process/spool.js';
 import { SpoolDir } from './process/spool-dir.js';
+import { lastChars } from './secrets/redactor.js';
+import { type InstanceSecrets, instanceSecrets } from './secrets/secrets-config.js';
 import { Session, type SessionContext } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
 import { idsAfter, type SessionPage } from './session/session-page.js';
@@ -37,10 +40,31 @@ export interface Owned {
   readonly process: ManagedProcess;
 }
 
+/**
+ * The complete lines a process wrote since `offered`, at most about `OUTPUT_CHARS` characters of
+ * them (the last), or undefined when there is none yet. Whole lines only: a secret is never split
+ * between two events, where neither half would be redacted. A line without an end that is longer
+ * than `OUTPUT_LINE_BYTES` is offered as it is.
+ */
+function freshLines(spool: Spool, offered: number): { text: string; upTo: number } | undefined {
+  const size = spool.size();
+  if (size <= offered) return undefined;
+  const from = Math.max(offered, size - OUTPUT_CHARS * 4);
+  const bytes = spool.read(from, size);
+  const lineEnd = bytes.lastIndexOf(10) + 1;
+  const upTo = lineEnd > 0 ? from + lineEnd : size - offered > OUTPUT_LINE_BYTES ? size : offered;
+  if (upTo <= offered) return undefined;
+  // Started inside a line (output arrived faster than offered): from the next whole line.
+  const start = from > offered ? bytes.indexOf(10) + 1 : 0;
+  return { text: bytes.toString('utf8', start, upTo - from), upTo };
+}
+
 /** Live output is offered to `process:output` listeners at most this often, per process. */
 const OUTPUT_EVERY_MS = 250;
 /** Characters of new output a `process:output` event carries at most. */
 const OUTPUT_CHARS = 4096;
+/** A line this long (bytes) without its end is offered to `process:output` before it ends. */
+const OUTPUT_LINE_BYTES = 64 * 1024;
 
 /**
  * What is truly global in a vigil instance: the sessions by id, every tracked process by id (kept
@@ -56,6 +80,7 @@ export class SessionRegistry {
   readonly #spools: SpoolDir;
   readonly #spawner: Spawner | undefined;
   readonly #store: JournalStore;
+  readonly #secrets: InstanceSecrets;
   /** What every session shares. */
   readonly #context: SessionContext;
   readonly #sessions = new Map<string, Session>();
@@ -110,14 +135,19 @@ export class SessionRegistry {
     // Registered first, so every other listener sees the counts after the exit.
     events.on('process:exited', ({ processId }) => this.#ended(processId));
     this.#store = store;
+    this.#secrets = instanceSecrets(config.secrets);
+    const { scrub } = this.#secrets;
     this.#spawner =
-      config.processes.spawner === 'helper' ? new Spawner((error) => events.emit('error', error)) : undefined;
+      config.processes.spawner === 'helper'
+        ? new Spawner((error) => events.emit('error', error), { scrub })
+        : undefined;
     this.#context = {
       config,
       host,
       gate: this.#gate,
       spools: this.#spools,
       spawner: this.#spawner,
+      secrets: this.#secrets,
       events,
       now,
       store,
@@ -375,15 +405,15 @@ export class SessionRegistry {
       if (process === undefined || process.terminal || !process.started) continue;
       process.spool.enforce(onError);
       if (!streaming || !session.live) continue;
-      const size = process.spool.size();
       const offered = this.#offered.get(processId) ?? 0;
-      if (size <= offered) continue;
-      this.#offered.set(processId, size);
-      const text = process.spool.read(Math.max(offered, size - OUTPUT_CHARS * 4), size).toString('utf8');
+      const fresh = freshLines(process.spool, offered);
+      if (fresh === undefined) continue;
+      this.#offered.set(processId, fresh.upTo);
+      if (fresh.text === '') continue;
       this.#events.emit('process:output', {
         sessionId: session.id,
         processId,
-        text: text.slice(-OUTPUT_CHARS),
+        text: lastChars(this.#secrets.redactor.visible(fresh.text), OUTPUT_CHARS),
       });
     }
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { closeSync } from 'node:fs';
 import { VigilError } from '../errors.js';
+import type { EnvScrub } from '../secrets/child-env.js';
 import type { AdoptionRecord } from './adopted-child.js';
 import { type ChildEnd, ChildRun, type ChildRunHandlers, type WriteOptions } from './child-run.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
@@ -213,7 +214,13 @@ export class ManagedProcess {
    * Starts the child (after approval, if any), writing to its spool, from `spawner` if given. Its
    * start reaches the owner as `started`, its end as `exited`.
    */
-  start(options: { readonly killGraceMs: number; readonly now: number; readonly spawner?: Spawner }): void {
+  start(options: {
+    readonly killGraceMs: number;
+    readonly now: number;
+    readonly spawner?: Spawner;
+    /** Which variables of this process the child does not inherit. */
+    readonly scrub?: EnvScrub;
+  }): void {
     const { spec } = this;
     this.#state = 'running';
     this.#startedAt = options.now;
@@ -236,6 +243,7 @@ export class ManagedProcess {
           ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
           ...(spec.env === undefined ? {} : { env: { ...spec.env } }),
           killGraceMs: options.killGraceMs,
+          ...(options.scrub === undefined ? {} : { scrub: options.scrub }),
           output,
           status: this.spool.statusPath,
           ...(options.spawner === undefined ? {} : { spawner: options.spawner }),
@@ -309,7 +317,7 @@ export class ManagedProcess {
    * cancelled while waiting). Returns its `process.exited` data, or undefined if already terminal.
    */
   finish(
-    options: { readonly now: number; readonly tailChars: number },
+    options: { readonly now: number; readonly tail: () => string },
     cancelled?: Cancellation,
   ): ExitRecord | undefined {
     if (this.terminal) return undefined;
@@ -339,7 +347,7 @@ export class ManagedProcess {
       exitCode: this.#exitCode,
       signal: this.#signal,
       reason: this.#reason,
-      outputTail: this.spool.tail(options.tailChars),
+      outputTail: options.tail(),
       outputBytes: this.spool.size(),
       outputDropped: this.spool.droppedBytes,
       durationMs: this.#startedAt === null ? 0 : this.#endedAt - this.#startedAt,

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { VigilError } from '../errors.js';
+import { lastChars } from '../secrets/redactor.js';
 import { exitStatusPath } from './exit-status.js';
 
 /** The file system's block: holes are punched in whole blocks. */
@@ -118,14 +119,7 @@ export class Spool {
       skipped++;
     from += skipped;
     bytes = bytes.subarray(skipped);
-    const text = bytes.toString('utf8');
-    let cut = text.length;
-    for (let count = 0; count < chars && cut > 0; count++) {
-      const low = text.charCodeAt(cut - 1);
-      const high = cut >= 2 ? text.charCodeAt(cut - 2) : 0;
-      cut -= low >= 0xdc00 && low <= 0xdfff && high >= 0xd800 && high <= 0xdbff ? 2 : 1;
-    }
-    return text.slice(cut);
+    return lastChars(bytes.toString('utf8'), chars);
   }
 
   /**

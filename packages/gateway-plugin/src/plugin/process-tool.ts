@@ -12,6 +12,8 @@ export const processToolInputSchema = z
     ...spawnFields,
     offset: z.number().int().min(0).optional(),
     limit: z.number().int().min(1).max(1000).optional(),
+    /** `log`: keep the terminal escape sequences (colours) of the lines. */
+    ansi: z.boolean().optional(),
     timeoutMs: z.number().int().min(0).max(600_000).optional(),
     signal: z.enum(['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP']).optional(),
     data: z
@@ -53,7 +55,7 @@ export interface ToolDefinition {
 }
 
 const DESCRIPTION = `Run and follow background commands (builds, servers, log tails) without blocking.
-Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines), wait (block until it ends, up to timeoutMs), kill, write (stdin), list.`;
+Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines, escape sequences stripped unless ansi is true; secrets are always redacted), wait (block until it ends, up to timeoutMs), kill, write (stdin), list.`;
 
 function summary(process: ProcessInfo): string {
   const exit = process.exitCode === null ? '' : `, exit code ${process.exitCode}`;
@@ -105,6 +107,7 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
             processId: _p,
             offset: _o,
             limit: _l,
+            ansi: _a,
             timeoutMs: _t,
             signal: _s,
             data: _d,
@@ -131,6 +134,7 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
           const page = await v.processes.log(input.processId!, {
             ...(input.offset === undefined ? {} : { offset: input.offset }),
             ...(input.limit === undefined ? {} : { limit: input.limit }),
+            ...(input.ansi === undefined ? {} : { ansi: input.ansi }),
           });
           return { text: renderLog(page), data: page };
         }
