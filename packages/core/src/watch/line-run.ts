@@ -3,6 +3,9 @@ import { type LineRun, lineText, runLines, runPieces, type SplitLine } from './l
 import type { CompiledPatterns } from './patterns.js';
 
 const LF = 10;
+const ESC = 0x1b;
+/** The last byte of U+009B (the 8-bit CSI) in UTF-8; other characters have it too. */
+const C1_CSI = 0x9b;
 
 /**
  * The lines of `run` that may match `patterns`, in order; every line that does match is among them.
@@ -19,7 +22,9 @@ export function candidateLines(
   const lines: SplitLine[] = [];
   for (const piece of runPieces(run)) {
     // Patterns match what an agent sees: no escape sequences (none spans a line, so lines stay).
-    const text = stripAnsi(piece.bytes.toString('utf8'));
+    // Most output has none: a byte search (memchr) spares it a search of the decoded text.
+    const decoded = piece.bytes.toString('utf8');
+    const text = piece.bytes.includes(ESC) || piece.bytes.includes(C1_CSI) ? stripAnsi(decoded) : decoded;
     const starts = patterns.scan(text, progress, slot) ?? [];
     const ascii = text.length === piece.bytes.length;
     // Outside ASCII, or with escapes stripped, a line's byte offset is found by walking the newlines of text and bytes in step.
