@@ -1,7 +1,7 @@
 import { createVigil, type Notification, type VigilError } from '@vigil/core';
 import { startGateway } from '@vigil/gateway-plugin';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { nextEvent, record, workerVigil } from './support/fixtures.js';
+import { nextEvent, outputContains, record, workerVigil } from './support/fixtures.js';
 import { apiClient } from './support/http.js';
 import { raceIt } from './support/race.js';
 import { Recorder } from './support/recorder.js';
@@ -118,6 +118,32 @@ describe('redaction', () => {
       const tape = JSON.stringify(await vigil.tape.read('s', { limit: 1000 }));
       for (const secret of SECRETS) expect(tape).not.toContain(secret);
       expect(JSON.stringify(box.got)).not.toContain(API_KEY);
+    },
+  );
+
+  raceIt(
+    'offers live output in whole lines, so a secret printed in two writes is redacted whole',
+    async () => {
+      await using fixture = workerVigil({ secrets: { values: [CONFIG_SECRET] } });
+      const { vigil } = fixture;
+      const live = record(vigil, 'process:output');
+      await vigil.sessions.open('s');
+      const half = CONFIG_SECRET.length / 2;
+      const { processId } = vigil.processes.spawn({
+        sessionId: 's',
+        command: `printf 'cfg=%s' "$A"; read go; printf '%s\\n' "$B"; read done`,
+        env: { A: CONFIG_SECRET.slice(0, half), B: CONFIG_SECRET.slice(half) },
+      });
+      await outputContains(vigil, processId, CONFIG_SECRET.slice(0, half));
+      // A later process's live output comes from a tick that saw the first half alone.
+      const marker = vigil.processes.spawn({ sessionId: 's', command: 'echo marker; read done' });
+      await nextEvent(vigil, 'process:output', (output) => output.processId === marker.processId);
+      const whole = nextEvent(vigil, 'process:output', (output) => output.processId === processId);
+      await vigil.processes.write(processId, 'go\n');
+      await whole;
+      const text = live.flatMap(([output]) => (output.processId === processId ? [output.text] : [])).join('');
+      expect(text).toBe('cfg=[REDACTED]\n');
+      await Promise.all([processId, marker.processId].map((id) => vigil.processes.kill(id)));
     },
   );
 

@@ -10,7 +10,6 @@ import type { ManagedProcess } from './process/managed-process.js';
 import { TERMINAL_STATES } from './process/process-info.js';
 import { parseSpawn } from './process/spawn-spec.js';
 import { Spawner } from './process/spawner.js';
-import type { Spool } from './process/spool.js';
 import { SpoolDir } from './process/spool-dir.js';
 import { lastChars } from './secrets/redactor.js';
 import { type InstanceSecrets, instanceSecrets } from './secrets/secrets-config.js';
@@ -40,31 +39,10 @@ export interface Owned {
   readonly process: ManagedProcess;
 }
 
-/**
- * The complete lines a process wrote since `offered`, at most about `OUTPUT_CHARS` characters of
- * them (the last), or undefined when there is none yet. Whole lines only: a secret is never split
- * between two events, where neither half would be redacted. A line without an end that is longer
- * than `OUTPUT_LINE_BYTES` is offered as it is.
- */
-function freshLines(spool: Spool, offered: number): { text: string; upTo: number } | undefined {
-  const size = spool.size();
-  if (size <= offered) return undefined;
-  const from = Math.max(offered, size - OUTPUT_CHARS * 4);
-  const bytes = spool.read(from, size);
-  const lineEnd = bytes.lastIndexOf(10) + 1;
-  const upTo = lineEnd > 0 ? from + lineEnd : size - offered > OUTPUT_LINE_BYTES ? size : offered;
-  if (upTo <= offered) return undefined;
-  // Started inside a line (output arrived faster than offered): from the next whole line.
-  const start = from > offered ? bytes.indexOf(10) + 1 : 0;
-  return { text: bytes.toString('utf8', start, upTo - from), upTo };
-}
-
 /** Live output is offered to `process:output` listeners at most this often, per process. */
 const OUTPUT_EVERY_MS = 250;
 /** Characters of new output a `process:output` event carries at most. */
 const OUTPUT_CHARS = 4096;
-/** A line this long (bytes) without its end is offered to `process:output` before it ends. */
-const OUTPUT_LINE_BYTES = 64 * 1024;
 
 /**
  * What is truly global in a vigil instance: the sessions by id, every tracked process by id (kept
@@ -406,9 +384,10 @@ export class SessionRegistry {
       process.spool.enforce(onError);
       if (!streaming || !session.live) continue;
       const offered = this.#offered.get(processId) ?? 0;
-      const fresh = freshLines(process.spool, offered);
+      // Whole lines: a secret is never split between two events, where neither half is redacted.
+      const fresh = process.spool.linesAfter(offered, OUTPUT_CHARS * 4);
       if (fresh === undefined) continue;
-      this.#offered.set(processId, fresh.upTo);
+      this.#offered.set(processId, fresh.end);
       if (fresh.text === '') continue;
       this.#events.emit('process:output', {
         sessionId: session.id,
