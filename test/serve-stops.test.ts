@@ -105,4 +105,22 @@ describe('vigil serve secrets', () => {
     expect(poll.tail).toBe('printenv: 1\n');
     expect(poll.tail).not.toContain(serve.token);
   });
+
+  raceIt(
+    'keeps the variables of secrets.envDeny out of `env`, and VIGIL_TOKEN whatever the list',
+    async () => {
+      await using serve = await startServe({
+        config: { secrets: { envDeny: ['ACME_*'] } },
+        env: { ACME_SIGNING: 'acme-signing-value-123', PLAIN_SETTING: 'kept' },
+      });
+      const { processId } = await serve.spawn('env');
+      await serve.call('POST', `/v1/processes/${processId}/wait?timeoutMs=10000`);
+      const { body } = await serve.call('GET', `/v1/processes/${processId}/log?limit=1000`);
+      const names = (body.lines as string[]).map((line) => line.slice(0, line.indexOf('=')));
+      expect(names).not.toContain('VIGIL_TOKEN');
+      expect(names).not.toContain('ACME_SIGNING');
+      expect(names).toEqual(expect.arrayContaining(['PATH', 'HOME', 'PLAIN_SETTING']));
+      expect(JSON.stringify(body)).not.toContain(serve.token);
+    },
+  );
 });

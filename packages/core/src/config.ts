@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { MAX_TIMEOUT_MS } from './process/spawn-spec.js';
+import { secretsSchema } from './secrets/secrets-config.js';
 import { parse } from './validation.js';
 
 const ms = (max = 86_400_000) => z.number().int().min(0).max(max);
@@ -229,6 +230,8 @@ export const configSchema = z.strictObject({
       subscriberBacklog: positive(100_000).default(16),
     })
     .prefault({}),
+  /** What children do not inherit, and what is redacted from output (`secrets/secrets-config.ts`). */
+  secrets: secretsSchema.prefault({}),
 });
 
 export type VigilConfigInput = z.input<typeof configSchema>;

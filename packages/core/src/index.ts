@@ -52,6 +52,8 @@ export {
   yieldMsSchema,
 } from './process/spawn-spec.js';
 export type { CloseSessionOptions, OpenSessionOptions } from './registry.js';
+export { REDACTED } from './secrets/redactor.js';
+export { DEFAULT_ENV_DENY, DEFAULT_REDACT_PATTERNS } from './secrets/secrets-config.js';
 export type {
   LogOptions,
   LogPage,

@@ -11,6 +11,8 @@ import { TERMINAL_STATES } from './process/process-info.js';
 import { parseRun, parseSpawn, type SpawnSpec } from './process/spawn-spec.js';
 import { Spawner } from './process/spawner.js';
 import { SpoolDir } from './process/spool-dir.js';
+import { lastChars } from './secrets/redactor.js';
+import { type InstanceSecrets, instanceSecrets } from './secrets/secrets-config.js';
 import { Session, type SessionContext } from './session/session.js';
 import type { SessionCloseResult, SessionInfo } from './session/session-info.js';
 import { idsAfter, type SessionPage } from './session/session-page.js';
@@ -57,6 +59,7 @@ export class SessionRegistry {
   readonly #spools: SpoolDir;
   readonly #spawner: Spawner | undefined;
   readonly #store: JournalStore;
+  readonly #secrets: InstanceSecrets;
   /** What every session shares. */
   readonly #context: SessionContext;
   readonly #sessions = new Map<string, Session>();
@@ -111,14 +114,19 @@ export class SessionRegistry {
     // Registered first, so every other listener sees the counts after the exit.
     events.on('process:exited', ({ processId }) => this.#ended(processId));
     this.#store = store;
+    this.#secrets = instanceSecrets(config.secrets);
+    const { scrub } = this.#secrets;
     this.#spawner =
-      config.processes.spawner === 'helper' ? new Spawner((error) => events.emit('error', error)) : undefined;
+      config.processes.spawner === 'helper'
+        ? new Spawner((error) => events.emit('error', error), { scrub })
+        : undefined;
     this.#context = {
       config,
       host,
       gate: this.#gate,
       spools: this.#spools,
       spawner: this.#spawner,
+      secrets: this.#secrets,
       events,
       now,
       store,
@@ -411,15 +419,16 @@ export class SessionRegistry {
       if (process === undefined || process.terminal || !process.started) continue;
       process.spool.enforce(onError);
       if (!streaming || !session.live) continue;
-      const size = process.spool.size();
       const offered = this.#offered.get(processId) ?? 0;
-      if (size <= offered) continue;
-      this.#offered.set(processId, size);
-      const text = process.spool.read(Math.max(offered, size - OUTPUT_CHARS * 4), size).toString('utf8');
+      // Whole lines: a secret is never split between two events, where neither half is redacted.
+      const fresh = process.spool.linesAfter(offered, OUTPUT_CHARS * 4);
+      if (fresh === undefined) continue;
+      this.#offered.set(processId, fresh.end);
+      if (fresh.text === '') continue;
       this.#events.emit('process:output', {
         sessionId: session.id,
         processId,
-        text: text.slice(-OUTPUT_CHARS),
+        text: lastChars(this.#secrets.redactor.visible(fresh.text), OUTPUT_CHARS),
       });
     }
   }

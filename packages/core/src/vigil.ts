@@ -164,6 +164,7 @@ export interface CloseOptions {
 const logOptionsSchema = z.object({
   offset: z.number().int().min(0).optional(),
   limit: z.number().int().min(1).max(1000).optional(),
+  ansi: z.boolean().optional(),
 });
 const waitOptionsSchema = z.object({
   timeoutMs: z.number().int().min(0).optional(),

@@ -106,7 +106,7 @@ describe.each(MODES)('adopting a command started with spawner %s', (mode) => {
       );
       expect(adopted.state).toBe('running');
       await ended;
-      const exit = adopted.finish({ now: 5, tailChars: 100 })!;
+      const exit = adopted.finish({ now: 5, tail: () => spool2.tail(100) })!;
       expect(exit).toMatchObject({
         state: 'exited',
         exitCode: 7,

@@ -36,7 +36,7 @@ async function firstReport(name: string, text: string, resume?: FollowResume): P
   });
   const link = new PollerLink(
     'session',
-    { limits: LIMITS, matchTimeoutMs: 60_000, slots: 4 },
+    { limits: LIMITS, matchTimeoutMs: 60_000, slots: 4, redaction: { patterns: [], values: [] } },
     { report: (report) => resolve(report), stuck: () => {} },
   );
   link.follow({

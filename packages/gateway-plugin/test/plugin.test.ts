@@ -224,6 +224,21 @@ describe('gateway plugin', () => {
     ]);
   });
 
+  it('shows output without escape sequences and secrets; log keeps the escapes with ansi', async () => {
+    const { plugin } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    const run = tool(plugin);
+    const command = String.raw`printf '\033[31mfailed\033[0m key=sk-ant-api03-abcdefghijklmnopqrstuv\n'`;
+    const { data } = await run.execute({ action: 'spawn', command }, { sessionId: 's' });
+    const processId = (data as { processId: string }).processId;
+    const waited = await run.execute({ action: 'wait', processId, timeoutMs: 10_000 }, { sessionId: 's' });
+    expect(waited.text).toContain('\nfailed key=[REDACTED]\n');
+    const plain = await run.execute({ action: 'log', processId }, { sessionId: 's' });
+    expect(plain.text).toBe('failed key=[REDACTED]');
+    const colored = await run.execute({ action: 'log', processId, ansi: true }, { sessionId: 's' });
+    expect(colored.text).toBe('\u001b[31mfailed\u001b[0m key=[REDACTED]');
+  });
+
   it('rejects bad tool input with ERR_INVALID_INPUT naming the field', async () => {
     const { plugin } = gateway();
     await plugin.hooks.sessionStart({ sessionId: 's' });

@@ -1,4 +1,5 @@
 import { VigilError } from '../errors.js';
+import type { RedactionRules } from '../secrets/redactor.js';
 import { type FollowResume, type FollowSource, FollowTable } from './follow-table.js';
 import type { PollerTarget } from './host.js';
 import {
@@ -30,6 +31,7 @@ export interface PollerLinkHandlers {
 
 export interface PollerLinkOptions {
   readonly limits: PollerLimits;
+  readonly redaction: RedactionRules;
   readonly matchTimeoutMs: number;
   /** Cells in the progress buffer: at most this many processes are followed at once. */
   readonly slots: number;
@@ -105,6 +107,7 @@ export class PollerLink implements PollerTarget {
           sessionId: this.sessionId,
           runId,
           limits: this.#options.limits,
+          redaction: this.#options.redaction,
           processes: this.#follows.announceAll(),
           progress: this.#watchdog.renew(this.#options.slots),
         };

@@ -1,3 +1,5 @@
+import { stripAnsi } from '../secrets/ansi.js';
+import { REDACTION_MARGIN, Redactor } from '../secrets/redactor.js';
 import { candidateLines } from '../watch/line-run.js';
 import type { SplitLine } from '../watch/line-splitter.js';
 import type {
@@ -84,6 +86,7 @@ export async function runPoller(port: RegistryPort, context: PollerContext): Pro
   const batchBytes = context.batchBytes ?? 1 << 20;
   const start = await port.hello({ runId: context.runId, threadId: context.threadId });
   const { limits } = start;
+  const redactor = new Redactor(start.redaction);
   const progress = new Int32Array(start.progress);
   const batches = progress.length - 2;
   const wake = new Wake();
@@ -145,15 +148,14 @@ export async function runPoller(port: RegistryPort, context: PollerContext): Pro
       }
       Atomics.add(progress, batches, 1);
       Atomics.store(progress, batches + 1, 1);
-      const { reports, more, urgent } = await batch(
-        followed,
-        buffer,
+      const { reports, more, urgent } = await batch(followed, buffer, {
         batchBytes,
         mode,
         limits,
+        redactor,
         progress,
         now,
-      );
+      });
       Atomics.store(progress, batches + 1, 0);
       for (const report of reports) held.set(report.processId, report);
       // Cursors alone wait while the poller catches up, up to CURSOR_COMMIT_MS: a restarted run
@@ -180,16 +182,24 @@ export async function runPoller(port: RegistryPort, context: PollerContext): Pro
   }
 }
 
+/** What a batch works with, besides the followed processes and the read buffer. */
+interface BatchContext {
+  readonly batchBytes: number;
+  readonly mode: ReadMode;
+  readonly limits: PollerLimits;
+  /** Match lines and heartbeats leave the poller through it. */
+  readonly redactor: Redactor;
+  readonly progress: Int32Array;
+  readonly now: () => number;
+}
+
 /** Reads what is new in every dirty spool (up to `batchBytes`), matches it, and makes due heartbeats. */
 async function batch(
   followed: ReadonlyMap<string, SpoolFollower>,
   buffer: Buffer,
-  batchBytes: number,
-  mode: ReadMode,
-  limits: PollerLimits,
-  progress: Int32Array,
-  now: () => number,
+  context: BatchContext,
 ): Promise<{ reports: ProcessReport[]; more: boolean; urgent: boolean }> {
+  const { batchBytes, mode, limits, redactor, progress, now } = context;
   const reports = new Map<string, MutableReport>();
   const reportOf = (entry: SpoolFollower): MutableReport => {
     let report = reports.get(entry.processId);
@@ -228,13 +238,13 @@ async function batch(
           run === undefined
             ? lines
             : [...lines, ...candidateLines(run, entry.patterns, progress, entry.slot)];
-        match(entry, candidates, reportOf(entry), limits, progress, now());
+        match(entry, candidates, reportOf(entry), context);
       }
       if (entry.slot < progress.length - 2) Atomics.store(progress, entry.slot, 0);
     }
     if (entry.drained) {
       const last = entry.splitter.flush();
-      if (entry.watching) match(entry, last, reportOf(entry), limits, progress, now());
+      if (entry.watching) match(entry, last, reportOf(entry), context);
       reportOf(entry).drained = true;
       entry.drainReported = true;
     }
@@ -251,7 +261,10 @@ async function batch(
       report.heartbeat = {
         from: entry.heartbeatCursor,
         upTo: entry.received,
-        text: entry.text(entry.heartbeatCursor, entry.received, limits.heartbeatChars),
+        text: redactor.tail(
+          entry.text(entry.heartbeatCursor, entry.received, limits.heartbeatChars + REDACTION_MARGIN),
+          limits.heartbeatChars,
+        ),
         at: time,
       };
       entry.heartbeatCursor = entry.received;
@@ -270,24 +283,34 @@ async function batch(
   return { reports: processes, more, urgent };
 }
 
+/**
+ * Matches lines against the process's patterns under its rate limits. A pattern sees a line without
+ * its terminal escape sequences; a match carries it redacted as well, cut to the caps after that.
+ */
 function match(
   entry: SpoolFollower,
   lines: readonly SplitLine[],
   report: MutableReport,
-  limits: PollerLimits,
-  progress: Int32Array,
-  now: number,
+  context: BatchContext,
 ): void {
+  const { limits, redactor, progress } = context;
+  const now = context.now();
   let open: MutableMatch | undefined;
   for (const line of lines) {
-    const pattern = entry.patterns.match(line.text, progress, entry.slot);
+    const visible = stripAnsi(line.text);
+    const pattern = entry.patterns.match(visible, progress, entry.slot);
     if (pattern < 0) continue;
+    let redacted: string | undefined;
+    const shown = (): string => {
+      redacted ??= redactor.redact(visible);
+      return redacted;
+    };
     // Matching lines of the same batch ride along with a delivered match, up to the caps.
     if (open !== undefined && open.lines.length < limits.maxLinesPerMatch) {
       const room = limits.maxCharsPerMatch - open.chars;
-      if (line.text.length <= room) {
-        open.lines.push(line.text);
-        open.chars += line.text.length;
+      if (shown().length <= room) {
+        open.lines.push(shown());
+        open.chars += shown().length;
         open.truncated ||= line.truncated;
         continue;
       }
@@ -299,14 +322,14 @@ function match(
       continue;
     }
     if (verdict.action === 'deliver') {
-      const text = line.text.slice(0, limits.maxCharsPerMatch);
+      const text = shown().slice(0, limits.maxCharsPerMatch);
       open = {
         offset: line.offset,
         lines: [text],
         pattern,
         suppressed: verdict.suppressed,
         hit: verdict.hit,
-        truncated: line.truncated || text.length < line.text.length,
+        truncated: line.truncated || text.length < shown().length,
         chars: text.length,
       };
       report.matches.push(open);

@@ -9,6 +9,7 @@
  * - `pull(PullRequest) → PollerWork`: a long-poll for the registry's next instructions (or `stop`).
  * - `commit(PollerReport)`: what the run found, with the cursors it reached, applied atomically.
  */
+import type { RedactionRules } from '../secrets/redactor.js';
 import type { WatchLimiterState } from '../watch/limiter.js';
 import type { WatchPattern } from '../watch/patterns.js';
 
@@ -60,6 +61,8 @@ export interface PollerStart {
   readonly sessionId: string;
   readonly runId: number;
   readonly limits: PollerLimits;
+  /** What the poller redacts from the match lines and heartbeats it reports. */
+  readonly redaction: RedactionRules;
   readonly processes: readonly WatchedProcess[];
   /**
    * Cell `slot` holds 1 + the index of the regex the poller is running for that process (0: none);

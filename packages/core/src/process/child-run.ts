@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { abortError, VigilError } from '../errors.js';
+import { type EnvScrub, VIGIL_SECRETS_ONLY } from '../secrets/child-env.js';
 import { AdoptedChild, type AdoptionRecord } from './adopted-child.js';
 import { type ExitStatus, writeExitStatus } from './exit-status.js';
 import { groupExists, groupProbe, pidInUse } from './process-group.js';
@@ -16,8 +17,10 @@ export interface ChildRunOptions {
   readonly command: string | readonly string[];
   /** Working directory. Default: this process's. */
   readonly cwd?: string;
-  /** Variables merged over `process.env` (less vigil's own secrets, `SECRET_VARIABLES`); these are passed as given. */
+  /** Variables merged over `process.env` (less the variables `scrub` denies); these are passed as given. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Which variables of `process.env` the child does not inherit. Default: vigil's own secrets. */
+  readonly scrub?: EnvScrub;
   /** How long `kill()` waits after its signal before SIGKILL to the process group. */
   readonly killGraceMs: number;
   /**
@@ -171,7 +174,7 @@ export class ChildRun {
     let child: StartedChild;
     try {
       // detached: own process group (pgid = pid) so kill(-pid) reaches grandchildren. Not unref'd.
-      const env = childEnv(options.env);
+      const env = (options.scrub ?? VIGIL_SECRETS_ONLY).childEnv(options.env);
       const { spawner, status } = options;
       child =
         spawner?.spawn(file as string, args, {
@@ -506,18 +509,6 @@ export class ChildRun {
     }
     stdin.once('close', done);
   }
-}
-
-/** Variables of this process a child never inherits: vigil's own secrets. */
-export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['VIGIL_TOKEN']);
-
-/** `process.env` without vigil's secrets, then `env` over it (a caller's explicit choice stays). */
-export function childEnv(env: Readonly<Record<string, string>> | undefined): NodeJS.ProcessEnv {
-  const inherited: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!SECRET_VARIABLES.has(name)) inherited[name] = value;
-  }
-  return { ...inherited, ...env };
 }
 
 let self: ProcessIdentity | undefined;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { closeSync } from 'node:fs';
 import { VigilError } from '../errors.js';
 import type { FollowResume } from '../poller/follow-table.js';
+import type { EnvScrub } from '../secrets/child-env.js';
 import type { WatchPattern } from '../watch/patterns.js';
 import type { AdoptionRecord } from './adopted-child.js';
 import { type ChildEnd, ChildRun, type ChildRunHandlers, type WriteOptions } from './child-run.js';
@@ -253,7 +254,13 @@ export class ManagedProcess {
    * Starts the child (after approval, if any), writing to its spool, from `spawner` if given. Its
    * start reaches the owner as `started`, its end as `exited`.
    */
-  start(options: { readonly killGraceMs: number; readonly now: number; readonly spawner?: Spawner }): void {
+  start(options: {
+    readonly killGraceMs: number;
+    readonly now: number;
+    readonly spawner?: Spawner;
+    /** Which variables of this process the child does not inherit. */
+    readonly scrub?: EnvScrub;
+  }): void {
     const { spec } = this;
     this.#state = 'running';
     this.#startedAt = options.now;
@@ -276,6 +283,7 @@ export class ManagedProcess {
           ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
           ...(spec.env === undefined ? {} : { env: { ...spec.env } }),
           killGraceMs: options.killGraceMs,
+          ...(options.scrub === undefined ? {} : { scrub: options.scrub }),
           output,
           status: this.spool.statusPath,
           pty: spec.pty ?? null,
@@ -376,7 +384,7 @@ export class ManagedProcess {
    * cancelled while waiting). Returns its `process.exited` data, or undefined if already terminal.
    */
   finish(
-    options: { readonly now: number; readonly tailChars: number },
+    options: { readonly now: number; readonly tail: () => string },
     cancelled?: Cancellation,
   ): ExitRecord | undefined {
     if (this.terminal) return undefined;
@@ -409,7 +417,7 @@ export class ManagedProcess {
       signal: this.#signal,
       reason: this.#reason,
       timedOut: this.#timedOut,
-      outputTail: this.spool.tail(options.tailChars),
+      outputTail: options.tail(),
       outputBytes: this.spool.size(),
       outputDropped: this.spool.droppedBytes,
       durationMs: this.#startedAt === null ? 0 : this.#endedAt - this.#startedAt,

@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { VigilError } from '../errors.js';
-import { childEnv } from './child-run.js';
+import { type EnvScrub, VIGIL_SECRETS_ONLY } from '../secrets/child-env.js';
 import { type ProcessIdentity, readIdentity } from './process-identity.js';
 import { RemoteChild } from './remote-child.js';
 import type { TerminalSize } from './spawn-spec.js';
@@ -34,6 +34,7 @@ export interface RemoteSpawnOptions {
  */
 export class Spawner {
   readonly #onError: (error: VigilError) => void;
+  readonly #scrub: EnvScrub;
   readonly #children = new Map<number, RemoteChild>();
   #helper: ChildProcess | undefined;
   /** The running helper's identity: the recorder of its children's exit statuses. */
@@ -41,8 +42,11 @@ export class Spawner {
   #nextId = 0;
   #closed = false;
 
-  /** `onError` hears when the helper died while children ran (they are killed: nothing follows them). */
-  constructor(onError: (error: VigilError) => void) {
+  /**
+   * `onError` hears when the helper died while children ran (they are killed: nothing follows them).
+   * The helper inherits no variable `scrub` denies (default: vigil's own secrets).
+   */
+  constructor(onError: (error: VigilError) => void, options: { readonly scrub?: EnvScrub } = {}) {
     if (!existsSync(SPAWNER_ENTRY)) {
       // Bundled without it: every spawn would fail, one by one. Say so once, at createVigil.
       throw new VigilError(
@@ -52,6 +56,7 @@ export class Spawner {
       );
     }
     this.#onError = onError;
+    this.#scrub = options.scrub ?? VIGIL_SECRETS_ONLY;
   }
 
   /** The helper's pid, once started. */
@@ -101,8 +106,8 @@ export class Spawner {
   #start(): ChildProcess {
     const helper = fork(SPAWNER_ENTRY, [], {
       execArgv: [],
-      // Without vigil's secrets: its children could read them from /proc/<its pid>/environ.
-      env: childEnv(undefined),
+      // Without the secrets: its children could read them from /proc/<its pid>/environ.
+      env: this.#scrub.childEnv(undefined),
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       // Its own group: a terminal's Ctrl-C reaches the gateway, which ends the children, not this.

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { VigilError } from '../errors.js';
+import { lastChars } from '../secrets/redactor.js';
 import { exitStatusPath } from './exit-status.js';
 
 /** The file system's block: holes are punched in whole blocks. */
@@ -12,6 +13,9 @@ const SLACK_FRACTION = 16;
 const SCAN_BYTES = 1 << 20;
 /** A line longer than this is cut in a `log` page (its bytes stay in the spool). */
 const LOG_LINE_BYTES = 64 * 1024;
+/** A line this long without its end is offered by `linesAfter` before it ends. */
+const LIVE_LINE_BYTES = 64 * 1024;
+const LF = 10;
 
 /** One page of `Spool.lines`. */
 export interface SpoolLines {
@@ -118,14 +122,24 @@ export class Spool {
       skipped++;
     from += skipped;
     bytes = bytes.subarray(skipped);
-    const text = bytes.toString('utf8');
-    let cut = text.length;
-    for (let count = 0; count < chars && cut > 0; count++) {
-      const low = text.charCodeAt(cut - 1);
-      const high = cut >= 2 ? text.charCodeAt(cut - 2) : 0;
-      cut -= low >= 0xdc00 && low <= 0xdfff && high >= 0xd800 && high <= 0xdbff ? 2 : 1;
-    }
-    return text.slice(cut);
+    return lastChars(bytes.toString('utf8'), chars);
+  }
+
+  /**
+   * The complete lines written after `offset` (a line start), at most the last `maxBytes` of them,
+   * and where they end; undefined when no line was completed since. A line longer than
+   * `LIVE_LINE_BYTES` that has not ended yet counts as complete.
+   */
+  linesAfter(offset: number, maxBytes: number): { readonly text: string; readonly end: number } | undefined {
+    const size = this.size();
+    const from = Math.max(offset, size - maxBytes);
+    const bytes = this.read(from, size);
+    const lineEnd = bytes.lastIndexOf(LF) + 1;
+    const end = lineEnd > 0 ? from + lineEnd : size - offset > LIVE_LINE_BYTES ? size : offset;
+    if (end <= offset) return undefined;
+    // Started inside a line (more was written than `maxBytes`): from the next whole line.
+    const start = from > offset ? bytes.indexOf(LF) + 1 : 0;
+    return { text: bytes.toString('utf8', start, end - from), end };
   }
 
   /**

@@ -15,6 +15,8 @@ import type { SpawnSpec, TerminalSize } from '../process/spawn-spec.js';
 import type { Spawner } from '../process/spawner.js';
 import type { Spool, SpoolLines } from '../process/spool.js';
 import type { SpoolDir } from '../process/spool-dir.js';
+import { REDACTION_MARGIN } from '../secrets/redactor.js';
+import type { InstanceSecrets } from '../secrets/secrets-config.js';
 import { deadline, TIMED_OUT } from '../timeout.js';
 import { restoreProcess } from './restore-process.js';
 import type { SessionView } from './session-info.js';
@@ -50,6 +52,8 @@ export interface LogOptions {
   readonly offset?: number;
   /** Lines per page, 1..1000. Default 200. */
   readonly limit?: number;
+  /** Keep the lines' terminal escape sequences (colours, cursor moves); secrets are redacted still. Default false. */
+  readonly ansi?: boolean;
 }
 
 export type LogPage = SpoolLines & { readonly processId: string };
@@ -64,6 +68,8 @@ export interface ProcessTableParts {
   readonly spools: SpoolDir;
   /** Starts the children, unless they are forked from this process (`processes.spawner: 'direct'`). */
   readonly spawner: Spawner | undefined;
+  /** What children do not inherit, and what is redacted from output. */
+  readonly secrets: InstanceSecrets;
   readonly events: EventEmitter<VigilEvents>;
   readonly now: () => number;
 }
@@ -179,17 +185,22 @@ export class ProcessTable {
 
   /** The state and the output tail. Never consumes the completion (G10). */
   poll(process: ManagedProcess): PollResult {
-    return {
-      process: this.info(process),
-      tail: process.spool.tail(this.#parts.config.completion.outputChars),
-    };
+    return { process: this.info(process), tail: this.#tail(process) };
   }
 
-  /** A page of the output's lines, read from the spool; without `offset`, the last ones. */
+  /**
+   * A page of the output's lines, read from the spool; without `offset`, the last ones. Secrets are
+   * redacted, and escape sequences stripped unless `ansi`.
+   */
   async log(process: ManagedProcess, options: LogOptions): Promise<LogPage> {
-    const { offset, limit = 200 } = options;
+    const { offset, limit = 200, ansi = false } = options;
     const page = await process.spool.lines({ ...(offset === undefined ? {} : { offset }), limit });
-    return { processId: process.processId, ...page };
+    const { redactor } = this.#parts.secrets;
+    return {
+      processId: process.processId,
+      ...page,
+      lines: page.lines.map((line) => redactor.visible(line, { ansi })),
+    };
   }
 
   /** Waits for the process to end. Reading the exit this way consumes the completion (G10). */
@@ -298,11 +309,11 @@ export class ProcessTable {
 
   /** Terminal state and `process.exited` in one synchronous step (G7); exactly once. */
   finish(process: ManagedProcess, cancelled?: Cancellation): void {
-    const { session, config, journal, link, events, now } = this.#parts;
+    const { session, journal, link, events, now } = this.#parts;
     if (process.terminal) return;
     // The cap holds for a process that printed past it faster than the periodic check.
     void process.spool.enforce((error) => events.emit('error', error));
-    const exit = process.finish({ now: now(), tailChars: config.completion.outputChars }, cancelled);
+    const exit = process.finish({ now: now(), tail: () => this.#tail(process) }, cancelled);
     if (exit === undefined) return;
     this.persist(process);
     link.unfollow(process.processId);
@@ -399,6 +410,13 @@ export class ProcessTable {
     this.#parts.journal.forget(processId);
   }
 
+  /** The last `completion.outputChars` characters of the output, as an agent may see them. */
+  #tail(process: ManagedProcess): string {
+    const { config, secrets } = this.#parts;
+    const chars = config.completion.outputChars;
+    return secrets.redactor.tail(process.spool.tail(chars + REDACTION_MARGIN), chars);
+  }
+
   async #killAndFinish(process: ManagedProcess, signal: NodeJS.Signals): Promise<void> {
     // Resolves once no member of the group is alive, the leader's end included.
     await process.kill(signal);
@@ -471,6 +489,7 @@ export class ProcessTable {
   #start(process: ManagedProcess): void {
     const { config, spawner, now } = this.#parts;
     process.start({
+      scrub: this.#parts.secrets.scrub,
       killGraceMs: config.processes.killGraceMs,
       now: now(),
       ...(spawner === undefined ? {} : { spawner }),

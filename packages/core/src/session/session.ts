@@ -12,6 +12,7 @@ import type { ProcessRecord } from '../process/process-record.js';
 import type { SpawnSpec } from '../process/spawn-spec.js';
 import type { Spawner } from '../process/spawner.js';
 import type { SpoolDir } from '../process/spool-dir.js';
+import type { InstanceSecrets } from '../secrets/secrets-config.js';
 import type { JournalStore, RestoredSession } from '../store/store.js';
 import { describePattern, linearTimePattern } from '../watch/patterns.js';
 import { ProcessTable } from './process-table.js';
@@ -28,6 +29,8 @@ export interface SessionContext {
   readonly spools: SpoolDir;
   /** Starts the children (`processes.spawner: 'helper'`), or undefined: they are forked from this process. */
   readonly spawner: Spawner | undefined;
+  /** What children do not inherit, and what is redacted from the output that leaves vigil. */
+  readonly secrets: InstanceSecrets;
   /** The instance's typed events: how a session tells the world (and the registry) what happened. */
   readonly events: EventEmitter<VigilEvents>;
   readonly now: () => number;
@@ -97,6 +100,7 @@ export class Session implements SessionView {
           maxCharsPerMatch: config.watch.maxCharsPerMatch,
           heartbeatChars: config.completion.outputChars,
         },
+        redaction: context.secrets.rules,
         matchTimeoutMs: config.watch.matchTimeoutMs,
         slots: config.processes.maxPerSession,
       },
@@ -117,6 +121,7 @@ export class Session implements SessionView {
       approvals: this.approvals,
       spools: context.spools,
       spawner: context.spawner,
+      secrets: context.secrets,
     });
     this.#reports = new WatchReports({ ...parts, processes: this.processes, host: context.host });
     if (restored !== undefined) {

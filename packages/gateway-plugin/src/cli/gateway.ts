@@ -82,8 +82,10 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     const field = options.token === undefined ? 'VIGIL_TOKEN' : 'token';
     throw new VigilError('ERR_INVALID_CONFIG', `${field}: ${problem}`, { details: { field } });
   }
+  const secrets = options.config?.secrets;
   const plugin = createGatewayPlugin({
-    ...(options.config === undefined ? {} : { config: options.config }),
+    // The token is redacted from every output, wherever a command found it.
+    config: { ...options.config, secrets: { ...secrets, values: [...(secrets?.values ?? []), token] } },
     ...(options.pool === undefined ? {} : { pool: options.pool }),
     inject: async (sessionId, message) => {
       await options.onNotification?.(sessionId, message);

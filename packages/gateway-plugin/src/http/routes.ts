@@ -84,8 +84,8 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
     route('GET', '/v1/processes/:pid', {}, (ctx) => ok(vigil.processes.get(p(ctx, 'pid')))),
     route('GET', '/v1/processes/:pid/poll', {}, (ctx) => ok(vigil.processes.poll(p(ctx, 'pid')))),
     route('GET', '/v1/processes/:pid/log', { query: logQuerySchema }, async (ctx) => {
-      const { offset, limit } = ctx.query;
-      return ok(await vigil.processes.log(p(ctx, 'pid'), { offset, limit }));
+      const { offset, limit, ansi } = ctx.query;
+      return ok(await vigil.processes.log(p(ctx, 'pid'), { offset, limit, ansi }));
     }),
     route('POST', '/v1/processes/:pid/wait', { query: waitQuerySchema }, async (ctx) => {
       const timeoutMs = Math.min(ctx.query.timeoutMs ?? config.maxWaitMs, config.maxWaitMs);

@@ -59,8 +59,17 @@ export const approvalQueueBodySchema = z.strictObject({
 /** `DELETE /v1/sessions/:sid?reason`. */
 export const closeSessionQuerySchema = z.strictObject({ reason: z.string().min(1).max(200).optional() });
 
-/** `GET /v1/processes/:pid/log?offset&limit`. */
-export const logQuerySchema = z.strictObject({ offset: uint().optional(), limit: uint().optional() });
+/** A query flag: `1` or `true`, `0` or `false`. */
+const flag = z
+  .enum(['0', '1', 'false', 'true'], 'must be 1, 0, true or false')
+  .transform((value) => value === '1' || value === 'true');
+
+/** `GET /v1/processes/:pid/log?offset&limit&ansi` (`ansi=1` keeps the terminal escape sequences). */
+export const logQuerySchema = z.strictObject({
+  offset: uint().optional(),
+  limit: uint().optional(),
+  ansi: flag.optional(),
+});
 
 /** `POST /v1/processes/:pid/wait?timeoutMs`; the handler caps it at 60 s. */
 export const waitQuerySchema = z.strictObject({ timeoutMs: uint().optional() });

@@ -24,6 +24,8 @@ export const processToolInputSchema = z
     offset: z.number().int().min(0).optional(),
     limit: z.number().int().min(1).max(1000).optional(),
     yieldMs: yieldMsSchema.optional(),
+    /** `log`: keep the terminal escape sequences (colours) of the lines. */
+    ansi: z.boolean().optional(),
     signal: z.enum(['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP']).optional(),
     data: z
       .string()
@@ -78,7 +80,7 @@ export interface ToolDefinition {
 }
 
 const DESCRIPTION = `Run and follow background commands (builds, servers, log tails) without blocking.
-Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines), wait (block until it ends, up to timeoutMs), kill, write (stdin; eof: true ends it after data), close_stdin (EOF), resize (cols and rows of a command spawned with pty: true, which runs in a terminal), list.
+Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines, escape sequences stripped unless ansi is true; secrets are always redacted), wait (block until it ends, up to timeoutMs), kill, write (stdin; eof: true ends it after data), close_stdin (EOF), resize (cols and rows of a command spawned with pty: true, which runs in a terminal), list.
 spawn options: timeoutMs kills the command (and its children) once it ran that long; yieldMs (at most 120000) waits that long first: a command that finishes sooner returns its exit code and output here and sends no notification, one still running continues in the background.`;
 
 /** A spawn's result: the exit and output of a command that ended within `yieldMs`, else that it runs. */
@@ -143,6 +145,7 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
             processId: _p,
             offset: _o,
             limit: _l,
+            ansi: _a,
             signal: _s,
             data: _d,
             eof: _e,
@@ -174,6 +177,7 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
           const page = await v.processes.log(input.processId!, {
             ...(input.offset === undefined ? {} : { offset: input.offset }),
             ...(input.limit === undefined ? {} : { limit: input.limit }),
+            ...(input.ansi === undefined ? {} : { ansi: input.ansi }),
           });
           return { text: renderLog(page), data: page };
         }
