@@ -115,7 +115,12 @@ function inject(state: SharedState, sessionId: string, message: RenderedNotifica
  * plugin's files. Without a host that names its state directory, a relative or absent one stays as is.
  */
 function stateDirOf(config: VigilConfig, api: OpenClawPluginApi | undefined): string | undefined {
-  const openClawState = api?.runtime.state?.resolveStateDir();
+  let openClawState: string | undefined;
+  try {
+    openClawState = api?.runtime.state?.resolveStateDir();
+  } catch {
+    // `runtime` throws in the registration modes that have none.
+  }
   if (openClawState === undefined) return config.stateDir;
   return resolve(openClawState, config.stateDir ?? join('plugins', PLUGIN_ID));
 }
