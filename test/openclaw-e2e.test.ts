@@ -4,7 +4,8 @@
  * build on each other: each `it` is one stage of one gateway's life.
  */
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HarnessPaths, OpenClawHarness } from './support/openclaw/harness.js';
 import type { ChatRequest, Reply } from './support/openclaw/stub-model.js';
@@ -21,17 +22,24 @@ const SLEEPER_B = 'sleep 300; echo vigil-e2e-sleeper-b';
 const echoCommand = (paths: HarnessPaths) =>
   `until [ -e '${paths.release}' ]; do sleep 0.1; done; echo vigil-e2e-done; exit 0`;
 
-const isCompletion = (all: string): boolean =>
-  all.includes('[vigil] Background process') &&
-  all.includes('vigil-e2e-done') &&
-  all.includes('exited with code 0');
+/** Like `echoCommand`, released only after the gateway was killed and started again; exits with 3. */
+const adoptedCommand = (paths: HarnessPaths) =>
+  `until [ -e '${paths.releaseAdopted}' ]; do sleep 0.1; done; echo vigil-e2e-adopted; exit 3`;
 
-/** The stub model's script: session A spawns `echo` and a sleeper, session B a sleeper. */
+const completionOf = (marker: string, code: number) => (all: string) =>
+  all.includes('[vigil] Background process') &&
+  all.includes(marker) &&
+  all.includes(`exited with code ${code}`);
+const isCompletion = completionOf('vigil-e2e-done', 0);
+const isAdoptedCompletion = completionOf('vigil-e2e-adopted', 3);
+
+/** The stub model's script: session A spawns `echo` and a sleeper, session B a sleeper and the adopted command. */
 function script(body: ChatRequest, paths: HarnessPaths): Reply {
   const messages = body.messages ?? [];
   const all = JSON.stringify(messages);
   if (messages.at(-1)?.role === 'tool') return { text: 'Started in the background; vigil will tell me.' };
   if (isCompletion(all)) return { text: 'SAW-COMPLETION: the build finished.' };
+  if (isAdoptedCompletion(all)) return { text: 'SAW-ADOPTED: the migration finished.' };
   const offered = (body.tools ?? []).some((tool) => tool.function?.name === 'process');
   if (!offered || messages.some((m) => m.role === 'tool')) return { text: 'stub reply' };
   if (all.includes('VIGIL-E2E-A')) {
@@ -42,7 +50,14 @@ function script(body: ChatRequest, paths: HarnessPaths): Reply {
       ],
     };
   }
-  if (all.includes('VIGIL-E2E-B')) return { calls: [{ action: 'spawn', command: SLEEPER_B }] };
+  if (all.includes('VIGIL-E2E-B')) {
+    return {
+      calls: [
+        { action: 'spawn', command: SLEEPER_B },
+        { action: 'spawn', command: adoptedCommand(paths) },
+      ],
+    };
+  }
   return { text: 'stub reply' };
 }
 
@@ -56,6 +71,21 @@ async function groupLeaderRunning(command: string): Promise<number> {
   throw new Error(`no process runs ${command}`);
 }
 
+/**
+ * Lets a scripted command finish (it waits for `release`) and checks that its completion reached the
+ * model in a new turn of the session the agent was prompted with `prompt`, started by vigil's wake-up.
+ */
+async function completionTurn(
+  harness: OpenClawHarness,
+  turn: { readonly release: string; readonly match: (all: string) => boolean; readonly prompt: string },
+): Promise<void> {
+  writeFileSync(turn.release, '');
+  const released = Date.now();
+  const completed = await harness.model.next(turn.match);
+  expect(completed.at).toBeGreaterThan(released);
+  expect(completed.all).toContain(turn.prompt);
+}
+
 interface SessionStart extends Trace {
   readonly sessionId: string;
   readonly session: { readonly poller: { readonly runId: number } };
@@ -66,14 +96,14 @@ const runIdOf = (trace: Trace): number => (trace as SessionStart).session.poller
 describe('vigil in a real OpenClaw gateway', () => {
   let harness: OpenClawHarness;
   /** What the stages learn and later stages check. */
-  const seen = { sessionA: '', firstPollerRun: 0, sleeperA: 0, sleeperB: 0 };
+  const seen = { sessionA: '', sessionB: '', firstPollerRun: 0, sleeperA: 0, sleeperB: 0, adopted: 0 };
 
   beforeAll(async () => {
     harness = await OpenClawHarness.create(script);
   }, 900_000);
 
   afterAll(async () => {
-    for (const pid of [seen.sleeperA, seen.sleeperB]) {
+    for (const pid of [seen.sleeperA, seen.sleeperB, seen.adopted]) {
       try {
         if (pid > 0) process.kill(-pid, 'SIGKILL');
       } catch {
@@ -84,13 +114,16 @@ describe('vigil in a real OpenClaw gateway', () => {
   }, 30_000);
 
   it('loads vigil with its process tool, service and hooks, and the gateway starts the service', async () => {
-    const inspecting = harness.cli(['plugins', 'inspect', 'vigil', '--runtime', '--json']);
     const gateway = await harness.startGateway();
+    // vigil's journal lives in OpenClaw's state directory, under plugins/vigil.
     expect(await traced(harness.trace, (t) => t.event === 'service.start', 10_000)).toMatchObject({
       pid: gateway.pid,
+      stateDir: join(harness.home, '.openclaw/plugins/vigil'),
     });
 
-    const inspected = await inspecting;
+    // After the start: a CLI run beside a starting gateway can lose OpenClaw's state lock under load
+    // ("another OpenClaw process owns state-lifecycle").
+    const inspected = await harness.cli(['plugins', 'inspect', 'vigil', '--runtime', '--json']);
     expect(inspected.code, inspected.err).toBe(0);
     const report = JSON.parse(inspected.out.slice(inspected.out.indexOf('{'))) as {
       plugin: Record<string, unknown>;
@@ -138,10 +171,12 @@ describe('vigil in a real OpenClaw gateway', () => {
       data: { state: 'running' },
     });
     await spawned(KEY_A, SLEEPER_A);
-    await spawned(KEY_B, SLEEPER_B);
+    seen.sessionB = (await spawned(KEY_B, SLEEPER_B)).sessionId;
+    await spawned(KEY_B, adoptedCommand(harness.paths));
     // The spawner process starts them a moment after the tool answered (its pid was still null).
     seen.sleeperA = await groupLeaderRunning(SLEEPER_A);
     seen.sleeperB = await groupLeaderRunning(SLEEPER_B);
+    seen.adopted = await groupLeaderRunning(adoptedCommand(harness.paths));
     // Started by the gateway's spawner process (processes.spawner: helper), each in its own group.
     for (const pid of [seen.sleeperA, seen.sleeperB]) {
       const stat = procStat(pid);
@@ -151,13 +186,12 @@ describe('vigil in a real OpenClaw gateway', () => {
   }, 180_000);
 
   it("wakes the session with the background command's completion through OpenClaw's system events", async () => {
-    writeFileSync(harness.paths.release, '');
-    const released = Date.now();
-    const completed = await harness.model.next(isCompletion);
+    await completionTurn(harness, {
+      release: harness.paths.release,
+      match: isCompletion,
+      prompt: 'VIGIL-E2E-A',
+    });
     harness.mark('completion reached the model');
-    // A new turn of session A, started by vigil's wake-up after the agent's run had ended.
-    expect(completed.at).toBeGreaterThan(released);
-    expect(completed.all).toContain('VIGIL-E2E-A');
     const injected = await traced(
       harness.trace,
       (t) => t.event === 'inject' && String(t.text).includes('vigil-e2e-done'),
@@ -189,10 +223,53 @@ describe('vigil in a real OpenClaw gateway', () => {
     expect(reopened.session).toMatchObject({ state: 'open', poller: { running: true } });
   }, 120_000);
 
+  it('re-adopts a command across a SIGKILL of the gateway, and its completion wakes the session after the restart', async () => {
+    await harness.crashGateway();
+    // The commands outlive the gateway: each runs in its own group, started by vigil's detached spawner.
+    for (const pid of [seen.adopted, seen.sleeperB]) expect(procStat(pid)?.state).not.toBe('Z');
+    expect(existsSync(join(harness.home, '.openclaw/plugins/vigil/journal.db'))).toBe(true);
+
+    const gateway = await harness.startGateway();
+    // The service takes back session B from the journal and attaches it to its OpenClaw route at once.
+    expect(
+      await traced(
+        harness.trace,
+        (t) => t.event === 'reattach' && t.pid === gateway.pid && t.sessionId === seen.sessionB,
+        60_000,
+      ),
+    ).toMatchObject({ session: { state: 'open', activeProcesses: 2, poller: { running: true } } });
+    // The restarted gateway's turn of session B shows the completion with the real exit code.
+    await completionTurn(harness, {
+      release: harness.paths.releaseAdopted,
+      match: isAdoptedCompletion,
+      prompt: 'VIGIL-E2E-B',
+    });
+    harness.mark('adopted completion reached the model');
+    const injected = traces(harness.trace).filter(
+      (t) => t.event === 'inject' && String(t.text).includes('vigil-e2e-adopted'),
+    );
+    expect(injected).toEqual([
+      expect.objectContaining({
+        pid: gateway.pid,
+        sessionId: seen.sessionB,
+        sessionKey: KEY_B,
+        type: 'completion',
+      }),
+    ]);
+    // Acknowledged before the crash, so never delivered again by the restarted gateway.
+    expect(
+      traces(harness.trace).filter(
+        (t) => t.event === 'inject' && t.pid === gateway.pid && String(t.text).includes('vigil-e2e-done'),
+      ),
+    ).toEqual([]);
+    expect(living().filter((p) => p.pgid === seen.adopted)).toEqual([]);
+  }, 300_000);
+
   it('leaves no vigil thread and no child process behind when the gateway stops', async () => {
     const gateway = harness.gateway;
     const tree = descendants(gateway.pid!);
-    expect(tree).toContain(seen.sleeperB);
+    // Re-adopted after the restart: not a descendant of this gateway, and still ended by its stop.
+    expect(procStat(seen.sleeperB)?.state).not.toBe('Z');
     const exited = once(gateway, 'exit');
     gateway.kill('SIGTERM');
     await exited;

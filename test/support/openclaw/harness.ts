@@ -9,7 +9,17 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +29,14 @@ import { killGroup, type RunResult, run } from './run.js';
 import { type ChatRequest, type Reply, type StubModel, startStubModel } from './stub-model.js';
 
 const NODE_VERSION = '24.21.0';
+/**
+ * The Node headers better-sqlite3 is compiled against for OpenClaw. From 24.19.0 on, Node's
+ * `node::ObjectWrap` registers an environment cleanup hook that better-sqlite3 12's Statement
+ * destructor removes during idle garbage collection, with no context entered: the process aborts
+ * (`Assertion failed: (env) != nullptr`, nodejs/node#65446). Built against 24.18.1 headers, the
+ * addon runs on 24.21.0.
+ */
+const NODE_HEADERS_VERSION = '24.18.1';
 const OPENCLAW_VERSION = '2026.9.6';
 const CACHE = fileURLToPath(new URL('../../.cache/openclaw/', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -72,11 +90,52 @@ async function freePort(): Promise<number> {
 
 const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
 
+/**
+ * vigil's journal uses better-sqlite3, a native module built for the workspace's Node: the deployed
+ * copy gets one built for OpenClaw's Node 24 (from source, with the headers of the node package at
+ * `NODE_HEADERS_VERSION`), cached in test/.cache/openclaw by both versions.
+ */
+async function buildJournalForNode(stage: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const module = join(stage, 'node_modules/better-sqlite3');
+  const { version } = readJson<{ version: string }>(join(module, 'package.json'));
+  const cached = join(CACHE, `better-sqlite3-${version}-node-headers-${NODE_HEADERS_VERSION}.node`);
+  const built = join(module, 'build/Release/better_sqlite3.node');
+  // Removed, never written through: the deployed file may be a hard link into pnpm's store.
+  rmSync(join(module, 'build'), { recursive: true, force: true });
+  if (existsSync(cached)) {
+    mkdirSync(dirname(built), { recursive: true });
+    copyFileSync(cached, built);
+    return;
+  }
+  // The node package's binary comes from its per-platform package, with Node's headers beside it.
+  const headers = join(CACHE, `node-${NODE_HEADERS_VERSION}`);
+  await npmInstall(headers, `node@${NODE_HEADERS_VERSION}`, env);
+  const nodedir = join(headers, `node_modules/node/node_modules/node-${process.platform}-${process.arch}`);
+  const rebuilt = await run('npm', ['rebuild', 'better-sqlite3', `--nodedir=${nodedir}`], {
+    cwd: stage,
+    // Offline machines cannot download a prebuilt binary: compile it, as `pnpm install` does here.
+    env: { ...env, npm_config_build_from_source: 'true' },
+    timeoutMs: 900_000,
+  });
+  if (rebuilt.code !== 0) {
+    throw new Error(`building better-sqlite3 for Node ${NODE_VERSION} failed:\n${rebuilt.out}${rebuilt.err}`);
+  }
+  copyFileSync(built, `${cached}.tmp`);
+  renameSync(`${cached}.tmp`, cached);
+}
+
 /** Where a scripted model reply can find the harness's files. */
 export interface HarnessPaths {
   /** A file the test creates to let a scripted command finish. */
   readonly release: string;
+  /** Another such file, for the command that outlives a crash of the gateway. */
+  readonly releaseAdopted: string;
 }
+
+const harnessPaths = (home: string): HarnessPaths => ({
+  release: join(home, 'release'),
+  releaseAdopted: join(home, 'release-adopted'),
+});
 
 /**
  * One OpenClaw installation with vigil in a fresh home, a stub model and (once started) its gateway.
@@ -109,7 +168,7 @@ export class OpenClawHarness implements AsyncDisposable {
     this.#began = parts.began;
     this.home = parts.home;
     this.trace = join(parts.home, 'vigil-trace.jsonl');
-    this.paths = { release: join(parts.home, 'release') };
+    this.paths = harnessPaths(parts.home);
     this.#node = parts.node;
     this.#openclaw = parts.openclaw;
     this.#env = { ...parts.env, VIGIL_OPENCLAW_LOG: this.trace };
@@ -132,10 +191,11 @@ export class OpenClawHarness implements AsyncDisposable {
     await npmInstall(clawDir, `openclaw@${OPENCLAW_VERSION}`, { ...process.env, PATH: path });
     const home = mkdtempSync(join(tmpdir(), 'vigil-openclaw-'));
     const stage = join(home, 'vigil-plugin');
-    const paths: HarnessPaths = { release: join(home, 'release') };
+    const paths = harnessPaths(home);
     let stub: StubModel | undefined;
     try {
       await deployPlugin(stage);
+      await buildJournalForNode(stage, { ...process.env, PATH: path });
       stub = await startStubModel((body) => decide(body, paths));
     } catch (error) {
       await stub?.[Symbol.asyncDispose]();
@@ -219,8 +279,11 @@ export class OpenClawHarness implements AsyncDisposable {
     });
     this.#gateway = child;
     let output = '';
+    // Everything it prints, for a post-mortem (VIGIL_E2E_KEEP keeps the home).
+    const log = join(this.home, 'gateway.log');
     await new Promise<void>((resolve, reject) => {
       const read = (chunk: Buffer) => {
+        appendFileSync(log, chunk);
         output += chunk;
         if (/\[gateway\] ready/.test(output)) resolve();
       };
@@ -232,6 +295,15 @@ export class OpenClawHarness implements AsyncDisposable {
     });
     this.mark('gateway ready');
     return child;
+  }
+
+  /** Kills the gateway's process group with SIGKILL, as a crash would: no hook, no stop, no flush. */
+  async crashGateway(): Promise<void> {
+    const gateway = this.gateway;
+    const exited = once(gateway, 'exit');
+    killGroup(gateway.pid, 'SIGKILL');
+    await exited;
+    this.mark('gateway killed');
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import {
   configSchema,
   isSessionId,
@@ -13,6 +14,7 @@ import { deadline, parse } from '@vigil/core/host';
 import { createGatewayPlugin, type GatewayPlugin } from '../plugin/plugin.js';
 import { createProcessTool, type ToolDefinition } from '../plugin/process-tool.js';
 import type { RenderedNotification } from '../plugin/render.js';
+import { Routes } from './routes.js';
 import type {
   OpenClawPluginApi,
   OpenClawPluginEntry,
@@ -23,15 +25,11 @@ import type {
 
 /** Where every registration in the process finds the one shared vigil. */
 const SHARED = Symbol.for('vigil.openclaw');
+const PLUGIN_ID = 'vigil';
 /** Within OpenClaw's 5 s budget for `gateway_stop`; `service.stop` and disposal wait again if needed. */
 const STOP_BUDGET_MS = 4_000;
 /** OpenClaw gives all `session_end` handlers 2 s together at shutdown. */
 const SESSION_END_BUDGET_MS = 1_500;
-
-interface Route {
-  readonly sessionKey: string | undefined;
-  readonly agentId: string | undefined;
-}
 
 /**
  * State shared by every registration: OpenClaw evaluates the entry module afresh for each
@@ -39,14 +37,16 @@ interface Route {
  */
 interface SharedState {
   config: VigilConfig;
+  /** The state directory of the current vigil, resolved when it starts (`stateDirOf`). */
+  stateDir: string | undefined;
   plugin: GatewayPlugin | undefined;
   vigil: Vigil | undefined;
   /** The running `vigil.close()`; callers each wait for it within their own budget. */
   closing: Promise<void> | undefined;
   /** Registrations not yet disposed, oldest first; the last disposal stops vigil. */
   readonly apis: OpenClawPluginApi[];
-  /** vigil session id → where OpenClaw routes system events for it. */
-  readonly routes: Map<string, Route>;
+  /** vigil session id → where OpenClaw routes system events for it; kept in `stateDir` when there is one. */
+  readonly routes: Routes;
 }
 
 // Metadata only: every call goes through the shared plugin.
@@ -64,11 +64,12 @@ function shared(config: VigilConfig): SharedState {
   const root = globalThis as { [SHARED]?: SharedState };
   root[SHARED] ??= {
     config,
+    stateDir: undefined,
     plugin: undefined,
     vigil: undefined,
     closing: undefined,
     apis: [],
-    routes: new Map(),
+    routes: new Routes(),
   };
   return root[SHARED];
 }
@@ -108,9 +109,38 @@ function inject(state: SharedState, sessionId: string, message: RenderedNotifica
   trace('inject', { sessionId, sessionKey, queued, type: message.notification.type, text: message.text });
 }
 
+/**
+ * vigil's state directory in OpenClaw: the configured `stateDir` (a relative one is taken from
+ * OpenClaw's state directory), else `<OpenClaw state dir>/plugins/vigil`, OpenClaw's convention for a
+ * plugin's files. Without a host that names its state directory, a relative or absent one stays as is.
+ */
+function stateDirOf(config: VigilConfig, api: OpenClawPluginApi | undefined): string | undefined {
+  let openClawState: string | undefined;
+  try {
+    openClawState = api?.runtime.state?.resolveStateDir();
+  } catch {
+    // `runtime` throws in the registration modes that have none.
+  }
+  if (openClawState === undefined) return config.stateDir;
+  return resolve(openClawState, config.stateDir ?? join('plugins', PLUGIN_ID));
+}
+
 function current(state: SharedState): GatewayPlugin {
-  state.plugin ??= createGatewayPlugin({
-    config: state.config,
+  if (state.plugin !== undefined) return state.plugin;
+  const api = deliveryApi(state);
+  const stateDir = stateDirOf(state.config, api);
+  state.stateDir = stateDir;
+  if (stateDir === undefined) {
+    api?.logger.warn(
+      'vigil: OpenClaw names no state directory and no stateDir is set; vigil keeps its state in memory',
+    );
+  } else {
+    state.routes.persistIn(stateDir, (error) =>
+      api?.logger.warn(`vigil: saving the OpenClaw routes failed: ${toVigilError(error).message}`),
+    );
+  }
+  state.plugin = createGatewayPlugin({
+    config: { ...state.config, stateDir },
     pool: state.config.pool,
     hookTimeoutMs: SESSION_END_BUDGET_MS,
     inject: (sessionId, message) => inject(state, sessionId, message),
@@ -127,12 +157,28 @@ async function openSession(state: SharedState, sessionId: string): Promise<Sessi
   return plugin.hooks.sessionStart({ sessionId });
 }
 
-function remember(state: SharedState, sessionId: string, route: Route): void {
-  const known = state.routes.get(sessionId);
-  state.routes.set(sessionId, {
-    sessionKey: route.sessionKey ?? known?.sessionKey,
-    agentId: route.agentId ?? known?.agentId,
-  });
+/**
+ * Attaches every session vigil restored from its state directory that has an OpenClaw route: its
+ * pending notifications (a completion while the gateway was down among them) are delivered at once.
+ * A restored session without a route stays dormant until its session comes back, or is reaped.
+ */
+async function reattach(state: SharedState): Promise<void> {
+  const vigil = current(state).vigil;
+  const known = new Map(vigil.sessions.list().map((session) => [session.sessionId, session]));
+  for (const sessionId of state.routes.ids()) {
+    const session = known.get(sessionId);
+    if (session === undefined || session.state === 'closed') {
+      state.routes.forget(sessionId, state.routes.get(sessionId));
+    } else if (session.state === 'open' && !session.poller.running) {
+      try {
+        trace('reattach', { sessionId, session: await openSession(state, sessionId) });
+      } catch (error) {
+        deliveryApi(state)?.logger.warn(
+          `vigil: reattaching ${sessionId} failed: ${toVigilError(error).message}`,
+        );
+      }
+    }
+  }
 }
 
 /** Stops vigil (idempotent, safe if nothing started); each caller waits at most `STOP_BUDGET_MS`. */
@@ -163,7 +209,7 @@ function bindTool(state: SharedState, context: OpenClawToolContext): OpenClawToo
   const openClawId = context.sessionId ?? context.sessionKey;
   const sessionId = openClawId === undefined ? undefined : vigilSessionId(openClawId);
   if (sessionId !== undefined) {
-    remember(state, sessionId, { sessionKey: context.sessionKey, agentId: context.agentId });
+    state.routes.remember(sessionId, { sessionKey: context.sessionKey, agentId: context.agentId });
   }
   return {
     name: processTool.name,
@@ -204,16 +250,18 @@ function registerRuntime(state: SharedState, api: OpenClawPluginApi): void {
     api.logger.warn(`vigil: ${what} failed: ${toVigilError(error).message}`);
   api.registerService({
     id: 'vigil',
-    // vigil itself starts lazily with the first session or tool call; start only makes it current.
-    start: () => {
+    // With a state directory vigil starts now and takes back what a previous gateway left running;
+    // in memory it starts lazily with the first session or tool call.
+    start: async () => {
       current(state);
-      trace('service.start');
+      trace('service.start', { stateDir: state.stateDir });
+      if (state.stateDir !== undefined) await reattach(state);
     },
     stop: () => stop(state, 'service.stop'),
   });
   api.on('session_start', async (event, context) => {
     const sessionId = vigilSessionId(event.sessionId);
-    remember(state, sessionId, {
+    state.routes.remember(sessionId, {
       sessionKey: event.sessionKey ?? context.sessionKey,
       agentId: context.agentId,
     });
@@ -236,7 +284,7 @@ function registerRuntime(state: SharedState, api: OpenClawPluginApi): void {
         reason: `openclaw session end (${event.reason ?? 'unknown'})`,
       });
       // A session_start for the same id (OpenClaw's /new) may have come meanwhile: keep its route.
-      if (state.routes.get(sessionId) === route) state.routes.delete(sessionId);
+      state.routes.forget(sessionId, route);
       trace('session_end', { sessionId, reason: event.reason, stats: state.vigil?.stats() });
     } catch (error) {
       warn(`closing session ${sessionId}`, error);
@@ -268,8 +316,8 @@ function register(api: OpenClawPluginApi): void {
 
 /** OpenClaw loads this module's default export; the one default export in vigil, as OpenClaw requires. */
 const entry: OpenClawPluginEntry = {
-  id: 'vigil',
-  name: 'vigil',
+  id: PLUGIN_ID,
+  name: PLUGIN_ID,
   description:
     'Background processes for agents: spawn, follow and get notified when they finish or print a watched pattern.',
   register,

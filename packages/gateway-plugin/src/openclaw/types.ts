@@ -21,7 +21,10 @@ export interface OpenClawLogger {
 export interface OpenClawSystemEventOptions {
   readonly sessionKey: string;
   readonly agentId?: string;
-  /** Events with the same context key and text are queued once. */
+  /**
+   * Events with the same context key and text are queued once, while the first still waits in the
+   * session's in-memory queue: OpenClaw has no idempotency key that outlives a turn or the process.
+   */
   readonly contextKey?: string;
 }
 
@@ -34,6 +37,11 @@ export interface OpenClawWakeRequest {
 }
 
 export interface OpenClawRuntime {
+  /** Optional: an API host that does not offer it leaves vigil in memory unless `stateDir` is configured. */
+  readonly state?: {
+    /** OpenClaw's state directory (`OPENCLAW_STATE_DIR`, else `~/.openclaw`). */
+    resolveStateDir(): string;
+  };
   readonly system: {
     /** Queues a system event for the session's next turn; false if it was a duplicate. */
     enqueueSystemEvent(text: string, options: OpenClawSystemEventOptions): boolean;

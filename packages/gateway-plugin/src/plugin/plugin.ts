@@ -36,7 +36,10 @@ export interface GatewayPlugin {
   /** The plugin's vigil, created on first use; every registration of this plugin shares it. */
   readonly vigil: Vigil;
   readonly hooks: {
-    /** Opens the vigil session; a no-op for a session that is already open. */
+    /**
+     * Opens the vigil session; a no-op for a session that is already open. A session restored from
+     * `stateDir` is attached: it gets `deliver` (its pending notifications follow) and its poller.
+     */
     sessionStart(context: SessionHookContext): Promise<SessionInfo | undefined>;
     /** Closes the session within `hookTimeoutMs`; a no-op for an unknown or closed session. */
     sessionEnd(context: SessionHookContext): Promise<void>;
@@ -81,7 +84,8 @@ export function createGatewayPlugin(options: GatewayPluginOptions): GatewayPlugi
       async sessionStart({ sessionId }) {
         const v = get();
         const known = v.sessions.list().find((s) => s.sessionId === sessionId);
-        if (known !== undefined && (known.state === 'open' || known.state === 'opening')) return known;
+        // A session restored after a restart is open but dormant (no poller): `open` attaches it.
+        if (known?.state === 'opening' || (known?.state === 'open' && known.poller.running)) return known;
         try {
           return await v.sessions.open(sessionId, { deliver });
         } catch (error) {
