@@ -1,8 +1,8 @@
-import type { TapeEvent, Vigil } from '@vigil/core';
+import type { Vigil } from '@vigil/core';
 import { describe, expect, it } from 'vitest';
 import { inThreadVigil, outputContains, workerVigil } from './support/fixtures.js';
 import { isDead, liveMembers, procStat, terminalMasters } from './support/proc.js';
-import { HOSTS, Inbox, newSessionId, tapeUntil } from './support/processes.js';
+import { HOSTS, Inbox, newSessionId, startedPid } from './support/processes.js';
 import { raceIt } from './support/race.js';
 
 /** Opens a session whose deliver is a recording `Inbox`. */
@@ -16,14 +16,6 @@ async function openSession(vigil: Vigil): Promise<{ sid: string; inbox: Inbox }>
 /** The output's lines, as `log` pages them. */
 async function lines(vigil: Vigil, processId: string): Promise<string[]> {
   return (await vigil.processes.log(processId, { offset: 0, limit: 1000 })).lines;
-}
-
-/** The pid of a process, from its `process.started` (its output can come before `get` knows the pid). */
-async function startedPid(vigil: Vigil, sessionId: string, processId: string): Promise<number> {
-  const isStart = (event: TapeEvent): event is TapeEvent & { type: 'process.started' } =>
-    event.type === 'process.started' && event.processId === processId;
-  const tape = await tapeUntil(vigil, sessionId, (events) => events.some(isStart));
-  return tape.find(isStart)!.data.pid;
 }
 
 const workerHost = (options = {}) => workerVigil(options, { pool: { minThreads: 1, maxThreads: 2 } }).vigil;
@@ -97,7 +89,7 @@ describe('a terminal (pty: true)', () => {
     const { sid } = await openSession(vigil);
     // A plain command keeps the spawner (the terminals' holder) running through the test.
     const holder = vigil.processes.spawn({ sessionId: sid, command: 'read line' });
-    const spawner = procStat(await startedPid(vigil, sid, holder.processId))!.ppid;
+    const spawner = procStat(await startedPid(vigil, holder.processId))!.ppid;
     const before = terminalMasters(spawner);
     const ended = vigil.processes.spawn({ sessionId: sid, command: 'echo short', pty: true });
     const killed = vigil.processes.spawn({
@@ -107,7 +99,7 @@ describe('a terminal (pty: true)', () => {
     });
     await outputContains(vigil, killed.processId, 'started');
     expect(terminalMasters(spawner)).toBeGreaterThan(before);
-    const pid = await startedPid(vigil, sid, killed.processId);
+    const pid = await startedPid(vigil, killed.processId);
     await expect(vigil.processes.kill(killed.processId)).resolves.toMatchObject({ state: 'killed' });
     await vigil.processes.wait(ended.processId);
     expect(liveMembers(pid)).toEqual([]);
@@ -218,7 +210,7 @@ describe('stdin', () => {
         });
         await vigil.processes.write(cat.processId, 'through\n');
         await outputContains(vigil, cat.processId, 'through');
-        const pid = vigil.processes.get(sleeper.processId).pid!;
+        const pid = await startedPid(vigil, sleeper.processId);
         await expect(vigil.processes.kill(sleeper.processId)).resolves.toMatchObject({ state: 'killed' });
         expect(isDead(pid)).toBe(true);
         for (const write of await pending) {

@@ -126,6 +126,18 @@ export async function tapeUntil(
   }
 }
 
+/**
+ * The pid of a started process, once its `process.started` event is on the tape: a spawner reports
+ * it by message, which may come after the child's first output reached the spool.
+ */
+export async function startedPid(vigil: Vigil, processId: string): Promise<number> {
+  const { sessionId } = vigil.processes.get(processId);
+  await tapeUntil(vigil, sessionId, (events) =>
+    events.some((event) => event.type === 'process.started' && event.processId === processId),
+  );
+  return vigil.processes.get(processId).pid!;
+}
+
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**

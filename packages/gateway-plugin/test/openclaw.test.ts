@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { outputContains } from '../../../test/support/fixtures.js';
 import { liveMembers } from '../../../test/support/proc.js';
+import { startedPid } from '../../../test/support/processes.js';
 import entry, { vigilSessionId } from '../src/openclaw/entry.js';
 import type {
   OpenClawHooks,
@@ -162,8 +163,7 @@ describe('OpenClaw plugin entry', () => {
     await fake.tool(route).execute('c', { action: 'spawn', command });
     const [spawned] = vigil().processes.list();
     await outputContains(vigil(), spawned!.processId, 'ready');
-    // Known once the spawner process started it (before it printed anything).
-    const pgid = vigil().processes.get(spawned!.processId).pid!;
+    const pgid = await startedPid(vigil(), spawned!.processId);
     expect(liveMembers(pgid)).toHaveLength(2);
     await fake.services[0]!.stop!({});
     expect(liveMembers(pgid)).toEqual([]);

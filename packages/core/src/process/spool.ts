@@ -56,6 +56,8 @@ export class Spool {
   #fd: number | undefined;
   #dropTo = 0;
   #punching = false;
+  /** The end of the dropped range handed to a punch so far. */
+  #punchedTo = 0;
 
   /**
    * Creates the file (empty), or with `existing` opens the spool a previous run left (creating it
@@ -186,9 +188,10 @@ export class Spool {
    * Holds the cap: once the file has grown past `maxBytes` (and a slack), drops the bytes between
    * the head and the rolling tail. The poller is told first, then the blocks are punched out by
    * `fallocate`; `onError` hears when that fails (the bytes are then still skipped, only not freed).
+   * The drop takes effect at once, also while an earlier punch runs: that one's end punches the rest.
    */
   enforce(onError: (error: VigilError) => void): void {
-    if (this.#punching || this.#fd === undefined) return;
+    if (this.#fd === undefined) return;
     const size = this.size();
     const keepFrom = Math.floor((size - this.tailBytes) / BLOCK) * BLOCK;
     const from = this.tailFrom;
@@ -196,10 +199,18 @@ export class Spool {
     Atomics.store(this.#cells, 0, BigInt(this.headBytes));
     Atomics.store(this.#cells, 1, BigInt(keepFrom));
     this.#dropTo = keepFrom;
+    this.#punch(onError);
+  }
+
+  /** Frees the blocks of the dropped range not punched yet, one `fallocate` at a time. */
+  #punch(onError: (error: VigilError) => void): void {
+    const from = Math.max(this.#punchedTo, this.headBytes);
+    if (this.#punching || this.#fd === undefined || this.#dropTo <= from) return;
     this.#punching = true;
+    this.#punchedTo = this.#dropTo;
     execFile(
       'fallocate',
-      ['--punch-hole', '--offset', String(from), '--length', String(keepFrom - from), this.path],
+      ['--punch-hole', '--offset', String(from), '--length', String(this.#dropTo - from), this.path],
       (error) => {
         this.#punching = false;
         if (error !== null && this.#fd !== undefined) {
@@ -209,6 +220,7 @@ export class Spool {
             }),
           );
         }
+        this.#punch(onError);
       },
     );
   }
