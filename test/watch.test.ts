@@ -186,3 +186,33 @@ describe('a child faster than its poller', () => {
     expect(vigil.processes.get(processId).outputBytes).toBeGreaterThan(4_000_000);
   });
 });
+
+describe('truncation is not suppression', () => {
+  it('delivers four 30-line bursts in four windows, each cut to 20 lines, with no drop and no strike', async () => {
+    const cooldownMs = 200;
+    await using fixture = workerVigil({ watch: { cooldownMs, strikeLimit: 3, maxLinesPerMatch: 20 } });
+    const { vigil } = fixture;
+    const box = inbox();
+    await vigil.sessions.open('bursts', { deliver: box.deliver });
+    // Each burst is one write of 30 matching lines; the next waits for a line on stdin.
+    const burst = (b: number) => `printf 'ERROR ${b}.%s\\n' $(seq 1 30); read x`;
+    const { processId } = vigil.processes.spawn({
+      sessionId: 'bursts',
+      command: [1, 2, 3, 4].map(burst).join('; '),
+      watch: ['ERROR'],
+    });
+    for (let b = 1; b <= 4; b++) {
+      const match = await box.next((n) => n.type === 'watch_match' && n.data.hit === b);
+      expect(match.data.lines).toEqual(Array.from({ length: 20 }, (_, i) => `ERROR ${b}.${i + 1}`));
+      expect(match.data).toMatchObject({ truncated: true, suppressed: 0 });
+      // The next burst comes in a window of its own: wait this one out (it opened by the match's event).
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, match.at + cooldownMs + 20 - Date.now())),
+      );
+      await vigil.processes.write(processId, '\n');
+    }
+    await box.next((n) => n.type === 'completion');
+    expect(box.got.filter((n) => n.type === 'watch_match')).toHaveLength(4);
+    expect(box.got.filter((n) => n.type === 'watch_disabled')).toEqual([]);
+  });
+});
