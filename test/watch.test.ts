@@ -1,4 +1,4 @@
-import { createVigil, type Notification, type Vigil } from '@vigil/core';
+import { createVigil, type Notification, type NotificationOf, type Vigil } from '@vigil/core';
 import { createWorkerHost } from '@vigil/worker';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nextEvent, workerVigil } from './support/fixtures.js';
@@ -202,7 +202,9 @@ describe('truncation is not suppression', () => {
       watch: ['ERROR'],
     });
     for (let b = 1; b <= 4; b++) {
-      const match = await box.next((n) => n.type === 'watch_match' && n.data.hit === b);
+      const match = await box.next(
+        (n): n is NotificationOf<'watch_match'> => n.type === 'watch_match' && n.data.hit === b,
+      );
       expect(match.data.lines).toEqual(Array.from({ length: 20 }, (_, i) => `ERROR ${b}.${i + 1}`));
       expect(match.data).toMatchObject({ truncated: true, suppressed: 0 });
       // The next burst comes in a window of its own: wait this one out (it opened by the match's event).
