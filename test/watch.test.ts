@@ -218,3 +218,40 @@ describe('truncation is not suppression', () => {
     expect(box.got.filter((n) => n.type === 'watch_disabled')).toEqual([]);
   });
 });
+
+describe('the global breaker tells the agents', () => {
+  raceIt(
+    'notifies each affected session once when it trips and once when it releases, with the drops',
+    async () => {
+      const pauseMs = 3_000;
+      await using fixture = workerVigil({
+        watch: { cooldownMs: 0, breaker: { maxMatches: 2, windowMs: 60_000, pauseMs } },
+      });
+      const { vigil } = fixture;
+      const boxes = { a: inbox(), b: inbox(), quiet: inbox() };
+      for (const [sid, box] of Object.entries(boxes))
+        await vigil.sessions.open(sid, { deliver: box.deliver });
+      // Three matches in session a: the third trips the breaker (more than 2 in the window).
+      for (let i = 1; i <= 3; i++)
+        vigil.processes.spawn({ sessionId: 'a', command: `echo HIT a${i}`, watch: ['HIT'] });
+      const pausedA = await boxes.a.next((n) => n.type === 'watch_paused');
+      // A match of session b inside the pause: b is affected too, and hears of it at its first drop.
+      vigil.processes.spawn({ sessionId: 'b', command: 'echo HIT b1', watch: ['HIT'] });
+      const pausedB = await boxes.b.next((n) => n.type === 'watch_paused');
+      expect(pausedB.id).toBe(pausedA.id);
+      expect(pausedA.processId).toBeNull();
+      expect(pausedA.data.message).toContain('paused');
+      const resumedA = await boxes.a.next((n) => n.type === 'watch_resumed');
+      const resumedB = await boxes.b.next((n) => n.type === 'watch_resumed');
+      expect(resumedA.data).toMatchObject({ suppressed: 1, pausedMs: pauseMs });
+      expect(resumedB.data).toMatchObject({ suppressed: 1, pausedMs: pauseMs });
+      for (const box of [boxes.a, boxes.b]) {
+        const kinds = box.got.filter((n) => n.processId === null).map((n) => n.type);
+        expect(kinds).toEqual(['watch_paused', 'watch_resumed']);
+      }
+      expect(boxes.a.got.filter((n) => n.type === 'watch_match')).toHaveLength(2);
+      expect(boxes.b.got.filter((n) => n.type === 'watch_match')).toEqual([]);
+      expect(boxes.quiet.got).toEqual([]);
+    },
+  );
+});
