@@ -1,4 +1,4 @@
-import type { NotificationOf, TapeEvent, Vigil } from '@vigil/core';
+import { HEARTBEAT_FLOOR_MS, type NotificationOf, type TapeEvent, type Vigil } from '@vigil/core';
 import { describe, expect, it } from 'vitest';
 import {
   leakedResources,
@@ -282,7 +282,7 @@ for (const host of HOSTS) {
           sessionId: sid,
           command: "printf 'RE'; read x; printf 'ADY\\n'",
           watch: ['READY'],
-          heartbeatMs: 100,
+          heartbeatMs: 1_000,
         });
         // The heartbeat proves the poller has already consumed the first half on its own.
         await inbox.of(processId, 'heartbeat', (n) => n.data.output === 'RE');
@@ -318,7 +318,7 @@ for (const host of HOSTS) {
           sessionId: sid,
           command: "echo 'HIT 1'; read a; echo 'HIT 2'; read b; echo 'HIT 3'; read c",
           watch: ['HIT'],
-          heartbeatMs: 100,
+          heartbeatMs: 1_000,
         });
         const first = await inbox.of(processId, 'watch_match');
         expect(first.data).toMatchObject({ lines: ['HIT 1'], suppressed: 0, hit: 1 });
@@ -395,12 +395,12 @@ for (const host of HOSTS) {
         const { processId } = vigil.processes.spawn({
           sessionId: sid,
           command: 'echo first; read a; echo second; read b',
-          heartbeatMs: 100,
+          heartbeatMs: 1_000,
         });
         const first = await inbox.of(processId, 'heartbeat');
         expect(first.data.output).toBe('first\n');
-        // The heartbeat timer is under test: several periods pass without output.
-        await new Promise((resolve) => setTimeout(resolve, 450));
+        // The heartbeat timer is under test: two periods pass without output.
+        await new Promise((resolve) => setTimeout(resolve, 2_200));
         expect(inbox.ackedFor(processId, 'heartbeat')).toHaveLength(1);
         await vigil.processes.write(processId, '\n');
         const second = await inbox.of(processId, 'heartbeat', (n) => n.id !== first.id);
@@ -498,6 +498,21 @@ describe('spawn input and process errors', () => {
     expect(vigil.processes.list({ sessionId: sid })).toEqual([]);
   });
 
+  it('refuses a heartbeat shorter than its floor, naming heartbeatMs', async () => {
+    await using vigil = HOSTS[1]!.make();
+    const { sid } = await openSession(vigil);
+    expect(() =>
+      vigil.processes.spawn({ sessionId: sid, command: 'true', heartbeatMs: HEARTBEAT_FLOOR_MS - 1 }),
+    ).toThrow(expectCode('ERR_INVALID_INPUT', 'heartbeatMs'));
+    expect(vigil.processes.list({ sessionId: sid })).toEqual([]);
+    const { processId } = vigil.processes.spawn({
+      sessionId: sid,
+      command: 'true',
+      heartbeatMs: HEARTBEAT_FLOOR_MS,
+    });
+    await vigil.processes.wait(processId);
+  });
+
   it('refuses unknown and closed sessions, unknown processes and spawns beyond maxPerSession', async () => {
     await using vigil = HOSTS[1]!.make({ processes: { maxPerSession: 2 } });
     const { sid } = await openSession(vigil);
@@ -544,7 +559,7 @@ for (const host of HOSTS) {
           sessionId: sid,
           command: 'echo up; read x',
           watch: ['up'],
-          heartbeatMs: 100,
+          heartbeatMs: 1_000,
         }).processId;
         await inbox.of(watched, 'watch_match');
 
@@ -618,7 +633,7 @@ describe('resources', () => {
             vigil.processes.spawn({ sessionId: sid, ...input } as never).processId;
           const done = spawn({ command: 'echo a; exit 1' });
           spawn({ command: 'sleep 60' });
-          spawn({ command: 'echo up; read x', watch: ['up'], heartbeatMs: 100 });
+          spawn({ command: 'echo up; read x', watch: ['up'], heartbeatMs: 1_000 });
           spawn({ command: ['/nonexistent/bin'] });
           spawn({ command: 'sleep 60', keepOnSessionClose: true });
           const killed = spawn({ command: 'sleep 60' });

@@ -46,7 +46,7 @@ for (const host of HOSTS) {
         sessionId: sid,
         command: `head -c 3145728 /dev/zero | tr '\\0' 'z'; read x`,
         watch: ['never there'],
-        heartbeatMs: 100,
+        heartbeatMs: 1_000,
       });
       // The heartbeat carries the end of what was read: the poller got through the whole line.
       const beat = await inbox.of(processId, 'heartbeat', (n) => n.data.toOffset === 3145728);

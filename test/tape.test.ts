@@ -33,7 +33,7 @@ describe('tape: the terminal state and its final event', () => {
       sessionId: 'tape',
       command: 'i=0; while read line; do i=$((i+1)); echo "tick $i"; done',
       watch: ['tick'],
-      heartbeatMs: 100,
+      heartbeatMs: 1_000,
     });
     let checked = 0;
     const rounds = 1000;

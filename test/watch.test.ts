@@ -1,4 +1,4 @@
-import { createVigil, type Notification, type Vigil } from '@vigil/core';
+import { createVigil, type Notification, type NotificationOf, type Vigil } from '@vigil/core';
 import { createWorkerHost } from '@vigil/worker';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nextEvent, workerVigil } from './support/fixtures.js';
@@ -185,4 +185,73 @@ describe('a child faster than its poller', () => {
     expect(hits).toEqual(Array.from({ length: 20 }, (_, i) => `HIT ${(i + 1) * 2000}`));
     expect(vigil.processes.get(processId).outputBytes).toBeGreaterThan(4_000_000);
   });
+});
+
+describe('truncation is not suppression', () => {
+  it('delivers four 30-line bursts in four windows, each cut to 20 lines, with no drop and no strike', async () => {
+    const cooldownMs = 200;
+    await using fixture = workerVigil({ watch: { cooldownMs, strikeLimit: 3, maxLinesPerMatch: 20 } });
+    const { vigil } = fixture;
+    const box = inbox();
+    await vigil.sessions.open('bursts', { deliver: box.deliver });
+    // Each burst is one write of 30 matching lines; the next waits for a line on stdin.
+    const burst = (b: number) => `printf 'ERROR ${b}.%s\\n' $(seq 1 30); read x`;
+    const { processId } = vigil.processes.spawn({
+      sessionId: 'bursts',
+      command: [1, 2, 3, 4].map(burst).join('; '),
+      watch: ['ERROR'],
+    });
+    for (let b = 1; b <= 4; b++) {
+      const match = await box.next(
+        (n): n is NotificationOf<'watch_match'> => n.type === 'watch_match' && n.data.hit === b,
+      );
+      expect(match.data.lines).toEqual(Array.from({ length: 20 }, (_, i) => `ERROR ${b}.${i + 1}`));
+      expect(match.data).toMatchObject({ truncated: true, suppressed: 0 });
+      // The next burst comes in a window of its own: wait this one out (it opened by the match's event).
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, match.at + cooldownMs + 20 - Date.now())),
+      );
+      await vigil.processes.write(processId, '\n');
+    }
+    await box.next((n) => n.type === 'completion');
+    expect(box.got.filter((n) => n.type === 'watch_match')).toHaveLength(4);
+    expect(box.got.filter((n) => n.type === 'watch_disabled')).toEqual([]);
+  });
+});
+
+describe('the global breaker tells the agents', () => {
+  raceIt(
+    'notifies each affected session once when it trips and once when it releases, with the drops',
+    async () => {
+      const pauseMs = 3_000;
+      await using fixture = workerVigil({
+        watch: { cooldownMs: 0, breaker: { maxMatches: 2, windowMs: 60_000, pauseMs } },
+      });
+      const { vigil } = fixture;
+      const boxes = { a: inbox(), b: inbox(), quiet: inbox() };
+      for (const [sid, box] of Object.entries(boxes))
+        await vigil.sessions.open(sid, { deliver: box.deliver });
+      // Three matches in session a: the third trips the breaker (more than 2 in the window).
+      for (let i = 1; i <= 3; i++)
+        vigil.processes.spawn({ sessionId: 'a', command: `echo HIT a${i}`, watch: ['HIT'] });
+      const pausedA = await boxes.a.next((n) => n.type === 'watch_paused');
+      // A match of session b inside the pause: b is affected too, and hears of it at its first drop.
+      vigil.processes.spawn({ sessionId: 'b', command: 'echo HIT b1', watch: ['HIT'] });
+      const pausedB = await boxes.b.next((n) => n.type === 'watch_paused');
+      expect(pausedB.id).toBe(pausedA.id);
+      expect(pausedA.processId).toBeNull();
+      expect(pausedA.data.message).toContain('paused');
+      const resumedA = await boxes.a.next((n) => n.type === 'watch_resumed');
+      const resumedB = await boxes.b.next((n) => n.type === 'watch_resumed');
+      expect(resumedA.data).toMatchObject({ suppressed: 1, pausedMs: pauseMs });
+      expect(resumedB.data).toMatchObject({ suppressed: 1, pausedMs: pauseMs });
+      for (const box of [boxes.a, boxes.b]) {
+        const kinds = box.got.filter((n) => n.processId === null).map((n) => n.type);
+        expect(kinds).toEqual(['watch_paused', 'watch_resumed']);
+      }
+      expect(boxes.a.got.filter((n) => n.type === 'watch_match')).toHaveLength(2);
+      expect(boxes.b.got.filter((n) => n.type === 'watch_match')).toEqual([]);
+      expect(boxes.quiet.got).toEqual([]);
+    },
+  );
 });

@@ -43,6 +43,7 @@ export { signalSchema } from './process/signals.js';
 export type { RunInput, SpawnInput, TerminalSize } from './process/spawn-spec.js';
 export {
   DEFAULT_TERMINAL_SIZE,
+  HEARTBEAT_FLOOR_MS,
   MAX_TIMEOUT_MS,
   MAX_YIELD_MS,
   runInputSchema,

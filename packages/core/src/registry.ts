@@ -95,10 +95,13 @@ export class SessionRegistry {
     this.#events = events;
     this.#now = now;
     this.#spools = new SpoolDir({ stateDir: config.stateDir, maxBytes: config.output.maxBytes });
-    this.#gate = new BreakerGate(config.watch.breaker, now, (release) => {
-      for (const [sessionId, suppressed] of release.suppressedBySession) {
-        this.#sessions.get(sessionId)?.breakerReleased(suppressed, release.releasedAt - release.trippedAt);
-      }
+    this.#gate = new BreakerGate(config.watch.breaker, now, {
+      paused: (sessionId, pause) => this.#sessions.get(sessionId)?.breakerPaused(pause),
+      released: (release) => {
+        for (const [sessionId, suppressed] of release.suppressedBySession) {
+          this.#sessions.get(sessionId)?.breakerReleased(suppressed, release);
+        }
+      },
     });
     host.attach({
       started: (info) => {

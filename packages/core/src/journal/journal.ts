@@ -25,7 +25,12 @@ const NOTIFIES: Readonly<Partial<Record<TapeEventType, NotificationType>>> = {
   'watch.match': 'watch_match',
   'watch.disabled': 'watch_disabled',
   heartbeat: 'heartbeat',
+  'watch.paused': 'watch_paused',
+  'watch.resumed': 'watch_resumed',
 };
+
+/** Notifications about the session's watches rather than one process. */
+const SESSION_KINDS: ReadonlySet<NotificationType> = new Set(['watch_paused', 'watch_resumed']);
 
 /**
  * Events committed as soon as they are recorded rather than with the turn's batch: rare ones, whose
@@ -109,14 +114,15 @@ export class Journal {
       ...config.delivery.retry,
       acknowledged: delivered,
       timeoutMs: config.delivery.timeoutMs,
-      withdrawn: (notification) => this.#consumed.has(notification.processId),
+      withdrawn: (notification) =>
+        notification.processId !== null && this.#consumed.has(notification.processId),
       onDelivered: (notification, attempts) => {
         if (notification.type === 'completion') this.#consumed.add(notification.processId);
         store.setNotificationState(sessionId, notification.id, 'delivered');
         this.record('notification.delivered', {
           notificationId: notification.id,
           seqOf: notification.seq,
-          processId: notification.processId,
+          ...(notification.processId === null ? {} : { processId: notification.processId }),
           attempts,
         });
         // The next deliver waits for this acknowledgement to be durable: a crash repeats one at most.
@@ -127,7 +133,7 @@ export class Journal {
         this.record('notification.withdrawn', {
           notificationId: notification.id,
           seqOf: notification.seq,
-          processId: notification.processId,
+          ...(notification.processId === null ? {} : { processId: notification.processId }),
         });
       },
       onFailure: (notification, error, attempt) => {
@@ -243,7 +249,9 @@ export class Journal {
     options: RecordOptions,
   ): Notification | undefined {
     const { processId } = options;
-    if (kind === undefined || processId === undefined || !this.#notifying) return undefined;
+    if (kind === undefined || !this.#notifying) return undefined;
+    if (SESSION_KINDS.has(kind)) return this.#sessionNotificationOf(event, kind);
+    if (processId === undefined) return undefined;
     if (kind === 'completion' && (options.notify === false || this.#consumed.has(processId)))
       return undefined;
     const id = kind === 'completion' ? `${processId}:completion` : notificationIdOf(event.data);
@@ -256,6 +264,23 @@ export class Journal {
       at: event.at,
       processId,
       command: options.command ?? '',
+      data: event.data,
+    } as Notification;
+  }
+
+  /** A notification about the session's watches as a whole: of no process. */
+  #sessionNotificationOf(
+    event: TapeEventOf<TapeEventData, TapeEventType>,
+    kind: NotificationType,
+  ): Notification {
+    return {
+      id: notificationIdOf(event.data),
+      sessionId: this.sessionId,
+      type: kind,
+      seq: event.seq,
+      at: event.at,
+      processId: null,
+      command: '',
       data: event.data,
     } as Notification;
   }

@@ -7,9 +7,16 @@ export interface NotificationData {
   readonly watch_match: TapeEventData['watch.match'];
   readonly watch_disabled: TapeEventData['watch.disabled'];
   readonly heartbeat: TapeEventData['heartbeat'];
+  /** The global breaker paused watch matches of every session (`watch.paused`). */
+  readonly watch_paused: TapeEventData['watch.paused'];
+  /** The global breaker let them through again; `suppressed` of this session's were dropped (`watch.resumed`). */
+  readonly watch_resumed: TapeEventData['watch.resumed'];
 }
 
 export type NotificationType = keyof NotificationData;
+
+/** Notifications about the session's watches as a whole, of no one process (`processId` null). */
+export type SessionNotificationType = 'watch_paused' | 'watch_resumed';
 
 interface NotificationShape<K extends NotificationType> {
   /** Stable across poller restarts and replays: derived from the process and output offset. */
@@ -19,7 +26,9 @@ interface NotificationShape<K extends NotificationType> {
   /** The tape event this notification is. */
   readonly seq: number;
   readonly at: number;
-  readonly processId: string;
+  /** The process it is about; null for a notification about the whole session's watches. */
+  readonly processId: K extends SessionNotificationType ? null : string;
+  /** The process's command; empty for a session notification. */
   readonly command: string;
   readonly data: Readonly<NotificationData[K]>;
 }

@@ -41,8 +41,15 @@ export interface TapeEventData {
     /** The pattern at fault (`pattern_timeout` only). */
     readonly pattern?: string;
   };
+  /** The global breaker refused a first match of this session: watch matches are paused for `pausedMs`. */
+  readonly 'watch.paused': {
+    readonly notificationId: string;
+    readonly pausedMs: number;
+    readonly message: string;
+  };
   /** The global breaker released; `suppressed` matches of this session were not delivered. */
   readonly 'watch.resumed': {
+    readonly notificationId: string;
     readonly suppressed: number;
     readonly pausedMs: number;
     readonly message: string;
@@ -59,13 +66,15 @@ export interface TapeEventData {
     readonly notificationId: string;
     /** The seq of the event the notification is. */
     readonly seqOf: number;
-    readonly processId: string;
+    /** Absent for a notification about the session's watches (`watch_paused`, `watch_resumed`). */
+    readonly processId?: string;
     readonly attempts: number;
   };
   readonly 'notification.withdrawn': {
     readonly notificationId: string;
     readonly seqOf: number;
-    readonly processId: string;
+    /** Absent for a notification about the session's watches (`watch_paused`, `watch_resumed`). */
+    readonly processId?: string;
   };
   readonly 'approval.requested': ApprovalEventData;
   readonly 'approval.resolved': ApprovalEventData & {

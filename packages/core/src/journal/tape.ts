@@ -20,6 +20,7 @@ const EVENT_TYPES: Readonly<Record<TapeEventType, true>> = {
   'process.exited': true,
   'watch.match': true,
   'watch.disabled': true,
+  'watch.paused': true,
   'watch.resumed': true,
   heartbeat: true,
   'notification.delivered': true,

@@ -315,6 +315,12 @@ function match(
         continue;
       }
     }
+    // Past the caps, a line the window would drop is cut from the match instead: truncation is
+    // not suppression, so it counts as no drop and no strike. Outside a window it opens a new match.
+    if (open !== undefined && entry.limiter!.windowOpen(now)) {
+      open.truncated = true;
+      continue;
+    }
     report.offered = true;
     const verdict = entry.limiter!.offer(now);
     if (verdict.action === 'drop') {

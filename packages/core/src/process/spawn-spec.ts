@@ -20,6 +20,13 @@ export const DEFAULT_TERMINAL_SIZE: TerminalSize = { cols: 80, rows: 24 };
 /** `processes.resize` input. */
 export const terminalSizeSchema = z.strictObject({ cols: terminalDimension, rows: terminalDimension });
 /** The longest `timeoutMs` (and `processes.timeoutMs`): 7 days. */
+/**
+ * The shortest heartbeat period: each heartbeat can cost the agent a turn, so sub-second periods are
+ * refused. 1 s, not Hermes' 60 s: a heartbeat is also how a caller (and the tests) sees what the
+ * poller has read so far, and that must stay usable at human speed.
+ */
+export const HEARTBEAT_FLOOR_MS = 1_000;
+
 export const MAX_TIMEOUT_MS = 604_800_000;
 /** The longest `yieldMs`: 2 minutes (a caller blocks that long at most). */
 export const MAX_YIELD_MS = 120_000;
@@ -45,8 +52,8 @@ export const spawnInputSchema = z.strictObject({
   notifyOnComplete: z.boolean().default(true),
   /** Watch patterns: substrings, `{ substring }` or `{ regex, flags }`. */
   watch: watchPatternsSchema.default([]),
-  /** Send the output since the last heartbeat every this many ms (skipped when there is none). */
-  heartbeatMs: z.number().int().min(100).max(86_400_000).optional(),
+  /** Send the output since the last heartbeat every this many ms, at least `HEARTBEAT_FLOOR_MS` (skipped when there is none). */
+  heartbeatMs: z.number().int().min(HEARTBEAT_FLOOR_MS).max(86_400_000).optional(),
   /** Wait for a human approval before starting. */
   requireApproval: z.boolean().default(false),
   /** A human-readable reason shown on the approval card. */

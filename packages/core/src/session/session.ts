@@ -14,6 +14,8 @@ import type { Spawner } from '../process/spawner.js';
 import type { SpoolDir } from '../process/spool-dir.js';
 import type { InstanceSecrets } from '../secrets/secrets-config.js';
 import type { JournalStore, RestoredSession } from '../store/store.js';
+import type { BreakerRelease } from '../watch/breaker.js';
+import type { BreakerPause } from '../watch/breaker-gate.js';
 import { describePattern, linearTimePattern } from '../watch/patterns.js';
 import { ProcessTable } from './process-table.js';
 import type { SessionCloseResult, SessionInfo, SessionState, SessionView } from './session-info.js';
@@ -244,14 +246,26 @@ export class Session implements SessionView {
     if (this.#link.runId === info.runId) this.#pollerRunning = false;
   }
 
-  /** The global breaker let watch notifications through again; `suppressed` of this session's were lost. */
-  breakerReleased(suppressed: number, pausedMs: number): void {
+  /** The global breaker refused this session's first match of a pause: the agent hears what and how long. */
+  breakerPaused(pause: BreakerPause): void {
     if (!this.live) return;
     const { maxMatches, windowMs } = this.#context.config.watch.breaker;
+    this.journal.record('watch.paused', {
+      notificationId: `breaker:${pause.trippedAt}:paused`,
+      pausedMs: pause.pausedMs,
+      message: `watch notifications of all processes are paused for ${pause.pausedMs} ms (more than ${maxMatches} matches in ${windowMs} ms across all processes); matches meanwhile are dropped and counted, and you will be told when they resume. Completions still arrive`,
+    });
+  }
+
+  /** The global breaker let watch notifications through again; `suppressed` of this session's were lost. */
+  breakerReleased(suppressed: number, release: BreakerRelease): void {
+    if (!this.live) return;
+    const pausedMs = release.releasedAt - release.trippedAt;
     this.journal.record('watch.resumed', {
+      notificationId: `breaker:${release.trippedAt}:resumed`,
       suppressed,
       pausedMs,
-      message: `watch notifications were paused for ${pausedMs} ms (more than ${maxMatches} matches in ${windowMs} ms across all processes); ${suppressed} matches of this session were not delivered`,
+      message: `watch notifications resumed after a pause of ${pausedMs} ms; ${suppressed} matches of this session were dropped meanwhile`,
     });
   }
 

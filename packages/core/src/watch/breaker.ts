@@ -101,6 +101,16 @@ export class WatchBreaker {
     return release;
   }
 
+  /** Matches of `sessionId` refused since the last `poll` (1 right after its first refused one). */
+  refused(sessionId: string): number {
+    return this.#bySession.get(sessionId) ?? 0;
+  }
+
+  /** When the breaker tripped (the first trip, when pauses merge), or null if nothing is pending. */
+  trippedAt(): number | null {
+    return this.#trippedAt;
+  }
+
   /** When `poll` will next return counts (possibly already past), or null if nothing is pending. */
   nextReleaseAt(): number | null {
     return this.#pausedUntil;

@@ -98,10 +98,15 @@ export class WatchLimiter {
     return this.#disabled;
   }
 
+  /** Whether a match seen at `now` falls inside the window of the last delivered one (would be dropped). */
+  windowOpen(now: number): boolean {
+    return this.#windowEndsAt !== null && now < this.#windowEndsAt;
+  }
+
   /** Decides what happens to a match seen at `now` (milliseconds, any monotonic clock). */
   offer(now: number): LimiterVerdict {
     if (this.#disabled !== null) return { action: 'disabled' };
-    if (this.#windowEndsAt !== null && now < this.#windowEndsAt) {
+    if (this.windowOpen(now)) {
       this.#suppressed += 1;
       if (this.#suppressed === 1) this.#strikes += 1;
       if (this.#strikes >= this.#limits.strikeLimit) {

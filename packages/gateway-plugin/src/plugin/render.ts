@@ -56,6 +56,10 @@ export function renderNotification(notification: Notification): RenderedNotifica
         more,
       ].join('\n');
       break;
+    case 'watch_paused':
+    case 'watch_resumed':
+      text = `[vigil] ${notification.data.message}.`;
+      break;
   }
   return { text, notification };
 }
