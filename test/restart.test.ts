@@ -282,6 +282,45 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
     },
   );
 
+  raceIt(
+    'keeps a consumed completion consumed, a removed process removed, and the completion policy',
+    async () => {
+      const dir = stateDir();
+      const { killed, removed } = await (async () => {
+        await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+        await first.call('open', { sessionId: 'agent' });
+        const input = {
+          sessionId: 'agent',
+          command: 'sleep 30',
+          notifyOnComplete: 'onFailure',
+          notifyOnEmptySuccess: false,
+        };
+        const { processId: killed } = await first.call<ProcessInfo>('spawn', { input });
+        await first.call('kill', { processId: killed, options: { consumeCompletion: true } });
+        const [removed] = await runInTurn(first, 'agent', ['echo gone']);
+        await first.deliveredCount(1);
+        await first.call('remove', { processId: removed });
+        await first.kill();
+        return { killed, removed: removed! };
+      })();
+      await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await second.call('open', { sessionId: 'agent' });
+      expect(await second.call<ProcessInfo>('get', { processId: killed })).toMatchObject({
+        state: 'killed',
+        completionConsumed: true,
+        notifyOnComplete: 'onFailure',
+        notifyOnEmptySuccess: false,
+        name: 'sleep 30',
+      });
+      await expect(second.call('get', { processId: removed })).rejects.toMatchObject({
+        code: 'ERR_UNKNOWN_PROCESS',
+      });
+      const [later] = await runInTurn(second, 'agent', ['exit 3']);
+      await second.deliveredCount(1);
+      expect(completionIds(second.deliveries)).toEqual([`${later}:completion`]);
+    },
+  );
+
   raceIt('closes a restored session nobody opens again after sessionIdleTtlMs', async () => {
     const dir = stateDir();
     await (async () => {

@@ -3,7 +3,9 @@ import { closeSync } from 'node:fs';
 import { VigilError } from '../errors.js';
 import type { AdoptionRecord } from './adopted-child.js';
 import { type ChildEnd, ChildRun, type ChildRunHandlers, type WriteOptions } from './child-run.js';
+import { wantsCompletion } from './completion-policy.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
+import { processName } from './process-name.js';
 import type { ProcessRecord } from './process-record.js';
 import type { SpawnSpec, TerminalSize } from './spawn-spec.js';
 import type { Spawner } from './spawner.js';
@@ -143,9 +145,14 @@ export class ManagedProcess {
     return this.spec.patterns.length > 0 || this.spec.heartbeatMs > 0;
   }
 
-  /** Whether its completion is delivered: `notifyOnComplete`, or watching was disabled (fallback). */
-  get notifiesOnExit(): boolean {
-    return this.spec.notifyOnComplete || this.#fallbackNotify;
+  /**
+   * Whether its completion is delivered, having ended this way: as `notifyOnComplete` and
+   * `notifyOnEmptySuccess` ask, or always once watching was disabled (the fallback).
+   */
+  notifiesOn(exit: ExitRecord): boolean {
+    if (this.#fallbackNotify) return true;
+    const { notifyOnComplete: policy, notifyOnEmptySuccess = true } = this.spec;
+    return wantsCompletion(exit, { policy, notifyOnEmptySuccess });
   }
 
   get watching(): boolean {
@@ -425,6 +432,7 @@ export class ManagedProcess {
       processId: this.processId,
       sessionId: this.spec.sessionId,
       command: this.spec.display,
+      name: processName(this.spec.command),
       cwd: this.spec.cwd ?? null,
       state: this.#state,
       pid: this.pid ?? this.#restoredPid,
@@ -435,6 +443,7 @@ export class ManagedProcess {
       signal: this.#signal,
       reason: this.#reason,
       notifyOnComplete: this.spec.notifyOnComplete,
+      notifyOnEmptySuccess: this.spec.notifyOnEmptySuccess ?? true,
       watching: this.#watching,
       watch: this.spec.patterns.map((p) => (p.kind === 'substring' ? p.substring : `/${p.regex}/${p.flags}`)),
       completionConsumed,

@@ -1,3 +1,4 @@
+import type { CompletionPolicy } from './completion-policy.js';
 import type { TerminalSize } from './spawn-spec.js';
 
 export type ProcessState =
@@ -23,6 +24,8 @@ export interface ProcessInfo {
   readonly processId: string;
   readonly sessionId: string;
   readonly command: string;
+  /** A short name derived from the command: its verb and first target (`npm test`, `tail app.log`). */
+  readonly name: string;
   readonly cwd: string | null;
   readonly state: ProcessState;
   readonly pid: number | null;
@@ -33,7 +36,10 @@ export interface ProcessInfo {
   readonly signal: string | null;
   /** Why the process ended, in words (`exited with code 1`, `killed by SIGTERM`, `denied`, ...). */
   readonly reason: string | null;
-  readonly notifyOnComplete: boolean;
+  /** When its end is a notification: `'always'`, `'onFailure'` or `'never'`. */
+  readonly notifyOnComplete: CompletionPolicy;
+  /** Whether a successful run that printed nothing is notified too. */
+  readonly notifyOnEmptySuccess: boolean;
   /** Whether watch matches are still reported (false once the rate limits disabled watching). */
   readonly watching: boolean;
   readonly watch: readonly string[];

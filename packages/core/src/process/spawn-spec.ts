@@ -3,6 +3,7 @@ import { invalidInput } from '../errors.js';
 import { parse } from '../validation.js';
 import { watchPatternsSchema } from '../watch/pattern-schema.js';
 import { normalizePatternInput, type WatchPattern } from '../watch/patterns.js';
+import { type CompletionPolicy, completionPolicyOf, completionPolicySchema } from './completion-policy.js';
 
 /** Bounds of a terminal's `cols` and `rows`. */
 export const TERMINAL_MAX_DIMENSION = 1000;
@@ -27,8 +28,13 @@ export const spawnInputSchema = z.strictObject({
   command: z.union([z.string().min(1).max(100_000), z.array(z.string().max(100_000)).min(1).max(1000)]),
   cwd: z.string().min(1).max(4096).optional(),
   env: z.record(z.string(), z.string()).optional(),
-  /** Deliver a `completion` notification when the process ends. Default true. */
-  notifyOnComplete: z.boolean().default(true),
+  /**
+   * When its end is a `completion` notification: `'always'` (or `true`), `'onFailure'` (a non-zero
+   * exit, a signal, a kill), `'never'` (or `false`). Default `'always'`.
+   */
+  notifyOnComplete: completionPolicySchema.default('always'),
+  /** Deliver the completion of a successful run that printed nothing at all. Default true. */
+  notifyOnEmptySuccess: z.boolean().default(true),
   /** Watch patterns: substrings, `{ substring }` or `{ regex, flags }`. */
   watch: watchPatternsSchema.default([]),
   /** Send the output since the last heartbeat every this many ms (skipped when there is none). */
@@ -57,7 +63,9 @@ export interface SpawnSpec {
   readonly display: string;
   readonly cwd: string | undefined;
   readonly env: Readonly<Record<string, string>> | undefined;
-  readonly notifyOnComplete: boolean;
+  readonly notifyOnComplete: CompletionPolicy;
+  /** Absent in records of older versions: true. */
+  readonly notifyOnEmptySuccess?: boolean;
   readonly patterns: readonly WatchPattern[];
   readonly heartbeatMs: number;
   readonly requireApproval: boolean;
@@ -85,6 +93,7 @@ export function parseSpawn(input: unknown, what = 'spawn input'): SpawnSpec {
     cwd: spec.cwd,
     env: spec.env,
     notifyOnComplete: spec.notifyOnComplete,
+    notifyOnEmptySuccess: spec.notifyOnEmptySuccess,
     patterns: spec.watch.map(normalizePatternInput),
     heartbeatMs: spec.heartbeatMs ?? 0,
     requireApproval: spec.requireApproval,
@@ -103,4 +112,10 @@ export function spawnErrorCode(field: string): 'ERR_INVALID_PATTERN' | 'ERR_INVA
 
 function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A spec as a previous version journaled it, in today's shape (`notifyOnComplete` was a boolean). */
+export function upgradeSpec(spec: SpawnSpec): SpawnSpec {
+  const policy = completionPolicyOf(spec.notifyOnComplete as CompletionPolicy | boolean);
+  return policy === spec.notifyOnComplete ? spec : { ...spec, notifyOnComplete: policy };
 }

@@ -10,7 +10,7 @@ import { SURVIVOR_LIMIT_MS } from '../process/child-run.js';
 import { type Cancellation, ManagedProcess, type ProcessHandlers } from '../process/managed-process.js';
 import type { ProcessInfo } from '../process/process-info.js';
 import type { ProcessRecord } from '../process/process-record.js';
-import type { SpawnSpec, TerminalSize } from '../process/spawn-spec.js';
+import { type SpawnSpec, type TerminalSize, upgradeSpec } from '../process/spawn-spec.js';
 import type { Spawner } from '../process/spawner.js';
 import type { Spool, SpoolLines } from '../process/spool.js';
 import type { SpoolDir } from '../process/spool-dir.js';
@@ -113,7 +113,9 @@ export class ProcessTable {
    * `restoreProcess` decides. The caller counted the unfinished ones as active.
    */
   restore(records: readonly ProcessRecord[], decisions: ReadonlyMap<string, Promise<ApprovalOutcome>>): void {
-    for (const record of records) {
+    for (const saved of records) {
+      const record = { ...saved, spec: upgradeSpec(saved.spec) };
+      if (record.completionConsumed === true) this.#parts.journal.consume(record.processId);
       const spool = this.#parts.spools.reopen(record.spoolPath);
       const outcome = record.state === 'running' ? restoreProcess(record) : undefined;
       const process =
@@ -141,7 +143,9 @@ export class ProcessTable {
   /** Journals what a restart needs of the process (batched with the turn's writes). */
   persist(process: ManagedProcess): void {
     const { journal, link } = this.#parts;
-    journal.saveProcess(process.record(link.cursorOf(process.processId) ?? null));
+    const { processId } = process;
+    const record = process.record(link.cursorOf(processId) ?? null);
+    journal.saveProcess({ ...record, completionConsumed: journal.consumed(processId) });
   }
 
   /** The state and the output tail. Never consumes the completion (G10). */
@@ -167,16 +171,32 @@ export class ProcessTable {
       options.signal,
     );
     // A released process did not end: its completion is still to come, after a restart.
-    if (outcome !== TIMED_OUT && !process.released) this.#parts.journal.consume(process.processId);
+    if (outcome !== TIMED_OUT && !process.released) this.consume(process);
     return { process: this.info(process), timedOut: outcome === TIMED_OUT };
+  }
+
+  /**
+   * Its completion counts as consumed (G10), journaled: it never becomes a notification, and one
+   * waiting for delivery is withdrawn, as are its later matches.
+   */
+  consume(process: ManagedProcess): void {
+    this.#parts.journal.consume(process.processId);
+    this.persist(process);
   }
 
   /**
    * Kills the process group (SIGTERM, then SIGKILL after `killGraceMs`) and resolves once the
    * process ended and no member of its group is alive. After the child's own end it still ends
-   * what is left of the group (grandchildren), without changing how the process ended.
+   * what is left of the group (grandchildren), without changing how the process ended. With
+   * `consumeCompletion` (an agent that kills and reads the result), its completion is consumed
+   * first, so it never becomes a notification.
    */
-  async kill(process: ManagedProcess, signal: NodeJS.Signals): Promise<ProcessInfo> {
+  async kill(
+    process: ManagedProcess,
+    signal: NodeJS.Signals,
+    options: { readonly consumeCompletion?: boolean } = {},
+  ): Promise<ProcessInfo> {
+    if (options.consumeCompletion === true) this.consume(process);
     const { approvalId } = process;
     if (process.state === 'pending_approval' && approvalId !== null) {
       process.requestKill();
@@ -254,7 +274,7 @@ export class ProcessTable {
       journal.record('process.exited', exit, {
         processId: process.processId,
         command: process.spec.display,
-        notify: process.notifiesOnExit,
+        notify: process.notifiesOn(exit),
       });
     }
     events.emit('process:exited', this.info(process));
