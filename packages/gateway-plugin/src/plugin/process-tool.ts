@@ -1,13 +1,27 @@
-import { type LogPage, type ProcessInfo, spawnInputSchema, type Vigil, VigilError } from '@vigil/core';
+import { type LogPage, type ProcessInfo, spawnInputSchema, TERMINAL_STATES, type Vigil } from '@vigil/core';
 import { parse, spawnErrorCode } from '@vigil/core/host';
 import { z } from 'zod';
+import { resolveProcess } from './process-ref.js';
 
 const spawnFields = spawnInputSchema.omit({ sessionId: true }).partial().shape;
 
 /** Input of the agent-facing `process` tool: one flat object, so every gateway's tool API accepts it. */
 export const processToolInputSchema = z
   .strictObject({
-    action: z.enum(['spawn', 'poll', 'log', 'wait', 'kill', 'write', 'close_stdin', 'resize', 'list']),
+    action: z.enum([
+      'spawn',
+      'poll',
+      'log',
+      'wait',
+      'kill',
+      'write',
+      'close_stdin',
+      'resize',
+      'list',
+      'remove',
+      'clear',
+    ]),
+    /** The process's id, or a unique prefix of it (`proc_` may be left out). */
     processId: z.string().min(1).max(64).optional(),
     ...spawnFields,
     offset: z.number().int().min(0).optional(),
@@ -28,7 +42,7 @@ export const processToolInputSchema = z
       }
     };
     if (input.action === 'spawn') needs('command');
-    else if (input.action !== 'list') needs('processId');
+    else if (input.action !== 'list' && input.action !== 'clear') needs('processId');
     if (input.action === 'write' && input.eof !== true) needs('data');
     if (input.action === 'resize') {
       needs('cols');
@@ -59,7 +73,13 @@ export interface ToolDefinition {
 }
 
 const DESCRIPTION = `Run and follow background commands (builds, servers, log tails) without blocking.
-Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines), wait (block until it ends, up to timeoutMs), kill, write (stdin; eof: true ends it after data), close_stdin (EOF), resize (cols and rows of a command spawned with pty: true, which runs in a terminal), list.`;
+Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines), wait (block until it ends, up to timeoutMs), kill, write (stdin; eof: true ends it after data), close_stdin (EOF), resize (cols and rows of a command spawned with pty: true, which runs in a terminal), list, remove (forget a finished process and its output), clear (remove every finished process).
+A processId may be shortened to a unique prefix. log without offset shows the last 200 lines (limit) and the offset to page back. Killing a process here tells you how it ended: no notification of it follows.`;
+
+/** A `list` line: the process's short name first, as people scan for it. */
+function listLine(process: ProcessInfo): string {
+  return `[${process.name}] ${summary(process)}`;
+}
 
 function summary(process: ProcessInfo): string {
   const exit = process.exitCode === null ? '' : `, exit code ${process.exitCode}`;
@@ -86,16 +106,6 @@ function parseInput(input: unknown): z.output<typeof processToolInputSchema> {
 
 /** The `process` tool for agents, bound to one vigil; every action is scoped to the calling session. */
 export function createProcessTool(vigil: () => Vigil): ToolDefinition {
-  const owned = (sessionId: string, processId: string): ProcessInfo => {
-    const process = vigil().processes.get(processId);
-    // Another session's process is as unknown as a missing one.
-    if (process.sessionId !== sessionId) {
-      throw new VigilError('ERR_UNKNOWN_PROCESS', `unknown process ${processId}`, {
-        details: { field: 'processId' },
-      });
-    }
-    return process;
-  };
   return {
     name: 'process',
     description: DESCRIPTION,
@@ -104,6 +114,11 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
       const input = parseInput(raw);
       const v = vigil();
       const { sessionId } = context;
+      // Spawn takes no process; every other action that names one works on the caller's own only.
+      const processId =
+        input.processId === undefined || input.action === 'spawn'
+          ? ''
+          : resolveProcess(v, sessionId, input.processId).processId;
       switch (input.action) {
         case 'spawn': {
           const {
@@ -126,61 +141,66 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
         }
         case 'list': {
           const all = v.processes.list({ sessionId });
-          return { text: all.length === 0 ? 'No processes.' : all.map(summary).join('\n'), data: all };
+          return { text: all.length === 0 ? 'No processes.' : all.map(listLine).join('\n'), data: all };
+        }
+        case 'remove': {
+          const removed = v.processes.remove(processId);
+          return { text: `Removed ${summary(removed)}.`, data: removed };
+        }
+        case 'clear': {
+          const finished = v.processes
+            .list({ sessionId })
+            .filter((process) => TERMINAL_STATES.has(process.state));
+          const removed = finished.map((process) => v.processes.remove(process.processId));
+          return { text: `Removed ${removed.length} finished processes.`, data: removed };
         }
         case 'poll': {
-          owned(sessionId, input.processId!);
-          const result = v.processes.poll(input.processId!);
+          const result = v.processes.poll(processId);
           return { text: `${summary(result.process)}\nRecent output:\n${result.tail}`, data: result };
         }
         case 'log': {
-          owned(sessionId, input.processId!);
-          const page = await v.processes.log(input.processId!, {
+          const page = await v.processes.log(processId, {
             ...(input.offset === undefined ? {} : { offset: input.offset }),
             ...(input.limit === undefined ? {} : { limit: input.limit }),
           });
           return { text: renderLog(page), data: page };
         }
         case 'wait': {
-          owned(sessionId, input.processId!);
-          const result = await v.processes.wait(input.processId!, {
+          const result = await v.processes.wait(processId, {
             timeoutMs: input.timeoutMs ?? 30_000,
             ...(context.signal === undefined ? {} : { signal: context.signal }),
           });
-          const tail = result.timedOut ? ' (still running)' : `\n${v.processes.poll(input.processId!).tail}`;
+          const tail = result.timedOut ? ' (still running)' : `\n${v.processes.poll(processId).tail}`;
           return { text: `${summary(result.process)}${tail}`, data: result };
         }
         case 'kill': {
-          owned(sessionId, input.processId!);
-          const process = await v.processes.kill(
-            input.processId!,
-            input.signal ? { signal: input.signal } : {},
-          );
+          // The agent reads how it ended right here: a notification of it would cost another turn.
+          const process = await v.processes.kill(processId, {
+            consumeCompletion: true,
+            ...(input.signal ? { signal: input.signal } : {}),
+          });
           return { text: summary(process), data: process };
         }
         case 'write': {
-          owned(sessionId, input.processId!);
           const data = input.data ?? '';
           const eof = input.eof === true;
-          await v.processes.write(input.processId!, data, {
+          await v.processes.write(processId, data, {
             ...(context.signal === undefined ? {} : { signal: context.signal }),
             ...(eof ? { eof } : {}),
           });
           return {
-            text: `Wrote ${data.length} characters to ${input.processId}${eof ? ', then EOF' : ''}.`,
+            text: `Wrote ${data.length} characters to ${processId}${eof ? ', then EOF' : ''}.`,
             data: { ok: true },
           };
         }
         case 'close_stdin': {
-          owned(sessionId, input.processId!);
-          v.processes.closeStdin(input.processId!);
-          return { text: `Closed the stdin of ${input.processId} (EOF).`, data: { ok: true } };
+          v.processes.closeStdin(processId);
+          return { text: `Closed the stdin of ${processId} (EOF).`, data: { ok: true } };
         }
         case 'resize': {
-          owned(sessionId, input.processId!);
-          v.processes.resize(input.processId!, { cols: input.cols!, rows: input.rows! });
+          v.processes.resize(processId, { cols: input.cols!, rows: input.rows! });
           return {
-            text: `Resized the terminal of ${input.processId} to ${input.cols}x${input.rows}.`,
+            text: `Resized the terminal of ${processId} to ${input.cols}x${input.rows}.`,
             data: { ok: true },
           };
         }
