@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { processName, type SpawnInput, type Vigil } from '@vigil/core';
 import { describe, expect, it } from 'vitest';
 import { nextEvent } from './support/fixtures.js';
-import { HOSTS, Inbox, newSessionId, readTape } from './support/processes.js';
+import { HOSTS, Inbox, newSessionId, readTape, tapeUntil } from './support/processes.js';
 import { raceIt } from './support/race.js';
 
 const host = HOSTS[0]!;
@@ -30,6 +30,24 @@ async function runToEnd(vigil: Vigil, input: SpawnInput): Promise<string> {
 async function barrier(vigil: Vigil, sid: string, inbox: Inbox): Promise<void> {
   const processId = await runToEnd(vigil, { sessionId: sid, command: 'echo barrier' });
   await inbox.of(processId, 'completion');
+}
+
+/** A session whose first delivery is held until `release()`: what comes after it waits undelivered. */
+async function heldSession(vigil: Vigil) {
+  const inbox = new Inbox();
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const sid = newSessionId('held');
+  await vigil.sessions.open(sid, {
+    deliver: async (notification) => {
+      const first = inbox.calls.length === 0;
+      await inbox.deliver(notification);
+      if (first) await held;
+    },
+  });
+  return { sid, inbox, release };
 }
 
 describe('processName', () => {
@@ -123,20 +141,8 @@ describe('kill with consumeCompletion', () => {
 
   raceIt('withdraws the undelivered completion of a process that already ended', async () => {
     await using vigil = host.make();
-    const inbox = new Inbox();
-    // The first delivery hangs until released: the second process's completion waits behind it.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const sid = newSessionId('controls');
-    await vigil.sessions.open(sid, {
-      deliver: async (notification) => {
-        const first = inbox.calls.length === 0;
-        await inbox.deliver(notification);
-        if (first) await held;
-      },
-    });
+    // The first completion's delivery hangs until released: the second one waits behind it.
+    const { sid, inbox, release } = await heldSession(vigil);
     const first = await runToEnd(vigil, { sessionId: sid, command: 'echo first' });
     const second = await runToEnd(vigil, { sessionId: sid, command: 'echo second' });
     await vigil.processes.kill(second, { consumeCompletion: true });
@@ -190,5 +196,81 @@ describe('processes.remove', () => {
       expect.objectContaining({ code: 'ERR_UNKNOWN_PROCESS' }),
     );
     await vigil.processes.kill(running.processId);
+  });
+});
+
+describe('supersession (replaces, key)', () => {
+  raceIt(
+    'replaces kills the older run that still goes; neither its match nor its completion is delivered',
+    async () => {
+      await using vigil = host.make();
+      const { sid, inbox, release } = await heldSession(vigil);
+      await runToEnd(vigil, { sessionId: sid, command: 'echo hold' });
+      const old = vigil.processes.spawn({ sessionId: sid, command: 'echo HIT; sleep 30', watch: ['HIT'] });
+      await tapeUntil(vigil, sid, (events) => events.some((event) => event.type === 'watch.match'));
+      const exited = nextEvent(vigil, 'process:exited', (info) => info.processId === old.processId);
+      const fresh = vigil.processes.spawn({
+        sessionId: sid,
+        command: 'echo rebuilt',
+        replaces: old.processId,
+      });
+      expect((await exited)[0]).toMatchObject({
+        state: 'killed',
+        supersededBy: fresh.processId,
+        completionConsumed: true,
+      });
+      release();
+      await inbox.of(fresh.processId, 'completion');
+      expect(inbox.calls.filter((n) => n.processId === old.processId)).toEqual([]);
+      const tape = await readTape(vigil, sid);
+      const supersedes = tape.flatMap((event) =>
+        event.type === 'process.supersedes' ? [{ processId: event.processId, ...event.data }] : [],
+      );
+      expect(supersedes).toEqual([
+        { processId: fresh.processId, superseded: old.processId, key: null, killed: true },
+      ]);
+      const withdrawn = tape.flatMap((event) =>
+        event.type === 'notification.withdrawn' ? [event.data.processId] : [],
+      );
+      expect(withdrawn).toEqual([old.processId]);
+    },
+  );
+
+  raceIt(
+    'a rerun with the same key withdraws what the ended run has not delivered, and only that run',
+    async () => {
+      await using vigil = host.make();
+      const { sid, inbox, release } = await heldSession(vigil);
+      await runToEnd(vigil, { sessionId: sid, command: 'echo hold' });
+      const build = { sessionId: sid, key: 'build', watch: ['HIT'] };
+      const first = await runToEnd(vigil, { ...build, command: 'echo HIT; exit 1' });
+      const other = await runToEnd(vigil, { sessionId: sid, key: 'test', command: 'echo tested' });
+      const second = vigil.processes.spawn({ ...build, command: 'echo built' });
+      expect(vigil.processes.get(first)).toMatchObject({ key: 'build', supersededBy: second.processId });
+      release();
+      await inbox.of(second.processId, 'completion');
+      expect(inbox.calls.filter((n) => n.processId === first)).toEqual([]);
+      expect(inbox.ackedFor(other, 'completion')).toHaveLength(1);
+      const withdrawn = (await readTape(vigil, sid)).flatMap((event) =>
+        event.type === 'notification.withdrawn' ? [event.data.processId] : [],
+      );
+      expect(withdrawn).toEqual([first, first]);
+    },
+  );
+
+  it('refuses a replaces that names no process of the session, and a bad key, naming the field', async () => {
+    await using vigil = host.make();
+    const { sid } = await openSession(vigil);
+    const { sid: otherSid } = await openSession(vigil);
+    const theirs = await runToEnd(vigil, { sessionId: otherSid, command: 'true' });
+    for (const replaces of ['proc_000000000000', theirs]) {
+      expect(() => vigil.processes.spawn({ sessionId: sid, command: 'true', replaces })).toThrow(
+        expect.objectContaining({ code: 'ERR_UNKNOWN_PROCESS', details: { field: 'replaces' } }),
+      );
+    }
+    expect(() => vigil.processes.spawn({ sessionId: sid, command: 'true', key: '' })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_INPUT', message: expect.stringContaining('key') }),
+    );
+    expect(vigil.processes.list({ sessionId: sid })).toEqual([]);
   });
 });

@@ -279,6 +279,23 @@ describe('the process tool', () => {
     await run.execute({ action: 'kill', processId: running }, context);
   });
 
+  it('spawns a run that replaces another named by an id prefix, which is killed', async () => {
+    const { plugin } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    const run = tool(plugin);
+    const context = { sessionId: 's' };
+    const old = idOf(await run.execute({ action: 'spawn', command: 'sleep 30', key: 'serve' }, context));
+    const fresh = idOf(
+      await run.execute({ action: 'spawn', command: 'sleep 30', replaces: old.slice(5, 12) }, context),
+    );
+    const waited = await run.execute({ action: 'wait', processId: old, timeoutMs: 10_000 }, context);
+    expect(waited.data).toMatchObject({ process: { state: 'killed', supersededBy: fresh, key: 'serve' } });
+    await expect(
+      run.execute({ action: 'spawn', command: 'true', replaces: 'proc_' }, context),
+    ).rejects.toMatchObject({ code: 'ERR_AMBIGUOUS_PROCESS', details: { field: 'replaces' } });
+    await run.execute({ action: 'kill', processId: fresh }, context);
+  });
+
   it('kill through the tool consumes the completion; a kill from elsewhere is still notified', async () => {
     const { plugin, inbox, next } = gateway();
     await plugin.hooks.sessionStart({ sessionId: 's' });

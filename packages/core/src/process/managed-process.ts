@@ -69,6 +69,8 @@ export class ManagedProcess {
   readonly #disabledPatterns = new Set<number>();
   #detached = false;
   #released = false;
+  /** The process that replaced it (`replaces`, or a rerun with its `key`). */
+  #supersededBy: string | null = null;
   /** How it ended, as its `process.exited` said. */
   #exit: ExitRecord | undefined;
   /** The pid a previous run journaled (a restored process has no child of this run). */
@@ -333,6 +335,15 @@ export class ManagedProcess {
     if (this.#disabledPatterns.size >= this.spec.patterns.length) this.disableWatch();
   }
 
+  get supersededBy(): string | null {
+    return this.#supersededBy;
+  }
+
+  /** A newer run replaced it: its completion and matches are stale (the table consumes them). */
+  supersede(by: string): void {
+    this.#supersededBy = by;
+  }
+
   /** Its session closed while it runs (`keepOnSessionClose`): nothing goes to the tape any more. */
   detach(): void {
     this.#detached = true;
@@ -399,6 +410,7 @@ export class ManagedProcess {
       watching: this.#watching,
       fallbackNotify: this.#fallbackNotify,
       detached: this.#detached,
+      supersededBy: this.#supersededBy,
       cursor,
       adoption: this.adoptionRecord ?? null,
     };
@@ -417,6 +429,7 @@ export class ManagedProcess {
     this.#watching = record.watching;
     this.#fallbackNotify = record.fallbackNotify;
     this.#detached = record.detached;
+    this.#supersededBy = record.supersededBy ?? null;
     this.#restoredPid = record.pid;
     if (record.exit !== null) {
       this.#exit = record.exit;
@@ -444,6 +457,8 @@ export class ManagedProcess {
       reason: this.#reason,
       notifyOnComplete: this.spec.notifyOnComplete,
       notifyOnEmptySuccess: this.spec.notifyOnEmptySuccess ?? true,
+      key: this.spec.key ?? null,
+      supersededBy: this.#supersededBy,
       watching: this.#watching,
       watch: this.spec.patterns.map((p) => (p.kind === 'substring' ? p.substring : `/${p.regex}/${p.flags}`)),
       completionConsumed,

@@ -40,6 +40,10 @@ export interface ProcessInfo {
   readonly notifyOnComplete: CompletionPolicy;
   /** Whether a successful run that printed nothing is notified too. */
   readonly notifyOnEmptySuccess: boolean;
+  /** The `key` it was spawned with: reruns of one task share it. */
+  readonly key: string | null;
+  /** The process that replaced it (`replaces`, or a rerun with its `key`): its completion and matches are withdrawn. */
+  readonly supersededBy: string | null;
   /** Whether watch matches are still reported (false once the rate limits disabled watching). */
   readonly watching: boolean;
   readonly watch: readonly string[];

@@ -28,6 +28,8 @@ export interface ProcessRecord {
    * it): it never becomes a notification. Absent in records of older versions.
    */
   readonly completionConsumed?: boolean;
+  /** The process that replaced it (absent in records of older versions). */
+  readonly supersededBy?: string | null;
   /** Its session closed while it ran (`keepOnSessionClose`). */
   readonly detached: boolean;
   /** Output before this byte offset was matched (the poller's committed cursor), when followed. */

@@ -45,6 +45,13 @@ export const spawnInputSchema = z.strictObject({
   description: z.string().max(10_000).optional(),
   /** Keep running after the session closes (still killed by `vigil.close()`). */
   keepOnSessionClose: z.boolean().default(false),
+  /**
+   * A process of the same session this run replaces: its undelivered completion and matches are
+   * withdrawn, and it is killed if it still runs.
+   */
+  replaces: z.string().min(1).max(64).optional(),
+  /** Names the task: a spawn with the same `key` in the session replaces every earlier run with it, as `replaces` does. */
+  key: z.string().min(1).max(200).optional(),
   /** Run in a pseudo-terminal (stdout and stderr are the terminal; stdin its keyboard). Default false. */
   pty: z.boolean().default(false),
   /** The terminal's width in columns (with `pty`). Default 80. */
@@ -71,6 +78,9 @@ export interface SpawnSpec {
   readonly requireApproval: boolean;
   readonly description: string | undefined;
   readonly keepOnSessionClose: boolean;
+  /** Absent in records of older versions, as are `key`'s. */
+  readonly replaces?: string | undefined;
+  readonly key?: string | undefined;
   /** Its terminal's size at spawn when it runs in a pseudo-terminal; null (or absent in records of older versions) otherwise. */
   readonly pty?: TerminalSize | null;
 }
@@ -99,6 +109,8 @@ export function parseSpawn(input: unknown, what = 'spawn input'): SpawnSpec {
     requireApproval: spec.requireApproval,
     description: spec.description,
     keepOnSessionClose: spec.keepOnSessionClose,
+    replaces: spec.replaces,
+    key: spec.key,
     pty: spec.pty
       ? { cols: spec.cols ?? DEFAULT_TERMINAL_SIZE.cols, rows: spec.rows ?? DEFAULT_TERMINAL_SIZE.rows }
       : null,

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { ApprovalOutcome, ApprovalQueue } from '../approvals/approval-queue.js';
 import type { VigilConfig } from '../config.js';
-import { invalidInput, VigilError } from '../errors.js';
+import { invalidInput, toVigilError, VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { Journal } from '../journal/journal.js';
 import type { PollerLink } from '../poller/link.js';
@@ -97,9 +97,11 @@ export class ProcessTable {
    */
   spawn(processId: string, spec: SpawnSpec): ManagedProcess {
     const { spools, now } = this.#parts;
+    const stale = this.#staleRuns(spec);
     const process = this.#create(processId, spec, spools.create(processId), now());
     this.#processes.set(processId, process);
     this.#active.add(processId);
+    for (const old of stale) this.#supersede(old, process);
     if (spec.requireApproval) this.#requestApproval(process);
     else this.#start(process);
     this.persist(process);
@@ -358,6 +360,50 @@ export class ProcessTable {
     this.#processes.delete(processId);
     this.#parts.spools.delete(process.spool);
     this.#parts.journal.forget(processId);
+  }
+
+  /** The runs a spawn replaces: the one it names (`ERR_UNKNOWN_PROCESS` naming `replaces` if none), and those with its `key`. */
+  #staleRuns(spec: SpawnSpec): ManagedProcess[] {
+    const stale = new Set<ManagedProcess>();
+    if (spec.replaces !== undefined) {
+      const named = this.#processes.get(spec.replaces);
+      if (named === undefined) {
+        throw new VigilError(
+          'ERR_UNKNOWN_PROCESS',
+          `replaces: unknown process ${spec.replaces} in session ${this.#parts.session.id}`,
+          { details: { field: 'replaces' } },
+        );
+      }
+      stale.add(named);
+    }
+    if (spec.key !== undefined) {
+      for (const process of this.#processes.values()) {
+        if (process.spec.key === spec.key && process.supersededBy === null) stale.add(process);
+      }
+    }
+    return [...stale];
+  }
+
+  /**
+   * A newer run replaces `old`: what it has not delivered is stale, so its completion is consumed
+   * (withdrawn, with its matches, G10), the supersession goes on the tape, and a run still going
+   * is killed (its completion, already consumed, is never delivered).
+   */
+  #supersede(old: ManagedProcess, by: ManagedProcess): void {
+    const { journal, events } = this.#parts;
+    const running = !old.terminal && !old.released;
+    old.supersede(by.processId);
+    this.consume(old);
+    journal.record(
+      'process.supersedes',
+      { superseded: old.processId, key: by.spec.key ?? null, killed: running },
+      { processId: by.processId, command: by.spec.display },
+    );
+    if (running) {
+      this.kill(old, 'SIGTERM').catch((error: unknown) =>
+        events.emit('error', toVigilError(error, 'ERR_INTERNAL')),
+      );
+    }
   }
 
   async #killAndFinish(process: ManagedProcess, signal: NodeJS.Signals): Promise<void> {

@@ -8,7 +8,12 @@ const ID_PREFIX = 'proc_';
  * `proc_`), as agents shorten ids. Another session's process is as unknown as a missing one:
  * `ERR_UNKNOWN_PROCESS`; a prefix of two or more: `ERR_AMBIGUOUS_PROCESS` listing them.
  */
-export function resolveProcess(vigil: Vigil, sessionId: string, ref: string): ProcessInfo {
+export function resolveProcess(
+  vigil: Vigil,
+  sessionId: string,
+  ref: string,
+  field = 'processId',
+): ProcessInfo {
   const own = vigil.processes.list({ sessionId });
   const exact = own.find((process) => process.processId === ref);
   if (exact !== undefined) return exact;
@@ -17,14 +22,12 @@ export function resolveProcess(vigil: Vigil, sessionId: string, ref: string): Pr
   );
   if (matches.length === 1) return matches[0]!;
   if (matches.length === 0) {
-    throw new VigilError('ERR_UNKNOWN_PROCESS', `unknown process ${ref}`, {
-      details: { field: 'processId' },
-    });
+    throw new VigilError('ERR_UNKNOWN_PROCESS', `${field}: unknown process ${ref}`, { details: { field } });
   }
   const listed = matches.map((process) => `${process.processId} (${process.name})`).join(', ');
   throw new VigilError(
     'ERR_AMBIGUOUS_PROCESS',
-    `processId "${ref}" matches ${matches.length} processes: ${listed}; give more of the id`,
-    { details: { field: 'processId', matches: matches.map((process) => process.processId) } },
+    `${field} "${ref}" matches ${matches.length} processes: ${listed}; give more of the id`,
+    { details: { field, matches: matches.map((process) => process.processId) } },
   );
 }

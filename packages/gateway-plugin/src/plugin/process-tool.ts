@@ -132,7 +132,12 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
             eof: _e,
             ...spawn
           } = input;
-          const process = v.processes.spawn({ ...spawn, command: spawn.command!, sessionId });
+          // `replaces` may be shortened like any processId.
+          const replaces =
+            spawn.replaces === undefined
+              ? {}
+              : { replaces: resolveProcess(v, sessionId, spawn.replaces, 'replaces').processId };
+          const process = v.processes.spawn({ ...spawn, ...replaces, command: spawn.command!, sessionId });
           const note = process.state === 'pending_approval' ? ' It waits for a human approval.' : '';
           return {
             text: `Started ${summary(process)}.${note} You will be notified when it finishes.`,
