@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { outputContains } from '../../../test/support/fixtures.js';
 import { liveMembers } from '../../../test/support/proc.js';
+import { tapeUntil } from '../../../test/support/processes.js';
 import entry, { vigilSessionId } from '../src/openclaw/entry.js';
 import type {
   OpenClawHooks,
@@ -162,7 +163,11 @@ describe('OpenClaw plugin entry', () => {
     await fake.tool(route).execute('c', { action: 'spawn', command });
     const [spawned] = vigil().processes.list();
     await outputContains(vigil(), spawned!.processId, 'ready');
-    // Known once the spawner process started it (before it printed anything).
+    // The child writes its spool directly: under load its output can be read before the spawner's
+    // report of its pid arrives, which `process.started` on the tape marks.
+    await tapeUntil(vigil(), spawned!.sessionId, (events) =>
+      events.some((event) => event.type === 'process.started' && event.processId === spawned!.processId),
+    );
     const pgid = vigil().processes.get(spawned!.processId).pid!;
     expect(liveMembers(pgid)).toHaveLength(2);
     await fake.services[0]!.stop!({});
