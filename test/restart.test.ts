@@ -364,6 +364,62 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
     },
   );
 
+  raceIt(
+    'keeps a consumed completion consumed, a removed process removed, supersession, and the completion policy',
+    async () => {
+      const dir = stateDir();
+      const { killed, removed, old, fresh } = await (async () => {
+        await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+        await first.call('open', { sessionId: 'agent' });
+        const input = {
+          sessionId: 'agent',
+          command: 'sleep 30',
+          notifyOnComplete: 'onFailure',
+          notifyOnEmptySuccess: false,
+        };
+        const { processId: killed } = await first.call<ProcessInfo>('spawn', { input });
+        await first.call('kill', { processId: killed, options: { consumeCompletion: true } });
+        const task = { sessionId: 'agent', key: 'task' };
+        const { processId: old } = await first.call<ProcessInfo>('spawn', {
+          input: { ...task, command: 'sleep 30' },
+        });
+        const oldExited = first.next(
+          (message) => message.event === 'process:exited' && (message.info as ProcessInfo).processId === old,
+        );
+        const { processId: fresh } = await first.call<ProcessInfo>('spawn', {
+          input: { ...task, command: 'true', notifyOnComplete: 'never' },
+        });
+        await oldExited;
+        const [removed] = await runInTurn(first, 'agent', ['echo gone']);
+        await first.deliveredCount(1);
+        await first.call('remove', { processId: removed });
+        await first.kill();
+        return { killed, removed: removed!, old, fresh };
+      })();
+      await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await second.call('open', { sessionId: 'agent' });
+      expect(await second.call<ProcessInfo>('get', { processId: killed })).toMatchObject({
+        state: 'killed',
+        completionConsumed: true,
+        notifyOnComplete: 'onFailure',
+        notifyOnEmptySuccess: false,
+        name: 'sleep 30',
+      });
+      expect(await second.call<ProcessInfo>('get', { processId: old })).toMatchObject({
+        state: 'killed',
+        key: 'task',
+        supersededBy: fresh,
+        completionConsumed: true,
+      });
+      await expect(second.call('get', { processId: removed })).rejects.toMatchObject({
+        code: 'ERR_UNKNOWN_PROCESS',
+      });
+      const [later] = await runInTurn(second, 'agent', ['exit 3']);
+      await second.deliveredCount(1);
+      expect(completionIds(second.deliveries)).toEqual([`${later}:completion`]);
+    },
+  );
+
   raceIt('closes a restored session nobody opens again after sessionIdleTtlMs', async () => {
     const dir = stateDir();
     await (async () => {

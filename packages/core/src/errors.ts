@@ -15,6 +15,10 @@ export const ERROR_CODES = {
   ERR_FORBIDDEN_HOST: 403,
   ERR_UNKNOWN_SESSION: 404,
   ERR_UNKNOWN_PROCESS: 404,
+  /** An id prefix names two or more processes; `details.matches` lists them. */
+  ERR_AMBIGUOUS_PROCESS: 400,
+  /** The process has not ended, so it cannot be removed (kill it first). */
+  ERR_PROCESS_RUNNING: 409,
   ERR_UNKNOWN_APPROVAL: 404,
   /** No HTTP route has this path. */
   ERR_NOT_FOUND: 404,

@@ -37,8 +37,10 @@ export type {
 export type { PollerExitedInfo, PollerExitReason, PollerHost, PollerStartedInfo } from './poller/host.js';
 export type { ProbeResult } from './poller/link.js';
 export { SURVIVOR_LIMIT_MS } from './process/child-run.js';
+export type { CompletionPolicy } from './process/completion-policy.js';
 export type { ProcessInfo, ProcessState } from './process/process-info.js';
 export { TERMINAL_STATES } from './process/process-info.js';
+export { processName } from './process/process-name.js';
 export { signalSchema } from './process/signals.js';
 export type { RunInput, SpawnInput, TerminalSize } from './process/spawn-spec.js';
 export {
@@ -73,6 +75,7 @@ export type { SessionPage, SessionPageOptions } from './session/session-page.js'
 export type {
   ApprovalsApi,
   CloseOptions,
+  KillOptions,
   ProcessesApi,
   SessionsApi,
   TapeApi,

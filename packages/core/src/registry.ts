@@ -7,7 +7,7 @@ import { assertSessionId, newId } from './ids.js';
 import type { Deliver } from './journal/notification.js';
 import type { PollerHost } from './poller/host.js';
 import type { ManagedProcess } from './process/managed-process.js';
-import { TERMINAL_STATES } from './process/process-info.js';
+import { type ProcessInfo, TERMINAL_STATES } from './process/process-info.js';
 import { parseRun, parseSpawn, type SpawnSpec } from './process/spawn-spec.js';
 import { Spawner } from './process/spawner.js';
 import { SpoolDir } from './process/spool-dir.js';
@@ -275,6 +275,23 @@ export class SessionRegistry {
       });
     }
     return { session, process };
+  }
+
+  /** Forgets a process that ended, now; `ERR_PROCESS_RUNNING` while it has not. */
+  remove(processId: string): ProcessInfo {
+    const { session, process } = this.process(processId);
+    const info = session.processes.info(process);
+    if (!process.terminal) {
+      throw new VigilError(
+        'ERR_PROCESS_RUNNING',
+        `process ${processId} is ${process.state}; only a process that ended can be removed (kill it first)`,
+        { details: { field: 'processId', state: process.state } },
+      );
+    }
+    this.#forget(processId);
+    // Durable before it succeeds: a restarted vigil must not list it again.
+    session.journal.commit();
+    return info;
   }
 
   /** Every tracked process, in spawn order. */

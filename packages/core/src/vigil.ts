@@ -85,7 +85,13 @@ export interface ProcessesApi {
   /** A page of the output's lines (read from the spool, not from memory); without `offset`, the last ones. */
   log(processId: string, options?: LogOptions): Promise<LogPage>;
   wait(processId: string, options?: WaitOptions): Promise<WaitResult>;
-  kill(processId: string, options?: { readonly signal?: NodeJS.Signals }): Promise<ProcessInfo>;
+  kill(processId: string, options?: KillOptions): Promise<ProcessInfo>;
+  /**
+   * Removes a process that ended from `get` and `list`: its journaled record and its spool file (as
+   * `processes.finishedTtlMs` would later). A notification of it already queued is still delivered.
+   * Resolves with what it was. `ERR_PROCESS_RUNNING` while it has not ended.
+   */
+  remove(processId: string): ProcessInfo;
   /**
    * Writes to stdin within the `stdin` bounds of the config; resolves once the child took the data.
    * A write that times out or whose `signal` aborts closes the child's stdin. With `eof`, stdin is
@@ -99,6 +105,16 @@ export interface ProcessesApi {
   closeStdin(processId: string): void;
   /** Resizes the terminal of a process spawned with `pty: true` (`cols`, `rows`: 1..1000). */
   resize(processId: string, size: TerminalSize): void;
+}
+
+export interface KillOptions {
+  /** Default SIGTERM (then SIGKILL after `processes.killGraceMs`). */
+  readonly signal?: NodeJS.Signals;
+  /**
+   * The caller reads how it ended from the result, so its completion is consumed (G10): no
+   * notification of it follows (the agent tool's `kill` sets this). Default false.
+   */
+  readonly consumeCompletion?: boolean;
 }
 
 export interface WriteOptions {
@@ -171,7 +187,10 @@ const waitOptionsSchema = z.object({
   signal: z.instanceof(AbortSignal).optional(),
 });
 const runOptionsSchema = z.object({ signal: z.instanceof(AbortSignal).optional() });
-const killOptionsSchema = z.object({ signal: signalSchema.optional() });
+const killOptionsSchema = z.object({
+  signal: signalSchema.optional(),
+  consumeCompletion: z.boolean().optional(),
+});
 const writeDataSchema = z.string();
 const sessionPageSchema = z.object({
   after: z.string().optional(),
@@ -305,9 +324,10 @@ export function createVigil(options: VigilOptions = {}): Vigil {
       },
       async kill(processId, killOptions = {}) {
         const { session, process } = registry.process(processId);
-        const { signal = 'SIGTERM' } = parse(killOptionsSchema, killOptions, input);
-        return session.processes.kill(process, signal);
+        const { signal = 'SIGTERM', consumeCompletion } = parse(killOptionsSchema, killOptions, input);
+        return session.processes.kill(process, signal, consumeCompletion ? { consumeCompletion } : {});
       },
+      remove: (processId) => registry.remove(processId),
       async write(processId, data, writeOptions = {}) {
         const { session, process } = registry.process(processId);
         const { signal, eof } = parse(writeOptionsSchema, writeOptions, input);

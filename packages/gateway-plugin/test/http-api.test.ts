@@ -485,6 +485,35 @@ describe('HTTP API routes', () => {
     expect((await api.call('POST', `/v1/processes/${other.processId}/kill`)).body.state).toBe('killed');
   });
 
+  it('removes a process that ended with DELETE (409 while it runs), and lists names and completion policies', async () => {
+    await using api = await serveApi();
+    await api.vigil.sessions.open('s1');
+    const spawned = await api.call('POST', '/v1/sessions/s1/processes', {
+      body: { command: 'sleep 30', notifyOnComplete: 'onFailure', notifyOnEmptySuccess: false },
+    });
+    const { processId } = spawned.body;
+    const listed = await api.call('GET', '/v1/sessions/s1/processes');
+    expect(listed.body.processes).toEqual([
+      expect.objectContaining({
+        processId,
+        name: 'sleep 30',
+        notifyOnComplete: 'onFailure',
+        notifyOnEmptySuccess: false,
+      }),
+    ]);
+    const running = await api.call('DELETE', `/v1/processes/${processId}`);
+    expect(running.status).toBe(409);
+    expect(running.body.error).toMatchObject({
+      code: 'ERR_PROCESS_RUNNING',
+      details: { field: 'processId' },
+    });
+    await api.call('POST', `/v1/processes/${processId}/kill`);
+    const removed = await api.call('DELETE', `/v1/processes/${processId}`);
+    expect(removed.body).toMatchObject({ processId, state: 'killed' });
+    expect((await api.call('GET', `/v1/processes/${processId}`)).status).toBe(404);
+    expect((await api.call('GET', '/v1/sessions/s1/processes')).body.processes).toEqual([]);
+  });
+
   it('writes with eof, closes stdin and resizes a terminal', async () => {
     await using api = await serveApi();
     await api.vigil.sessions.open('s1');

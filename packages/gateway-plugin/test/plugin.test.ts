@@ -282,3 +282,99 @@ describe('gateway plugin', () => {
     );
   });
 });
+
+describe('the process tool', () => {
+  const idOf = (result: { data: unknown }) => (result.data as { processId: string }).processId;
+
+  it('names a process by a unique id prefix, with or without proc_, and refuses an ambiguous one listing the matches', async () => {
+    const { plugin } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    await plugin.hooks.sessionStart({ sessionId: 'other' });
+    const run = tool(plugin);
+    const context = { sessionId: 's' };
+    const a = idOf(await run.execute({ action: 'spawn', command: 'sleep 30' }, context));
+    const b = idOf(await run.execute({ action: 'spawn', command: 'tail -f /dev/null' }, context));
+    // The shortest prefix of a that b does not share.
+    let length = 'proc_'.length + 1;
+    while (b.startsWith(a.slice(0, length))) length++;
+    const polled = await run.execute({ action: 'poll', processId: a.slice(0, length) }, context);
+    expect((polled.data as { process: { processId: string } }).process.processId).toBe(a);
+    const bare = await run.execute({ action: 'poll', processId: a.slice(5, length) }, context);
+    expect((bare.data as { process: { processId: string } }).process.processId).toBe(a);
+    const ambiguous = run.execute({ action: 'poll', processId: 'proc_' }, context);
+    await expect(ambiguous).rejects.toMatchObject({
+      code: 'ERR_AMBIGUOUS_PROCESS',
+      message: expect.stringMatching(
+        new RegExp(`matches 2 processes: ${a} \\(sleep 30\\), ${b} \\(tail null\\)`),
+      ),
+      details: { field: 'processId', matches: [a, b] },
+    });
+    await expect(
+      run.execute({ action: 'poll', processId: a.slice(0, length) }, { sessionId: 'other' }),
+    ).rejects.toMatchObject({ code: 'ERR_UNKNOWN_PROCESS' });
+    await run.execute({ action: 'kill', processId: a }, context);
+    await run.execute({ action: 'kill', processId: b }, context);
+  });
+
+  it('lists names, removes one finished process, clears the rest, and refuses to remove a running one', async () => {
+    const { plugin } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    const run = tool(plugin);
+    const context = { sessionId: 's' };
+    const spawn = async (command: string) => idOf(await run.execute({ action: 'spawn', command }, context));
+    const running = await spawn('sleep 30');
+    const ended = [await spawn('make --version'), await spawn('npm --version || true'), await spawn('true')];
+    for (const processId of ended)
+      await run.execute({ action: 'wait', processId, timeoutMs: 10_000 }, context);
+    const listed = await run.execute({ action: 'list' }, context);
+    expect(listed.text.split('\n').map((line) => line.slice(0, line.indexOf(']') + 1))).toEqual([
+      '[sleep 30]',
+      '[make]',
+      '[npm]',
+      '[true]',
+    ]);
+    await expect(run.execute({ action: 'remove', processId: running }, context)).rejects.toMatchObject({
+      code: 'ERR_PROCESS_RUNNING',
+    });
+    const removed = await run.execute({ action: 'remove', processId: ended[0]! }, context);
+    expect(removed.text).toMatch(/^Removed proc_/);
+    const cleared = await run.execute({ action: 'clear' }, context);
+    expect(cleared.text).toBe('Removed 2 finished processes.');
+    const left = await run.execute({ action: 'list' }, context);
+    expect((left.data as { processId: string }[]).map((p) => p.processId)).toEqual([running]);
+    await run.execute({ action: 'kill', processId: running }, context);
+  });
+
+  it('spawns a run that replaces another named by an id prefix, which is killed', async () => {
+    const { plugin } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    const run = tool(plugin);
+    const context = { sessionId: 's' };
+    const old = idOf(await run.execute({ action: 'spawn', command: 'sleep 30', key: 'serve' }, context));
+    const fresh = idOf(
+      await run.execute({ action: 'spawn', command: 'sleep 30', replaces: old.slice(5, 12) }, context),
+    );
+    const waited = await run.execute({ action: 'wait', processId: old, timeoutMs: 10_000 }, context);
+    expect(waited.data).toMatchObject({ process: { state: 'killed', supersededBy: fresh, key: 'serve' } });
+    await expect(
+      run.execute({ action: 'spawn', command: 'true', replaces: 'proc_' }, context),
+    ).rejects.toMatchObject({ code: 'ERR_AMBIGUOUS_PROCESS', details: { field: 'replaces' } });
+    await run.execute({ action: 'kill', processId: fresh }, context);
+  });
+
+  it('kill through the tool consumes the completion; a kill from elsewhere is still notified', async () => {
+    const { plugin, inbox, next } = gateway();
+    await plugin.hooks.sessionStart({ sessionId: 's' });
+    const run = tool(plugin);
+    const context = { sessionId: 's' };
+    const byAgent = idOf(await run.execute({ action: 'spawn', command: 'sleep 30' }, context));
+    const byOperator = idOf(await run.execute({ action: 'spawn', command: 'sleep 30' }, context));
+    const killed = await run.execute({ action: 'kill', processId: byAgent }, context);
+    expect(killed.text).toMatch(/: killed.*SIGTERM/);
+    expect(killed.data).toMatchObject({ state: 'killed', completionConsumed: true });
+    await plugin.vigil.processes.kill(byOperator);
+    await next((m) => m.notification.processId === byOperator && m.notification.type === 'completion');
+    // Delivered in tape order: the agent's kill came first, so its completion would have too.
+    expect(inbox.map((m) => m.notification.processId)).not.toContain(byAgent);
+  });
+});

@@ -193,7 +193,10 @@ function newRow(process) {
       'td',
       {},
       el('code', { text: process.command }),
-      el('div', { class: 'meta', text: process.processId }),
+      el('div', {
+        class: 'meta',
+        text: process.name ? `${process.name} · ${process.processId}` : process.processId,
+      }),
       tail,
     ),
     el('td', {}, state),

@@ -17,6 +17,16 @@ export interface TapeEventData {
   readonly 'process.output': { readonly text: string };
   /** The process's last event; its terminal state is visible from the same instant (G7). */
   readonly 'process.exited': ExitRecord;
+  /**
+   * The event's process, just spawned, replaces `superseded` (named by `replaces`, or an earlier run
+   * with its `key`): that one's undelivered completion and matches are withdrawn; `killed` when it
+   * still ran and is being killed. Recorded on the new run: the old one may have exited already.
+   */
+  readonly 'process.supersedes': {
+    readonly superseded: string;
+    readonly key: string | null;
+    readonly killed: boolean;
+  };
   readonly 'watch.match': {
     readonly notificationId: string;
     readonly command: string;

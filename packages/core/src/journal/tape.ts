@@ -17,6 +17,7 @@ import { type PageSource, TapeSubscription } from './tape-subscription.js';
 const EVENT_TYPES: Readonly<Record<TapeEventType, true>> = {
   'process.started': true,
   'process.output': true,
+  'process.supersedes': true,
   'process.exited': true,
   'watch.match': true,
   'watch.disabled': true,

@@ -6,7 +6,9 @@ import type { EnvScrub } from '../secrets/child-env.js';
 import type { WatchPattern } from '../watch/patterns.js';
 import type { AdoptionRecord } from './adopted-child.js';
 import { type ChildEnd, ChildRun, type ChildRunHandlers, type WriteOptions } from './child-run.js';
+import { wantsCompletion } from './completion-policy.js';
 import { type ExitRecord, type ProcessInfo, type ProcessState, TERMINAL_STATES } from './process-info.js';
+import { processName } from './process-name.js';
 import type { ProcessRecord } from './process-record.js';
 import type { SpawnSpec, TerminalSize } from './spawn-spec.js';
 import type { Spawner } from './spawner.js';
@@ -70,6 +72,8 @@ export class ManagedProcess {
   readonly #disabledPatterns = new Set<number>();
   #detached = false;
   #released = false;
+  /** The process that replaced it (`replaces`, or a rerun with its `key`). */
+  #supersededBy: string | null = null;
   /** How it ended, as its `process.exited` said. */
   #exit: ExitRecord | undefined;
   /** The pid a previous run journaled (a restored process has no child of this run). */
@@ -151,9 +155,14 @@ export class ManagedProcess {
     return this.spec.patterns.length > 0 || this.spec.heartbeatMs > 0;
   }
 
-  /** Whether its completion is delivered: `notifyOnComplete`, or watching was disabled (fallback). */
-  get notifiesOnExit(): boolean {
-    return this.spec.notifyOnComplete || this.#fallbackNotify;
+  /**
+   * Whether its completion is delivered, having ended this way: as `notifyOnComplete` and
+   * `notifyOnEmptySuccess` ask, or always once watching was disabled (the fallback).
+   */
+  notifiesOn(exit: ExitRecord): boolean {
+    if (this.#fallbackNotify) return true;
+    const { notifyOnComplete: policy, notifyOnEmptySuccess = true } = this.spec;
+    return wantsCompletion(exit, { policy, notifyOnEmptySuccess });
   }
 
   get watching(): boolean {
@@ -373,6 +382,15 @@ export class ManagedProcess {
     if (this.#disabledPatterns.size >= this.spec.patterns.length) this.disableWatch();
   }
 
+  get supersededBy(): string | null {
+    return this.#supersededBy;
+  }
+
+  /** A newer run replaced it: its completion and matches are stale (the table consumes them). */
+  supersede(by: string): void {
+    this.#supersededBy = by;
+  }
+
   /** Its session closed while it runs (`keepOnSessionClose`): nothing goes to the tape any more. */
   detach(): void {
     this.#detached = true;
@@ -446,6 +464,7 @@ export class ManagedProcess {
       watching: this.#watching,
       fallbackNotify: this.#fallbackNotify,
       detached: this.#detached,
+      supersededBy: this.#supersededBy,
       cursor,
       follow,
       disabledPatterns: [...this.#disabledPatterns],
@@ -466,6 +485,7 @@ export class ManagedProcess {
     this.#watching = record.watching;
     this.#fallbackNotify = record.fallbackNotify;
     this.#detached = record.detached;
+    this.#supersededBy = record.supersededBy ?? null;
     this.#restoredPid = record.pid;
     for (const index of record.disabledPatterns ?? []) this.#disabledPatterns.add(index);
     // A journal written before timeouts existed has neither field.
@@ -485,6 +505,7 @@ export class ManagedProcess {
       processId: this.processId,
       sessionId: this.spec.sessionId,
       command: this.spec.display,
+      name: processName(this.spec.command),
       cwd: this.spec.cwd ?? null,
       state: this.#state,
       pid: this.pid ?? this.#restoredPid,
@@ -497,6 +518,9 @@ export class ManagedProcess {
       timedOut: this.#timedOut,
       deadline: this.#deadline,
       notifyOnComplete: this.spec.notifyOnComplete,
+      notifyOnEmptySuccess: this.spec.notifyOnEmptySuccess ?? true,
+      key: this.spec.key ?? null,
+      supersededBy: this.#supersededBy,
       watching: this.#watching,
       watch: this.spec.patterns.map((p) => (p.kind === 'substring' ? p.substring : `/${p.regex}/${p.flags}`)),
       completionConsumed,

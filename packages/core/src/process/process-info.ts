@@ -1,3 +1,4 @@
+import type { CompletionPolicy } from './completion-policy.js';
 import type { TerminalSize } from './spawn-spec.js';
 
 export type ProcessState =
@@ -23,6 +24,8 @@ export interface ProcessInfo {
   readonly processId: string;
   readonly sessionId: string;
   readonly command: string;
+  /** A short name derived from the command: its verb and first target (`npm test`, `tail app.log`). */
+  readonly name: string;
   readonly cwd: string | null;
   readonly state: ProcessState;
   readonly pid: number | null;
@@ -37,7 +40,14 @@ export interface ProcessInfo {
   readonly timedOut: boolean;
   /** When its `timeoutMs` runs out (epoch ms), once it runs; null without one. */
   readonly deadline: number | null;
-  readonly notifyOnComplete: boolean;
+  /** When its end is a notification: `'always'`, `'onFailure'` or `'never'`. */
+  readonly notifyOnComplete: CompletionPolicy;
+  /** Whether a successful run that printed nothing is notified too. */
+  readonly notifyOnEmptySuccess: boolean;
+  /** The `key` it was spawned with: reruns of one task share it. */
+  readonly key: string | null;
+  /** The process that replaced it (`replaces`, or a rerun with its `key`): its completion and matches are withdrawn. */
+  readonly supersededBy: string | null;
   /** Whether watch matches are still reported (false once the rate limits disabled watching). */
   readonly watching: boolean;
   readonly watch: readonly string[];

@@ -29,6 +29,13 @@ export interface ProcessRecord {
   readonly watching: boolean;
   /** Watching was disabled, so its completion is delivered instead. */
   readonly fallbackNotify: boolean;
+  /**
+   * Its completion was consumed (read through `wait`, or killed by an agent that asked to consume
+   * it): it never becomes a notification. Absent in records of older versions.
+   */
+  readonly completionConsumed?: boolean;
+  /** The process that replaced it (absent in records of older versions). */
+  readonly supersededBy?: string | null;
   /** Its session closed while it ran (`keepOnSessionClose`). */
   readonly detached: boolean;
   /** Output before this byte offset was matched (the poller's committed cursor), when followed. */

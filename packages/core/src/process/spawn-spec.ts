@@ -3,6 +3,7 @@ import { invalidInput } from '../errors.js';
 import { parse } from '../validation.js';
 import { watchPatternsSchema } from '../watch/pattern-schema.js';
 import { normalizePatternInput, type WatchPattern } from '../watch/patterns.js';
+import { type CompletionPolicy, completionPolicyOf, completionPolicySchema } from './completion-policy.js';
 
 /** Bounds of a terminal's `cols` and `rows`. */
 export const TERMINAL_MAX_DIMENSION = 1000;
@@ -48,8 +49,13 @@ export const spawnInputSchema = z.strictObject({
   command: z.union([z.string().min(1).max(100_000), z.array(z.string().max(100_000)).min(1).max(1000)]),
   cwd: z.string().min(1).max(4096).optional(),
   env: z.record(z.string(), z.string()).optional(),
-  /** Deliver a `completion` notification when the process ends. Default true. */
-  notifyOnComplete: z.boolean().default(true),
+  /**
+   * When its end is a `completion` notification: `'always'` (or `true`), `'onFailure'` (a non-zero
+   * exit, a signal, a kill), `'never'` (or `false`). Default `'always'`.
+   */
+  notifyOnComplete: completionPolicySchema.default('always'),
+  /** Deliver the completion of a successful run that printed nothing at all. Default true. */
+  notifyOnEmptySuccess: z.boolean().default(true),
   /** Watch patterns: substrings, `{ substring }` or `{ regex, flags }`. */
   watch: watchPatternsSchema.default([]),
   /** Send the output since the last heartbeat every this many ms, at least `HEARTBEAT_FLOOR_MS` (skipped when there is none). */
@@ -60,6 +66,13 @@ export const spawnInputSchema = z.strictObject({
   description: z.string().max(10_000).optional(),
   /** Keep running after the session closes (still killed by `vigil.close()`). */
   keepOnSessionClose: z.boolean().default(false),
+  /**
+   * A process of the same session this run replaces: its undelivered completion and matches are
+   * withdrawn, and it is killed if it still runs.
+   */
+  replaces: z.string().min(1).max(64).optional(),
+  /** Names the task: a spawn with the same `key` in the session replaces every earlier run with it, as `replaces` does. */
+  key: z.string().min(1).max(200).optional(),
   /** Run in a pseudo-terminal (stdout and stderr are the terminal; stdin its keyboard). Default false. */
   pty: z.boolean().default(false),
   /** The terminal's width in columns (with `pty`). Default 80. */
@@ -94,12 +107,17 @@ export interface SpawnSpec {
   readonly display: string;
   readonly cwd: string | undefined;
   readonly env: Readonly<Record<string, string>> | undefined;
-  readonly notifyOnComplete: boolean;
+  readonly notifyOnComplete: CompletionPolicy;
+  /** Absent in records of older versions: true. */
+  readonly notifyOnEmptySuccess?: boolean;
   readonly patterns: readonly WatchPattern[];
   readonly heartbeatMs: number;
   readonly requireApproval: boolean;
   readonly description: string | undefined;
   readonly keepOnSessionClose: boolean;
+  /** Absent in records of older versions, as are `key`'s. */
+  readonly replaces?: string | undefined;
+  readonly key?: string | undefined;
   /** Its terminal's size at spawn when it runs in a pseudo-terminal; null (or absent in records of older versions) otherwise. */
   readonly pty?: TerminalSize | null;
   /** Kill it after it ran this long; 0: never. */
@@ -147,11 +165,14 @@ function specOf(spec: z.output<typeof spawnInputSchema>, defaults: SpawnDefaults
     cwd: spec.cwd,
     env: spec.env,
     notifyOnComplete: spec.notifyOnComplete,
+    notifyOnEmptySuccess: spec.notifyOnEmptySuccess,
     patterns: spec.watch.map(normalizePatternInput),
     heartbeatMs: spec.heartbeatMs ?? 0,
     requireApproval: spec.requireApproval,
     description: spec.description,
     keepOnSessionClose: spec.keepOnSessionClose,
+    replaces: spec.replaces,
+    key: spec.key,
     pty: spec.pty
       ? { cols: spec.cols ?? DEFAULT_TERMINAL_SIZE.cols, rows: spec.rows ?? DEFAULT_TERMINAL_SIZE.rows }
       : null,
@@ -166,4 +187,10 @@ export function spawnErrorCode(field: string): 'ERR_INVALID_PATTERN' | 'ERR_INVA
 
 function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A spec as a previous version journaled it, in today's shape (`notifyOnComplete` was a boolean). */
+export function upgradeSpec(spec: SpawnSpec): SpawnSpec {
+  const policy = completionPolicyOf(spec.notifyOnComplete as CompletionPolicy | boolean);
+  return policy === spec.notifyOnComplete ? spec : { ...spec, notifyOnComplete: policy };
 }

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { ApprovalOutcome, ApprovalQueue } from '../approvals/approval-queue.js';
 import type { VigilConfig } from '../config.js';
-import { invalidInput, VigilError } from '../errors.js';
+import { invalidInput, toVigilError, VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { Journal } from '../journal/journal.js';
 import type { FollowResume } from '../poller/follow-table.js';
@@ -11,7 +11,7 @@ import { SURVIVOR_LIMIT_MS } from '../process/child-run.js';
 import { type Cancellation, ManagedProcess, type ProcessHandlers } from '../process/managed-process.js';
 import type { ProcessInfo } from '../process/process-info.js';
 import type { ProcessRecord } from '../process/process-record.js';
-import type { SpawnSpec, TerminalSize } from '../process/spawn-spec.js';
+import { type SpawnSpec, type TerminalSize, upgradeSpec } from '../process/spawn-spec.js';
 import type { Spawner } from '../process/spawner.js';
 import type { Spool, SpoolLines } from '../process/spool.js';
 import type { SpoolDir } from '../process/spool-dir.js';
@@ -116,6 +116,7 @@ export class ProcessTable {
    */
   spawn(processId: string, spec: SpawnSpec): ManagedProcess {
     const { spools, journal, now } = this.#parts;
+    const stale = this.#staleRuns(spec);
     const process = this.#create(processId, spec, spools.create(processId), now());
     // Journaled before it starts: a command a restart could not account for is never started.
     this.persist(process);
@@ -129,6 +130,7 @@ export class ProcessTable {
     }
     this.#processes.set(processId, process);
     this.#active.add(processId);
+    for (const old of stale) this.#supersede(old, process);
     if (spec.requireApproval) this.#requestApproval(process);
     else this.#start(process);
     this.persist(process);
@@ -142,7 +144,9 @@ export class ProcessTable {
    * `restoreProcess` decides. The caller counted the unfinished ones as active.
    */
   restore(records: readonly ProcessRecord[], decisions: ReadonlyMap<string, Promise<ApprovalOutcome>>): void {
-    for (const record of records) {
+    for (const saved of records) {
+      const record = { ...saved, spec: upgradeSpec(saved.spec) };
+      if (record.completionConsumed === true) this.#parts.journal.consume(record.processId);
       const spool = this.#parts.spools.reopen(record.spoolPath);
       const outcome = record.state === 'running' ? restoreProcess(record) : undefined;
       const process =
@@ -180,7 +184,8 @@ export class ProcessTable {
   persist(process: ManagedProcess): void {
     const { journal, link } = this.#parts;
     const { processId } = process;
-    journal.saveProcess(process.record(link.cursorOf(processId) ?? null, link.resumeOf(processId) ?? null));
+    const record = process.record(link.cursorOf(processId) ?? null, link.resumeOf(processId) ?? null);
+    journal.saveProcess({ ...record, completionConsumed: journal.consumed(processId) });
   }
 
   /** The state and the output tail. Never consumes the completion (G10). */
@@ -211,7 +216,7 @@ export class ProcessTable {
       options.signal,
     );
     // A released process did not end: its completion is still to come, after a restart.
-    if (outcome !== TIMED_OUT && !process.released) this.#parts.journal.consume(process.processId);
+    if (outcome !== TIMED_OUT && !process.released) this.consume(process);
     return { process: this.info(process), timedOut: outcome === TIMED_OUT };
   }
 
@@ -240,11 +245,27 @@ export class ProcessTable {
   }
 
   /**
+   * Its completion counts as consumed (G10), journaled: it never becomes a notification, and one
+   * waiting for delivery is withdrawn, as are its later matches.
+   */
+  consume(process: ManagedProcess): void {
+    this.#parts.journal.consume(process.processId);
+    this.persist(process);
+  }
+
+  /**
    * Kills the process group (SIGTERM, then SIGKILL after `killGraceMs`) and resolves once the
    * process ended and no member of its group is alive. After the child's own end it still ends
-   * what is left of the group (grandchildren), without changing how the process ended.
+   * what is left of the group (grandchildren), without changing how the process ended. With
+   * `consumeCompletion` (an agent that kills and reads the result), its completion is consumed
+   * first, so it never becomes a notification.
    */
-  async kill(process: ManagedProcess, signal: NodeJS.Signals): Promise<ProcessInfo> {
+  async kill(
+    process: ManagedProcess,
+    signal: NodeJS.Signals,
+    options: { readonly consumeCompletion?: boolean } = {},
+  ): Promise<ProcessInfo> {
+    if (options.consumeCompletion === true) this.consume(process);
     const { approvalId } = process;
     if (process.state === 'pending_approval' && approvalId !== null) {
       process.requestKill();
@@ -324,7 +345,7 @@ export class ProcessTable {
       journal.record('process.exited', exit, {
         processId: process.processId,
         command: process.spec.display,
-        notify: process.notifiesOnExit,
+        notify: process.notifiesOn(exit),
       });
     }
     events.emit('process:exited', this.info(process));
@@ -415,6 +436,50 @@ export class ProcessTable {
     const { config, secrets } = this.#parts;
     const chars = config.completion.outputChars;
     return secrets.redactor.tail(process.spool.tail(chars + REDACTION_MARGIN), chars);
+  }
+
+  /** The runs a spawn replaces: the one it names (`ERR_UNKNOWN_PROCESS` naming `replaces` if none), and those with its `key`. */
+  #staleRuns(spec: SpawnSpec): ManagedProcess[] {
+    const stale = new Set<ManagedProcess>();
+    if (spec.replaces !== undefined) {
+      const named = this.#processes.get(spec.replaces);
+      if (named === undefined) {
+        throw new VigilError(
+          'ERR_UNKNOWN_PROCESS',
+          `replaces: unknown process ${spec.replaces} in session ${this.#parts.session.id}`,
+          { details: { field: 'replaces' } },
+        );
+      }
+      stale.add(named);
+    }
+    if (spec.key !== undefined) {
+      for (const process of this.#processes.values()) {
+        if (process.spec.key === spec.key && process.supersededBy === null) stale.add(process);
+      }
+    }
+    return [...stale];
+  }
+
+  /**
+   * A newer run replaces `old`: what it has not delivered is stale, so its completion is consumed
+   * (withdrawn, with its matches, G10), the supersession goes on the tape, and a run still going
+   * is killed (its completion, already consumed, is never delivered).
+   */
+  #supersede(old: ManagedProcess, by: ManagedProcess): void {
+    const { journal, events } = this.#parts;
+    const running = !old.terminal && !old.released;
+    old.supersede(by.processId);
+    this.consume(old);
+    journal.record(
+      'process.supersedes',
+      { superseded: old.processId, key: by.spec.key ?? null, killed: running },
+      { processId: by.processId, command: by.spec.display },
+    );
+    if (running) {
+      this.kill(old, 'SIGTERM').catch((error: unknown) =>
+        events.emit('error', toVigilError(error, 'ERR_INTERNAL')),
+      );
+    }
   }
 
   async #killAndFinish(process: ManagedProcess, signal: NodeJS.Signals): Promise<void> {

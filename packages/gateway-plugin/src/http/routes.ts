@@ -82,6 +82,8 @@ export function routes(vigil: Vigil, config: HttpApiConfig, track: Tracker): Rou
       });
     }),
     route('GET', '/v1/processes/:pid', {}, (ctx) => ok(vigil.processes.get(p(ctx, 'pid')))),
+    // Removes a process that ended (409 ERR_PROCESS_RUNNING before); answers with what it was.
+    route('DELETE', '/v1/processes/:pid', {}, (ctx) => ok(vigil.processes.remove(p(ctx, 'pid')))),
     route('GET', '/v1/processes/:pid/poll', {}, (ctx) => ok(vigil.processes.poll(p(ctx, 'pid')))),
     route('GET', '/v1/processes/:pid/log', { query: logQuerySchema }, async (ctx) => {
       const { offset, limit, ansi } = ctx.query;

@@ -3,12 +3,13 @@ import {
   type ProcessInfo,
   type RunResult,
   spawnInputSchema,
+  TERMINAL_STATES,
   type Vigil,
-  VigilError,
   yieldMsSchema,
 } from '@vigil/core';
 import { parse, spawnErrorCode } from '@vigil/core/host';
 import { z } from 'zod';
+import { resolveProcess } from './process-ref.js';
 
 const spawnFields = spawnInputSchema.omit({ sessionId: true }).partial().shape;
 
@@ -18,7 +19,20 @@ const MAX_TOOL_WAIT_MS = 600_000;
 /** Input of the agent-facing `process` tool: one flat object, so every gateway's tool API accepts it. */
 export const processToolInputSchema = z
   .strictObject({
-    action: z.enum(['spawn', 'poll', 'log', 'wait', 'kill', 'write', 'close_stdin', 'resize', 'list']),
+    action: z.enum([
+      'spawn',
+      'poll',
+      'log',
+      'wait',
+      'kill',
+      'write',
+      'close_stdin',
+      'resize',
+      'list',
+      'remove',
+      'clear',
+    ]),
+    /** The process's id, or a unique prefix of it (`proc_` may be left out). */
     processId: z.string().min(1).max(64).optional(),
     ...spawnFields,
     offset: z.number().int().min(0).optional(),
@@ -41,7 +55,7 @@ export const processToolInputSchema = z
       }
     };
     if (input.action === 'spawn') needs('command');
-    else if (input.action !== 'list') needs('processId');
+    else if (input.action !== 'list' && input.action !== 'clear') needs('processId');
     if (input.action === 'write' && input.eof !== true) needs('data');
     if (input.action === 'resize') {
       needs('cols');
@@ -80,8 +94,9 @@ export interface ToolDefinition {
 }
 
 const DESCRIPTION = `Run and follow background commands (builds, servers, log tails) without blocking.
-Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines, escape sequences stripped unless ansi is true; secrets are always redacted), wait (block until it ends, up to timeoutMs), kill, write (stdin; eof: true ends it after data), close_stdin (EOF), resize (cols and rows of a command spawned with pty: true, which runs in a terminal), list.
-spawn options: timeoutMs kills the command (and its children) once it ran that long; yieldMs (at most 120000) waits that long first: a command that finishes sooner returns its exit code and output here and sends no notification, one still running continues in the background.`;
+Actions: spawn (start a command; you are notified when it finishes, when its output matches a "watch" pattern, or with heartbeats), poll (status and recent output, does not consume the completion), log (paged output lines, escape sequences stripped unless ansi is true; secrets are always redacted), wait (block until it ends, up to timeoutMs), kill, write (stdin; eof: true ends it after data), close_stdin (EOF), resize (cols and rows of a command spawned with pty: true, which runs in a terminal), list, remove (forget a finished process and its output), clear (remove every finished process).
+spawn options: timeoutMs kills the command (and its children) once it ran that long; yieldMs (at most 120000) waits that long first: a command that finishes sooner returns its exit code and output here and sends no notification, one still running continues in the background.
+A processId may be shortened to a unique prefix. log without offset shows the last 200 lines (limit) and the offset to page back. Killing a process here tells you how it ended: no notification of it follows.`;
 
 /** A spawn's result: the exit and output of a command that ended within `yieldMs`, else that it runs. */
 function renderStart(result: { readonly process: ProcessInfo } & Partial<RunResult>): string {
@@ -93,6 +108,11 @@ function renderStart(result: { readonly process: ProcessInfo } & Partial<RunResu
   const waiting = result.finished === false ? ' It is still running after yieldMs.' : '';
   const note = process.state === 'pending_approval' ? ' It waits for a human approval.' : '';
   return `Started ${summary(process)}.${waiting}${note} You will be notified when it finishes.`;
+}
+
+/** A `list` line: the process's short name first, as people scan for it. */
+function listLine(process: ProcessInfo): string {
+  return `[${process.name}] ${summary(process)}`;
 }
 
 function summary(process: ProcessInfo): string {
@@ -120,16 +140,6 @@ function parseInput(input: unknown): z.output<typeof processToolInputSchema> {
 
 /** The `process` tool for agents, bound to one vigil; every action is scoped to the calling session. */
 export function createProcessTool(vigil: () => Vigil): ToolDefinition {
-  const owned = (sessionId: string, processId: string): ProcessInfo => {
-    const process = vigil().processes.get(processId);
-    // Another session's process is as unknown as a missing one.
-    if (process.sessionId !== sessionId) {
-      throw new VigilError('ERR_UNKNOWN_PROCESS', `unknown process ${processId}`, {
-        details: { field: 'processId' },
-      });
-    }
-    return process;
-  };
   return {
     name: 'process',
     description: DESCRIPTION,
@@ -138,6 +148,11 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
       const input = parseInput(raw);
       const v = vigil();
       const { sessionId } = context;
+      // Spawn takes no process; every other action that names one works on the caller's own only.
+      const processId =
+        input.processId === undefined || input.action === 'spawn'
+          ? ''
+          : resolveProcess(v, sessionId, input.processId).processId;
       switch (input.action) {
         case 'spawn': {
           const {
@@ -152,7 +167,12 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
             yieldMs,
             ...spawn
           } = input;
-          const spawnInput = { ...spawn, command: spawn.command!, sessionId };
+          // `replaces` may be shortened like any processId.
+          const replaces =
+            spawn.replaces === undefined
+              ? {}
+              : { replaces: resolveProcess(v, sessionId, spawn.replaces, 'replaces').processId };
+          const spawnInput = { ...spawn, ...replaces, command: spawn.command!, sessionId };
           if (yieldMs === undefined) {
             const process = v.processes.spawn(spawnInput);
             return { text: renderStart({ process }), data: process };
@@ -165,16 +185,25 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
         }
         case 'list': {
           const all = v.processes.list({ sessionId });
-          return { text: all.length === 0 ? 'No processes.' : all.map(summary).join('\n'), data: all };
+          return { text: all.length === 0 ? 'No processes.' : all.map(listLine).join('\n'), data: all };
+        }
+        case 'remove': {
+          const removed = v.processes.remove(processId);
+          return { text: `Removed ${summary(removed)}.`, data: removed };
+        }
+        case 'clear': {
+          const finished = v.processes
+            .list({ sessionId })
+            .filter((process) => TERMINAL_STATES.has(process.state));
+          const removed = finished.map((process) => v.processes.remove(process.processId));
+          return { text: `Removed ${removed.length} finished processes.`, data: removed };
         }
         case 'poll': {
-          owned(sessionId, input.processId!);
-          const result = v.processes.poll(input.processId!);
+          const result = v.processes.poll(processId);
           return { text: `${summary(result.process)}\nRecent output:\n${result.tail}`, data: result };
         }
         case 'log': {
-          owned(sessionId, input.processId!);
-          const page = await v.processes.log(input.processId!, {
+          const page = await v.processes.log(processId, {
             ...(input.offset === undefined ? {} : { offset: input.offset }),
             ...(input.limit === undefined ? {} : { limit: input.limit }),
             ...(input.ansi === undefined ? {} : { ansi: input.ansi }),
@@ -182,45 +211,41 @@ export function createProcessTool(vigil: () => Vigil): ToolDefinition {
           return { text: renderLog(page), data: page };
         }
         case 'wait': {
-          owned(sessionId, input.processId!);
-          const result = await v.processes.wait(input.processId!, {
+          const result = await v.processes.wait(processId, {
             timeoutMs: input.timeoutMs ?? 30_000,
             ...(context.signal === undefined ? {} : { signal: context.signal }),
           });
-          const tail = result.timedOut ? ' (still running)' : `\n${v.processes.poll(input.processId!).tail}`;
+          const tail = result.timedOut ? ' (still running)' : `\n${v.processes.poll(processId).tail}`;
           return { text: `${summary(result.process)}${tail}`, data: result };
         }
         case 'kill': {
-          owned(sessionId, input.processId!);
-          const process = await v.processes.kill(
-            input.processId!,
-            input.signal ? { signal: input.signal } : {},
-          );
+          // The agent reads how it ended right here: a notification of it would cost another turn.
+          const process = await v.processes.kill(processId, {
+            consumeCompletion: true,
+            ...(input.signal ? { signal: input.signal } : {}),
+          });
           return { text: summary(process), data: process };
         }
         case 'write': {
-          owned(sessionId, input.processId!);
           const data = input.data ?? '';
           const eof = input.eof === true;
-          await v.processes.write(input.processId!, data, {
+          await v.processes.write(processId, data, {
             ...(context.signal === undefined ? {} : { signal: context.signal }),
             ...(eof ? { eof } : {}),
           });
           return {
-            text: `Wrote ${data.length} characters to ${input.processId}${eof ? ', then EOF' : ''}.`,
+            text: `Wrote ${data.length} characters to ${processId}${eof ? ', then EOF' : ''}.`,
             data: { ok: true },
           };
         }
         case 'close_stdin': {
-          owned(sessionId, input.processId!);
-          v.processes.closeStdin(input.processId!);
-          return { text: `Closed the stdin of ${input.processId} (EOF).`, data: { ok: true } };
+          v.processes.closeStdin(processId);
+          return { text: `Closed the stdin of ${processId} (EOF).`, data: { ok: true } };
         }
         case 'resize': {
-          owned(sessionId, input.processId!);
-          v.processes.resize(input.processId!, { cols: input.cols!, rows: input.rows! });
+          v.processes.resize(processId, { cols: input.cols!, rows: input.rows! });
           return {
-            text: `Resized the terminal of ${input.processId} to ${input.cols}x${input.rows}.`,
+            text: `Resized the terminal of ${processId} to ${input.cols}x${input.rows}.`,
             data: { ok: true },
           };
         }
