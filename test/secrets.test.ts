@@ -94,7 +94,7 @@ describe('redaction', () => {
         command: `${LEAKS.command}; read go; ${LEAKS.command}`,
         env: LEAKS.env,
         watch: ['ERROR'],
-        heartbeatMs: 100,
+        heartbeatMs: 1_000,
       });
       await box.next((n) => n.type === 'watch_match');
       await box.next((n) => n.type === 'heartbeat');
