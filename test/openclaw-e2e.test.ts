@@ -223,7 +223,7 @@ describe('vigil in a real OpenClaw gateway', () => {
     expect(reopened.session).toMatchObject({ state: 'open', poller: { running: true } });
   }, 120_000);
 
-  it('re-adopts a command across a SIGKILL of the gateway, and its completion wakes the session after the restart', async () => {
+  it('re-adopts a command across a SIGKILL of the gateway and keeps it across a graceful restart, and its completion wakes the session after them', async () => {
     await harness.crashGateway();
     // The commands outlive the gateway: each runs in its own group, started by vigil's detached spawner.
     for (const pid of [seen.adopted, seen.sleeperB]) expect(procStat(pid)?.state).not.toBe('Z');
@@ -238,6 +238,31 @@ describe('vigil in a real OpenClaw gateway', () => {
         60_000,
       ),
     ).toMatchObject({ session: { state: 'open', activeProcesses: 2, poller: { running: true } } });
+
+    // A graceful restart: SIGUSR2 makes OpenClaw restart in the same process (OPENCLAW_NO_RESPAWN).
+    // gateway_stop says `gateway restarting`: vigil stops restart-safely, the commands run on, and
+    // the service of the restarted gateway takes session B back again.
+    process.kill(gateway.pid!, 'SIGUSR2');
+    const restarted = await traced(
+      harness.trace,
+      (t) => t.event === 'stopped' && t.pid === gateway.pid,
+      120_000,
+    );
+    expect(restarted).toMatchObject({ why: 'gateway_stop', keepProcesses: true });
+    for (const pid of [seen.adopted, seen.sleeperB]) expect(procStat(pid)?.state).not.toBe('Z');
+    expect(
+      await traced(
+        harness.trace,
+        (t) =>
+          t.event === 'reattach' &&
+          t.pid === gateway.pid &&
+          Number(t.at) > Number(restarted.at) &&
+          t.sessionId === seen.sessionB,
+        120_000,
+      ),
+    ).toMatchObject({ session: { state: 'open', activeProcesses: 2, poller: { running: true } } });
+    harness.mark('gateway restarted in process');
+
     // The restarted gateway's turn of session B shows the completion with the real exit code.
     await completionTurn(harness, {
       release: harness.paths.releaseAdopted,

@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { configSchema, type SessionInfo, type Vigil } from '@vigil/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { outputContains } from '../../../test/support/fixtures.js';
-import { liveMembers } from '../../../test/support/proc.js';
+import { cmdline, liveMembers, living } from '../../../test/support/proc.js';
 import { startedPid } from '../../../test/support/processes.js';
+import { raceIt } from '../../../test/support/race.js';
 import entry, { vigilSessionId } from '../src/openclaw/entry.js';
 import type {
   OpenClawHooks,
@@ -93,6 +96,13 @@ function register(fake: Fake, from: OpenClawPluginEntry = entry): Fake {
   return fake;
 }
 
+/** The process group whose leader runs `command` (vigil may learn its pid after its first output). */
+function groupOf(command: string): number {
+  const leader = living().find((p) => p.pid === p.pgid && cmdline(p.pid).includes(command));
+  if (leader === undefined) throw new Error(`no process group runs ${command}`);
+  return leader.pgid;
+}
+
 const vigil = (): Vigil => root[SHARED]!.plugin!.vigil;
 const session = (sessionId: string): SessionInfo | undefined =>
   vigil()
@@ -168,6 +178,66 @@ describe('OpenClaw plugin entry', () => {
     await fake.services[0]!.stop!({});
     expect(liveMembers(pgid)).toEqual([]);
   });
+
+  raceIt(
+    "keeps a session's commands running across OpenClaw's restart (session_end 'restart', gateway_stop 'gateway restarting') for the restarted gateway's vigil, and ends them on a stop",
+    async () => {
+      const stateDir = mkdtempSync(join(tmpdir(), 'vigil-openclaw-restart-'));
+      try {
+        const config = { stateDir, processes: { killGraceMs: 200 } };
+        const ids = { sessionId: 'restart-1', sessionKey: 'agent:main:restart' };
+        const release = join(stateDir, 'release');
+        const before = register(fakeApi('full', config));
+        await before.services[0]!.start({});
+        await before.hooks.session_start!(ids, ids);
+        const command = `echo ready; until [ -e '${release}' ]; do sleep 0.05; done; echo released`;
+        await before.tool(ids).execute('c', { action: 'spawn', command });
+        const [spawned] = vigil().processes.list();
+        await outputContains(vigil(), spawned!.processId, 'ready');
+        const pgid = groupOf(release);
+        // A restart-safe stop loses a command whose pid the spawner has not reported yet: a restart
+        // comes long after the spawn, so wait for it (no event tells, hence the poll).
+        for (let i = 0; i < 500 && vigil().processes.get(spawned!.processId).pid === null; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        expect(vigil().processes.get(spawned!.processId).pid).toBe(pgid);
+
+        // OpenClaw's in-process restart: the sessions still active end with reason 'restart', the
+        // gateway stops with reason 'gateway restarting', then the service stops and the registration goes.
+        await before.hooks.session_end!({ ...ids, reason: 'restart' }, ids);
+        await before.hooks.gateway_stop!({ reason: 'gateway restarting' }, {});
+        await before.services[0]!.stop!({});
+        for (const dispose of before.disposers) await dispose();
+        expect(liveMembers(pgid)).not.toEqual([]);
+
+        const after = register(fakeApi('full', config));
+        await after.services[0]!.start({});
+        expect(session(ids.sessionId)).toMatchObject({ state: 'open', poller: { running: true } });
+        writeFileSync(release, '');
+        const event = await after.nextEvent((e) => e.text.includes('released'));
+        expect(event.text).toContain('exited with code 0');
+        expect(event.options.sessionKey).toBe(ids.sessionKey);
+
+        // A stop (not a restart) ends every command, also with a state directory (G17).
+        const never = `${release}-never`;
+        const waiting = `echo up; until [ -e '${never}' ]; do sleep 0.05; done`;
+        await after.tool(ids).execute('c', { action: 'spawn', command: waiting });
+        const sleeper = vigil()
+          .processes.list()
+          .find((p) => p.command === waiting)!;
+        await outputContains(vigil(), sleeper.processId, 'up');
+        const sleeperGroup = groupOf(never);
+        await after.hooks.gateway_stop!({ reason: 'gateway stopping' }, {});
+        expect(liveMembers(sleeperGroup)).toEqual([]);
+      } finally {
+        // What a failed run left running; a passing one leaves nothing.
+        for (const p of living().filter((p) => p.pid === p.pgid && cmdline(p.pid).includes(stateDir))) {
+          process.kill(-p.pgid, 'SIGKILL');
+        }
+        rmSync(stateDir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('keeps vigil while another registration lives, and stops it when the last one is disposed', async () => {
     const listing = register(fakeApi('tool-discovery'));

@@ -30,6 +30,14 @@ const PLUGIN_ID = 'vigil';
 const STOP_BUDGET_MS = 4_000;
 /** OpenClaw gives all `session_end` handlers 2 s together at shutdown. */
 const SESSION_END_BUDGET_MS = 1_500;
+/**
+ * `gateway_stop`'s reason when the gateway restarts (`openclaw gateway restart`, SIGUSR2, a config
+ * change that needs a restart, an update); a stop says `gateway stopping`, a plugin reload
+ * `plugin replacement` (openclaw 2026.9.6: the reason of `server.close`, which has no other flag).
+ */
+const GATEWAY_RESTARTING = 'gateway restarting';
+/** `session_end`'s reason for the sessions still active when the gateway closes to restart. */
+const SESSION_END_RESTART = 'restart';
 
 /**
  * State shared by every registration: OpenClaw evaluates the entry module afresh for each
@@ -181,15 +189,21 @@ async function reattach(state: SharedState): Promise<void> {
   }
 }
 
-/** Stops vigil (idempotent, safe if nothing started); each caller waits at most `STOP_BUDGET_MS`. */
-function stop(state: SharedState, why: string): Promise<void> {
+/**
+ * Stops vigil (idempotent, safe if nothing started); each caller waits at most `STOP_BUDGET_MS`.
+ * For a gateway that restarts, with a state directory, the stop is restart-safe: the commands run on
+ * and the journal keeps the sessions open, for the vigil of the restarted gateway to take back.
+ * Else every command ends (G17). The first caller decides.
+ */
+function stop(state: SharedState, why: string, restarting = false): Promise<void> {
   const { plugin, vigil } = state;
   if (plugin !== undefined) {
+    const keepProcesses = restarting && state.stateDir !== undefined;
     state.plugin = undefined;
     state.vigil = undefined;
-    trace('stopping', { why });
-    state.closing = plugin.hooks.gatewayStop().then(
-      () => trace('stopped', { why, stats: vigil?.stats() }),
+    trace('stopping', { why, keepProcesses });
+    state.closing = plugin.hooks.gatewayStop({ keepProcesses }).then(
+      () => trace('stopped', { why, keepProcesses, stats: vigil?.stats() }),
       (error: unknown) =>
         deliveryApi(state)?.logger.error(`vigil: stop failed: ${toVigilError(error).message}`),
     );
@@ -253,6 +267,8 @@ function registerRuntime(state: SharedState, api: OpenClawPluginApi): void {
     // With a state directory vigil starts now and takes back what a previous gateway left running;
     // in memory it starts lazily with the first session or tool call.
     start: async () => {
+      // The vigil of a gateway that restarts in this process must have let go of the state directory.
+      await state.closing;
       current(state);
       trace('service.start', { stateDir: state.stateDir });
       if (state.stateDir !== undefined) await reattach(state);
@@ -274,6 +290,11 @@ function registerRuntime(state: SharedState, api: OpenClawPluginApi): void {
   });
   api.on('session_end', async (event) => {
     const sessionId = vigilSessionId(event.sessionId);
+    // The session goes on after the restart: its commands and its route stay for the next vigil.
+    if (event.reason === SESSION_END_RESTART) {
+      trace('session_end.kept', { sessionId, reason: event.reason });
+      return;
+    }
     // Never creates vigil: at shutdown gateway_stop already closed it.
     const plugin = state.plugin;
     if (plugin === undefined) return;
@@ -290,7 +311,7 @@ function registerRuntime(state: SharedState, api: OpenClawPluginApi): void {
       warn(`closing session ${sessionId}`, error);
     }
   });
-  api.on('gateway_stop', () => stop(state, 'gateway_stop'));
+  api.on('gateway_stop', (event) => stop(state, 'gateway_stop', event.reason === GATEWAY_RESTARTING));
 }
 
 function register(api: OpenClawPluginApi): void {

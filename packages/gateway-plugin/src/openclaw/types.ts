@@ -93,6 +93,11 @@ export interface OpenClawSessionEndEvent {
   readonly reason?: string;
 }
 
+export interface OpenClawGatewayStopEvent {
+  /** `gateway restarting`, `gateway stopping` or `plugin replacement` (an in-process plugin reload). */
+  readonly reason?: string;
+}
+
 export interface OpenClawSessionContext {
   readonly agentId?: string;
   readonly sessionId: string;
@@ -102,7 +107,7 @@ export interface OpenClawSessionContext {
 export interface OpenClawHooks {
   session_start(event: OpenClawSessionStartEvent, context: OpenClawSessionContext): void | Promise<void>;
   session_end(event: OpenClawSessionEndEvent, context: OpenClawSessionContext): void | Promise<void>;
-  gateway_stop(event: { readonly reason?: string }, context: unknown): void | Promise<void>;
+  gateway_stop(event: OpenClawGatewayStopEvent, context: unknown): void | Promise<void>;
 }
 
 export interface OpenClawPluginApi {

@@ -43,8 +43,11 @@ export interface GatewayPlugin {
     sessionStart(context: SessionHookContext): Promise<SessionInfo | undefined>;
     /** Closes the session within `hookTimeoutMs`; a no-op for an unknown or closed session. */
     sessionEnd(context: SessionHookContext): Promise<void>;
-    /** Closes vigil (every session, then the pool). Idempotent; safe if nothing ever started. */
-    gatewayStop(): Promise<void>;
+    /**
+     * Closes vigil (every session, then the pool). Idempotent; safe if nothing ever started.
+     * `keepProcesses` makes it restart-safe (see `vigil.close`): for a gateway that restarts.
+     */
+    gatewayStop(options?: { readonly keepProcesses?: boolean }): Promise<void>;
   };
   readonly tools: readonly ToolDefinition[];
   /** The `deliver` every session gets: renders the notification and calls `inject`. */
@@ -101,9 +104,9 @@ export function createGatewayPlugin(options: GatewayPluginOptions): GatewayPlugi
         if (known === undefined || known.state === 'closed') return;
         await deadline(vigil.sessions.close(sessionId, { reason: reason ?? 'session ended' }), bound());
       },
-      async gatewayStop() {
+      async gatewayStop(options = {}) {
         stopped = true;
-        await vigil?.close();
+        await vigil?.close({ keepProcesses: options.keepProcesses === true });
       },
     },
     tools: [createProcessTool(get)],
