@@ -317,6 +317,17 @@ export class SessionRegistry {
    * A restart-safe stop's first step: every running command, detached ones included, runs on
    * without this instance, for a later one to adopt (see `ProcessTable.releaseAll`).
    */
+  /**
+   * A restart-safe stop's first step: waits (up to `stopTimeoutMs`) until the spawner reported the
+   * pid of every command it started, so that each one's record can be adopted by the next vigil.
+   */
+  async awaitPids(hurry: AbortSignal): Promise<void> {
+    const known = [...new Set(this.#owners.values())].map((session) => session.processes.pidsKnown());
+    await deadline(Promise.all(known), this.#config.stopTimeoutMs, hurry).catch(() => {
+      // Hurried: what is not known by now ends as lost after the restart, with its reason.
+    });
+  }
+
   releaseAll(): void {
     for (const session of new Set(this.#owners.values())) session.processes.releaseAll();
   }

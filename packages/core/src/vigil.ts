@@ -247,7 +247,9 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     const keepProcesses = closeOptions.keepProcesses === true;
     closing ??= (async () => {
       if (keepProcesses) {
-        // First: no session's close may kill them, nor be journaled.
+        // A command whose pid is not known yet could not be adopted: wait for the spawner's report.
+        await registry.awaitPids(hurry.signal);
+        // Then: no session's close may kill them, nor be journaled.
         registry.releaseAll();
         await registry.suspendAll(hurry.signal);
       }

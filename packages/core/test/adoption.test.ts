@@ -269,4 +269,32 @@ describe.each(MODES)('close({ keepProcesses: true }) with spawner %s', (mode) =>
       }
     },
   );
+
+  raceIt(
+    'waits for the pid of a command stopped right after its spawn, so the next vigil adopts it',
+    async () => {
+      const stateDir = join(workDir, `state-${++dirs}`);
+      const gate = join(stateDir, 'gate');
+      const first = createVigil({ stateDir, processes: { spawner: mode } });
+      await first.sessions.open('s', { deliver: () => {} });
+      const build = first.processes.spawn({
+        sessionId: 's',
+        command: `while [ ! -e ${gate} ]; do sleep 0.02; done; exit 4`,
+      });
+      // No wait for the start: the helper spawner reports the pid only a moment later.
+      await first.close({ keepProcesses: true });
+      const second = createVigil({ stateDir, processes: { spawner: mode } });
+      try {
+        expect(second.processes.get(build.processId)).toMatchObject({ state: 'running' });
+        const delivered = new Recorder<Notification>();
+        await second.sessions.open('s', { deliver: (notification) => delivered.push(notification) });
+        writeFileSync(gate, '');
+        const completion = await delivered.next((n) => n.id === `${build.processId}:completion`);
+        expect(completion.type === 'completion' && completion.data.exitCode).toBe(4);
+      } finally {
+        await second.close();
+        rmSync(stateDir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -86,6 +86,9 @@ export class ManagedProcess {
   /** Its `timeoutMs` ran out and vigil killed it. */
   #timedOut = false;
   #settle!: () => void;
+  /** Resolves when a spawner reported the child's start (its pid). */
+  #reportStart!: () => void;
+  readonly #startReported: Promise<void>;
 
   constructor(
     processId: string,
@@ -104,6 +107,18 @@ export class ManagedProcess {
     this.finished = new Promise<void>((resolve) => {
       this.#settle = resolve;
     });
+    this.#startReported = new Promise<void>((resolve) => {
+      this.#reportStart = resolve;
+    });
+  }
+
+  /**
+   * Resolves once its pid is known (a spawner reports it a moment after the spawn) or it ended:
+   * a restart-safe stop waits for it, since a command released before has no record to adopt.
+   */
+  get pidKnown(): Promise<void> {
+    if (this.pid !== null || !this.started || this.terminal) return Promise.resolve();
+    return Promise.race([this.#startReported, this.finished]);
   }
 
   get state(): ProcessState {
@@ -310,7 +325,10 @@ export class ManagedProcess {
 
   #runHandlers(): ChildRunHandlers {
     return {
-      onStarted: () => this.#handlers.started(),
+      onStarted: () => {
+        this.#reportStart();
+        this.#handlers.started();
+      },
       onSurvivors: (pgid) => this.#handlers.survivors(pgid),
       onEnd: (end) => {
         this.#end = end;

@@ -416,6 +416,11 @@ export class ProcessTable {
    * write their exit statuses, their spools stay) and stops following them. What waits for approval
    * or already ended is left to `endAll`, as in any close.
    */
+  /** Resolves once every started process's pid is known (or it ended). */
+  async pidsKnown(): Promise<void> {
+    await Promise.all([...this.#processes.values()].map((process) => process.pidKnown));
+  }
+
   releaseAll(): void {
     for (const process of this.#processes.values()) {
       if (process.release()) this.#parts.link.unfollow(process.processId);
