@@ -149,10 +149,11 @@ export class Outbox<N extends OutboxItem = Notification> {
 
   /**
    * The items of the next call: withdrawn items at the head are dropped (reported), then the run of
-   * not-withdrawn items that follows, up to the bounds. A withdrawn item ends the run, so it is
-   * dropped at the head of the next one and items still leave the queue in order.
+   * not-withdrawn items that follows, up to the bounds and up to `last` (a retry carries the failed
+   * batch again, never more). A withdrawn item ends the run, so it is dropped at the head of the
+   * next one and items still leave the queue in order.
    */
-  #ready(): N[] {
+  #ready(last?: N): N[] {
     while (this.depth > 0 && this.#options.withdrawn(this.#queue[this.#head]!)) {
       const head = this.#queue[this.#head]!;
       this.#dequeue(head);
@@ -170,15 +171,17 @@ export class Outbox<N extends OutboxItem = Notification> {
         if (batch.length > 0 && chars > maxChars) break;
       }
       batch.push(item);
+      if (item === last) break;
     }
     return batch;
   }
 
-  /** Delivers the items ready now, retrying until acknowledged; a retry takes what is ready then. */
+  /** Delivers the items ready now, retrying them (less withdrawn ones) until acknowledged. */
   async #deliver(): Promise<void> {
     const deliver = this.#deliverTo!;
+    let items: N[] = [];
     for (let attempt = 1; !this.#closed; attempt++) {
-      const items = this.#ready();
+      items = this.#ready(items.at(-1));
       if (items.length === 0) return;
       try {
         await this.#attempt((signal) => deliver(items, { signal }));
