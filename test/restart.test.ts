@@ -81,6 +81,46 @@ describe('a vigil restarted on the same stateDir after SIGKILL', () => {
     expect(codes).toEqual([3, 4, 5, 6, 7, 8, 9]);
   });
 
+  raceIt(
+    'delivers exactly the unacknowledged completions in batch mode, once each and in order',
+    async () => {
+      const dir = stateDir();
+      const { ids, acked } = await (async () => {
+        await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+        await first.call('open', { sessionId: 'agent', ackFirst: 3, batch: true });
+        const ids = await runInTurn(
+          first,
+          'agent',
+          Array.from({ length: 10 }, (_, i) => `exit ${i}`),
+        );
+        // Three batches acknowledged; the 4th call hangs with what was ready, the rest waits.
+        const hanging = () => first.deliveries.some((delivery) => !delivery.acked);
+        while (!hanging() && first.deliveries.length < ids.length) {
+          await first.next((message) => message.event === 'deliver');
+        }
+        if (!hanging()) {
+          // Three calls took all ten (a loaded machine): the last acknowledgement is made durable first.
+          const notificationId = `${ids.at(-1)}:completion`;
+          await first.call('tapeEvent', {
+            sessionId: 'agent',
+            type: 'notification.delivered',
+            notificationId,
+          });
+        }
+        const acked = completionIds(first.deliveries.filter((delivery) => delivery.acked));
+        await first.kill();
+        return { ids: ids.map((id) => `${id}:completion`), acked };
+      })();
+      expect(acked).toEqual(ids.slice(0, acked.length));
+      await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
+      await second.call('open', { sessionId: 'agent', batch: true });
+      await second.deliveredCount(ids.length - acked.length);
+      const info = await second.call<SessionInfo>('session', { sessionId: 'agent' });
+      expect(info.outboxDepth).toBe(0);
+      expect(completionIds(second.deliveries)).toEqual(ids.slice(acked.length));
+    },
+  );
+
   raceIt('continues the tape with the same seqs and no gap', async () => {
     const dir = stateDir();
     const before = await (async () => {

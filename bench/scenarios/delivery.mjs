@@ -5,7 +5,9 @@
  * read back from each session's tape (every `watch.match`/`watch.disabled` and the completion of
  * `process.exited`), and a process whose output came up short (outputBytes) is counted as such;
  * lost = expected − acknowledged, duplicated = ids acknowledged more than once, and each session's
- * acknowledged seqs must increase strictly (G9).
+ * acknowledged seqs must increase strictly (G9). Run twice: with `deliver` (one call per
+ * notification) and with `deliverBatch` (every ready notification per call, the whole call failing
+ * 10% of the time), which reports its calls per notification.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childMain, metric, runHosts } from '../lib/child.mjs';
@@ -54,6 +56,12 @@ async function readTape(vigil, sessionId) {
 
 /** @param {string} host @param {{ quick: boolean }} opts */
 export async function measure(host, { quick }) {
+  return [...(await deliveryRows(host, quick, false)), ...(await deliveryRows(host, quick, true))];
+}
+
+/** One run: `batch` opens the sessions with `deliverBatch`, and its rows' labels say so. */
+async function deliveryRows(host, quick, batch) {
+  const mode = batch ? 'deliverBatch: ' : '';
   const sessions = host === EXCLUSIVE || quick ? 20 : 100;
   const ids = Array.from({ length: sessions }, (_, i) => `delivery-${i}`);
   const { vigil } = createBenchVigil(host, { maxThreads: sessions + 10, options: OPTIONS });
@@ -66,7 +74,7 @@ export async function measure(host, { quick }) {
     for (const [index, sessionId] of ids.entries()) {
       const random = prng(index + 1);
       const mine = acked.get(sessionId);
-      const deliver = (notification) => {
+      const deliverAll = (notifications) => {
         calls++;
         const roll = random();
         if (roll < FAIL_RATE) {
@@ -75,11 +83,18 @@ export async function measure(host, { quick }) {
           return Promise.reject(new Error('injected failure (reject)'));
         }
         return Promise.resolve().then(() => {
-          mine.ids.set(notification.id, (mine.ids.get(notification.id) ?? 0) + 1);
-          mine.seqs.push(notification.seq);
+          for (const notification of notifications) {
+            mine.ids.set(notification.id, (mine.ids.get(notification.id) ?? 0) + 1);
+            mine.seqs.push(notification.seq);
+          }
         });
       };
-      await vigil.sessions.open(sessionId, { deliver });
+      await vigil.sessions.open(
+        sessionId,
+        batch
+          ? { deliverBatch: ({ notifications }) => deliverAll(notifications) }
+          : { deliver: (notification) => deliverAll([notification]) },
+      );
     }
     let exited = 0;
     const off = vigil.on('process:exited', () => {
@@ -131,25 +146,34 @@ export async function measure(host, { quick }) {
     }
     const fewer = sessions < 100 && !quick ? ' (not 100: one thread each)' : '';
     rows.push(
-      metric(`notifications expected (tape), ${sessions} sessions${fewer}`, expectedTotal, 'notifications', {
-        op: '==',
-        value: sessions * (LINES + 1),
-      }),
-      metric(`processes whose output was cut short (< ${OUTPUT_BYTES} B)`, cutShort, 'processes', {
+      metric(
+        `${mode}notifications expected (tape), ${sessions} sessions${fewer}`,
+        expectedTotal,
+        'notifications',
+        {
+          op: '==',
+          value: sessions * (LINES + 1),
+        },
+      ),
+      metric(`${mode}processes whose output was cut short (< ${OUTPUT_BYTES} B)`, cutShort, 'processes', {
         op: '==',
         value: 0,
       }),
-      metric('lost (expected, never acknowledged)', lost, 'notifications', { op: '==', value: 0 }),
-      metric('duplicated (acknowledged more than once)', duplicated, 'notifications', { op: '==', value: 0 }),
-      metric('acknowledged but not on the tape', unexpected, 'notifications', { op: '==', value: 0 }),
-      metric('acknowledged out of tape order', outOfOrder, 'notifications', { op: '==', value: 0 }),
+      metric(`${mode}lost (expected, never acknowledged)`, lost, 'notifications', { op: '==', value: 0 }),
+      metric(`${mode}duplicated (acknowledged more than once)`, duplicated, 'notifications', {
+        op: '==',
+        value: 0,
+      }),
+      metric(`${mode}acknowledged but not on the tape`, unexpected, 'notifications', { op: '==', value: 0 }),
+      metric(`${mode}acknowledged out of tape order`, outOfOrder, 'notifications', { op: '==', value: 0 }),
       metric(
-        `deliver calls (${injected} failed on purpose, ${round((100 * injected) / calls)}%)`,
+        `${mode}deliver calls (${injected} failed on purpose, ${round((100 * injected) / calls)}%)`,
         calls,
         'calls',
       ),
-      metric('wall time, spawn → all acknowledged', round(wallMs), 'ms'),
-      metric('acknowledged notifications/s', round((ackedTotal * 1000) / wallMs), '/s'),
+      metric(`${mode}deliver calls per acknowledged notification`, round(calls / ackedTotal, 3), 'calls'),
+      metric(`${mode}wall time, spawn → all acknowledged`, round(wallMs), 'ms'),
+      metric(`${mode}acknowledged notifications/s`, round((ackedTotal * 1000) / wallMs), '/s'),
     );
   } finally {
     await vigil.close();

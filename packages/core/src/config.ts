@@ -183,6 +183,10 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** A `deliver` call that has not settled after this long counts as failed. Default 30 s. */
       timeoutMs: positive(3_600_000).default(30_000),
+      /** Notifications in one `deliverBatch` call at most. Default 50. */
+      maxBatch: positive(10_000).default(50),
+      /** Characters (of the notifications' JSON) in one `deliverBatch` call at most; one larger notification goes alone. Default 32 000. */
+      maxBatchChars: positive(100_000_000).default(32_000),
     })
     .prefault({}),
   processes: z

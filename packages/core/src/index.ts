@@ -19,7 +19,10 @@ export type { VigilEventName, VigilEvents } from './events.js';
 export { isSessionId } from './ids.js';
 export type {
   Deliver,
+  DeliverBatch,
+  Delivery,
   Notification,
+  NotificationBatch,
   NotificationData,
   NotificationOf,
   NotificationType,

@@ -4,7 +4,7 @@ import type { VigilConfig } from './config.js';
 import { invalidInput, VigilError } from './errors.js';
 import type { VigilEvents } from './events.js';
 import { assertSessionId, newId } from './ids.js';
-import type { Deliver } from './journal/notification.js';
+import type { Deliver, DeliverBatch, Delivery } from './journal/notification.js';
 import type { PollerHost } from './poller/host.js';
 import type { ManagedProcess } from './process/managed-process.js';
 import { type ProcessInfo, TERMINAL_STATES } from './process/process-info.js';
@@ -24,6 +24,11 @@ import { BreakerGate } from './watch/breaker-gate.js';
 export interface OpenSessionOptions {
   /** Called with each notification for the session; resolving acknowledges it. */
   readonly deliver?: Deliver;
+  /**
+   * Instead of `deliver`: called with every notification ready when a delivery starts (bounded by
+   * `delivery.maxBatch` and `delivery.maxBatchChars`), in tape order; resolving acknowledges them all.
+   */
+  readonly deliverBatch?: DeliverBatch;
 }
 
 export interface CloseSessionOptions {
@@ -32,7 +37,20 @@ export interface CloseSessionOptions {
 
 const openOptionsSchema = z.object({
   deliver: z.custom<Deliver>((value) => typeof value === 'function', 'must be a function').optional(),
+  deliverBatch: z
+    .custom<DeliverBatch>((value) => typeof value === 'function', 'must be a function')
+    .optional(),
 });
+
+/** The session's delivery: `deliver`, `deliverBatch`, or none (notifications are read from the tape). */
+function deliveryOf(options: OpenSessionOptions): Delivery | undefined {
+  const { deliver, deliverBatch } = parse(openOptionsSchema, options, { what: 'session options' });
+  if (deliver !== undefined && deliverBatch !== undefined) {
+    throw invalidInput('deliverBatch', 'session options: give deliver or deliverBatch, not both');
+  }
+  if (deliverBatch !== undefined) return { deliverBatch };
+  return deliver === undefined ? undefined : { deliver };
+}
 
 /** A process and the session that owns it. */
 export interface Owned {
@@ -163,16 +181,16 @@ export class SessionRegistry {
   /** Opens a session and resolves once its poller runs. */
   async open(sessionId: string, options: OpenSessionOptions = {}): Promise<SessionInfo> {
     assertSessionId(sessionId);
-    const { deliver } = parse(openOptionsSchema, options, { what: 'session options' });
+    const delivery = deliveryOf(options);
     if (this.#closed) throw new VigilError('ERR_CLOSED', 'this vigil instance is closed');
     const existing = this.#sessions.get(sessionId);
-    if (existing?.live && existing.dormant) return existing.attach(deliver);
+    if (existing?.live && existing.dormant) return existing.attach(delivery);
     if (existing?.live) throw new VigilError('ERR_SESSION_EXISTS', `session ${sessionId} is already open`);
     if (existing?.state === 'closing') {
       throw new VigilError('ERR_SESSION_CLOSED', `session ${sessionId} is still closing`);
     }
     if (existing !== undefined) this.#forgetClosed(existing);
-    const session = new Session(sessionId, this.#context, deliver);
+    const session = new Session(sessionId, this.#context, delivery);
     this.#sessions.set(sessionId, session);
     void session.closed.then(() => this.#retain(session));
     try {

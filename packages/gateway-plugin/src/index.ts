@@ -14,4 +14,4 @@ export { createGatewayPlugin } from './plugin/plugin.js';
 export type { ProcessToolInput, ToolContext, ToolDefinition, ToolResult } from './plugin/process-tool.js';
 export { processToolInputSchema } from './plugin/process-tool.js';
 export type { RenderedNotification } from './plugin/render.js';
-export { renderNotification } from './plugin/render.js';
+export { renderBatch, renderNotification } from './plugin/render.js';

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { outputContains } from '../../../test/support/fixtures.js';
+import { raceIt } from '../../../test/support/race.js';
 import { Recorder } from '../../../test/support/recorder.js';
 import {
   createGatewayPlugin,
@@ -36,6 +37,43 @@ function gateway(options: { failFirst?: number } = {}) {
 const tool = (plugin: GatewayPlugin) => plugin.tools.find((t) => t.name === 'process')!;
 
 describe('gateway plugin', () => {
+  raceIt('renders a batch as one message joining the notifications, in tape order', async () => {
+    const injected = new Recorder<RenderedNotification>();
+    const messages = injected.items;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const plugin = createGatewayPlugin({
+      host: 'worker',
+      batch: true,
+      inject: async (_sessionId, message) => {
+        if (messages.length === 0) await held;
+        injected.push(message);
+      },
+    });
+    plugins.push(plugin);
+    await plugin.hooks.sessionStart({ sessionId: 'b' });
+    const { vigil } = plugin;
+    // Each completion is on the tape (so queued) before the next process starts; the first is held.
+    for (const code of [1, 2, 3]) {
+      const { processId } = vigil.processes.spawn({ sessionId: 'b', command: `exit ${code}` });
+      for await (const event of vigil.tape.subscribe('b')) {
+        if (event.type === 'process.exited' && event.processId === processId) break;
+      }
+    }
+    release();
+    await injected.next((message) => message.text.includes('exited with code 3'));
+    expect(messages).toHaveLength(2);
+    const [first, batch] = messages as [RenderedNotification, RenderedNotification];
+    expect(first.text).toContain('exited with code 1');
+    expect(batch.notifications?.map((n) => n.type)).toEqual(['completion', 'completion']);
+    expect(batch.notification).toBe(batch.notifications?.[0]);
+    const [two, three] = [batch.text.indexOf('exited with code 2'), batch.text.indexOf('exited with code 3')];
+    expect(two).toBeGreaterThanOrEqual(0);
+    expect(three).toBeGreaterThan(two);
+  });
+
   it('publishes the process tool with a JSON Schema generated from its zod schema', () => {
     const { plugin } = gateway();
     expect(tool(plugin).inputSchema).toEqual(z.toJSONSchema(processToolInputSchema, { io: 'input' }));

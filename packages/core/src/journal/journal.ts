@@ -6,8 +6,8 @@ import { toVigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { ProcessRecord } from '../process/process-record.js';
 import type { JournalStore, RestoredSession, SessionRecord } from '../store/store.js';
-import type { Deliver, Notification, NotificationType } from './notification.js';
-import { Outbox } from './outbox.js';
+import type { Delivery, Notification, NotificationType } from './notification.js';
+import { Outbox, type OutboxDelivery } from './outbox.js';
 import { Tape } from './tape.js';
 import type {
   TapeEvent,
@@ -58,7 +58,7 @@ export interface MatchGate {
 export interface JournalOptions {
   readonly sessionId: string;
   readonly config: Pick<VigilConfig, 'tape' | 'delivery'>;
-  readonly deliver: Deliver | undefined;
+  readonly delivery: Delivery | undefined;
   readonly gate: MatchGate;
   /** Where delivery failures are reported (`delivery:failed`). */
   readonly events: EventEmitter<VigilEvents>;
@@ -67,6 +67,13 @@ export interface JournalOptions {
   readonly store: JournalStore;
   /** What a previous run left of this session. */
   readonly restored?: RestoredSession | undefined;
+}
+
+/** A session's delivery as its outbox calls it. */
+function outboxDelivery(delivery: Delivery): OutboxDelivery<Notification> {
+  if ('deliver' in delivery) return delivery.deliver;
+  const { deliverBatch } = delivery;
+  return { batch: (notifications, context) => deliverBatch({ notifications }, context) };
 }
 
 /** Options of `Journal.record` for an event about a process. */
@@ -110,7 +117,9 @@ export class Journal {
       if (id.endsWith(':completion')) this.#consumed.add(id.slice(0, -':completion'.length));
     }
     this.#outbox = new Outbox({
-      deliver: options.deliver,
+      deliver: options.delivery === undefined ? undefined : outboxDelivery(options.delivery),
+      maxBatch: config.delivery.maxBatch,
+      maxBatchChars: config.delivery.maxBatchChars,
       ...config.delivery.retry,
       acknowledged: delivered,
       timeoutMs: config.delivery.timeoutMs,
@@ -152,9 +161,9 @@ export class Journal {
     return this.#outbox.attached;
   }
 
-  /** Installs the `deliver` of a restored session and delivers what waits, in tape order. */
-  attach(deliver: Deliver): void {
-    this.#outbox.attach(deliver);
+  /** Installs the delivery of a restored session and delivers what waits, in tape order. */
+  attach(delivery: Delivery): void {
+    this.#outbox.attach(outboxDelivery(delivery));
   }
 
   get lastSeq(): number {

@@ -44,3 +44,14 @@ export type NotificationOf<K extends NotificationType> = Extract<Notification, {
 
 /** The gateway's way into a session. Resolving acknowledges; throwing or rejecting retries later. */
 export type Deliver = (notification: Notification, context: { readonly signal: AbortSignal }) => unknown;
+
+/** The notifications ready when a batch delivery started, in tape order. */
+export interface NotificationBatch {
+  readonly notifications: readonly Notification[];
+}
+
+/** Like `Deliver`, for every ready notification at once: resolving acknowledges the whole batch. */
+export type DeliverBatch = (batch: NotificationBatch, context: { readonly signal: AbortSignal }) => unknown;
+
+/** How a session's notifications reach the gateway: one per call, or every ready one per call. */
+export type Delivery = { readonly deliver: Deliver } | { readonly deliverBatch: DeliverBatch };

@@ -10,9 +10,23 @@ export interface OutboxItem {
   readonly id: string;
 }
 
+/** Delivers one item; resolving acknowledges it. */
+export type DeliverOne<N> = (item: N, context: { readonly signal: AbortSignal }) => unknown;
+/** Delivers the items ready, in order; resolving acknowledges them all. */
+export type DeliverMany<N> = (items: readonly N[], context: { readonly signal: AbortSignal }) => unknown;
+
+/** How an outbox hands items over: one per call, or every ready one (bounded) per call. */
+export type OutboxDelivery<N> = DeliverOne<N> | { readonly batch: DeliverMany<N> };
+
 export interface OutboxOptions<N extends OutboxItem = Notification> {
-  /** Called per item, one at a time; resolving acknowledges. Absent: items wait (a session without `deliver`). */
-  readonly deliver: ((item: N, context: { readonly signal: AbortSignal }) => unknown) | undefined;
+  /** Called one at a time; resolving acknowledges. Absent: items wait (a session without `deliver`). */
+  readonly deliver: OutboxDelivery<N> | undefined;
+  /** Items in one batch at most (batch delivery only). Default 50. */
+  readonly maxBatch?: number;
+  /** `sizeOf` summed over one batch at most; a batch holds one item whatever its size. Default unbounded. */
+  readonly maxBatchChars?: number;
+  /** An item's size against `maxBatchChars`. Default: the length of its JSON. */
+  readonly sizeOf?: (item: N) => number;
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
   readonly timeoutMs: number;
@@ -23,18 +37,24 @@ export interface OutboxOptions<N extends OutboxItem = Notification> {
   /** Ids acknowledged before (by a previous run): never delivered. */
   readonly acknowledged?: Iterable<string>;
   readonly onWithdrawn?: (item: N) => void;
-  /** A failed attempt: `ERR_DELIVERY` (deliver threw or rejected; the cause is kept) or `ERR_TIMEOUT`. */
+  /**
+   * A failed attempt, reported with the call's first item: `ERR_DELIVERY` (deliver threw or
+   * rejected; the cause is kept) or `ERR_TIMEOUT`.
+   */
   readonly onFailure?: (item: N, error: VigilError, attempt: number) => void;
 }
 
 /**
  * One session's outbox: delivers notifications in the order they were enqueued (tape order), one
- * at a time, retrying each with backoff until `deliver` acknowledges it. Acknowledged ids are
+ * call at a time, retrying each call with backoff until `deliver` acknowledges it. A batch call
+ * carries the run of ready items at the queue's head, so a burst costs one call (and one commit of
+ * its acknowledgements) instead of one per item. Acknowledged ids are
  * remembered here, in the session, so a replay from any poller run is never delivered twice.
  */
 export class Outbox<N extends OutboxItem = Notification> {
   readonly #options: OutboxOptions<N>;
-  #deliverTo: OutboxOptions<N>['deliver'];
+  #deliverTo: DeliverMany<N> | undefined;
+  #maxBatch = 1;
   /** Waiting items are `#queue[#head..]`: a delivered head is dropped in O(1), however long the queue. */
   #queue: (N | undefined)[] = [];
   #head = 0;
@@ -54,7 +74,7 @@ export class Outbox<N extends OutboxItem = Notification> {
 
   constructor(options: OutboxOptions<N>) {
     this.#options = options;
-    this.#deliverTo = options.deliver;
+    if (options.deliver !== undefined) this.#install(options.deliver);
     this.#acked = new Set(options.acknowledged);
   }
 
@@ -64,9 +84,9 @@ export class Outbox<N extends OutboxItem = Notification> {
   }
 
   /** Installs `deliver` on an outbox that had none (a restored session), and starts delivering. */
-  attach(deliver: NonNullable<OutboxOptions<N>['deliver']>): void {
+  attach(deliver: OutboxDelivery<N>): void {
     if (this.#deliverTo !== undefined || this.#closed) return;
-    this.#deliverTo = deliver;
+    this.#install(deliver);
     if (this.depth > 0) this.#running ??= this.#drain();
   }
 
@@ -108,36 +128,74 @@ export class Outbox<N extends OutboxItem = Notification> {
     this.#queued.clear();
   }
 
+  #install(deliver: OutboxDelivery<N>): void {
+    if (typeof deliver === 'function') {
+      this.#deliverTo = (items, context) => deliver(items[0]!, context);
+      this.#maxBatch = 1;
+    } else {
+      this.#deliverTo = deliver.batch;
+      this.#maxBatch = this.#options.maxBatch ?? 50;
+    }
+  }
+
   async #drain(): Promise<void> {
     try {
-      while (!this.#closed && this.depth > 0) {
-        const head = this.#queue[this.#head]!;
-        if (this.#options.withdrawn(head)) {
-          this.#dequeue(head);
-          this.#options.onWithdrawn?.(head);
-          continue;
-        }
-        await this.#deliver(head);
-      }
+      while (!this.#closed && this.depth > 0) await this.#deliver();
     } finally {
       this.#running = undefined;
       if (!this.#closed && this.depth > 0) this.#running = this.#drain();
     }
   }
 
-  async #deliver(notification: N): Promise<void> {
+  /**
+   * The items of the next call: withdrawn items at the head are dropped (reported), then the run of
+   * not-withdrawn items that follows, up to the bounds and up to `last` (a retry carries the failed
+   * batch again, never more). A withdrawn item ends the run, so it is dropped at the head of the
+   * next one and items still leave the queue in order.
+   */
+  #ready(last?: N): N[] {
+    while (this.depth > 0 && this.#options.withdrawn(this.#queue[this.#head]!)) {
+      const head = this.#queue[this.#head]!;
+      this.#dequeue(head);
+      this.#options.onWithdrawn?.(head);
+    }
+    const maxChars = this.#maxBatch === 1 ? undefined : this.#options.maxBatchChars;
+    const sizeOf = this.#options.sizeOf ?? ((item: N) => JSON.stringify(item).length);
+    const batch: N[] = [];
+    let chars = 0;
+    for (let at = this.#head; at < this.#queue.length && batch.length < this.#maxBatch; at++) {
+      const item = this.#queue[at]!;
+      if (batch.length > 0 && this.#options.withdrawn(item)) break;
+      if (maxChars !== undefined) {
+        chars += sizeOf(item);
+        if (batch.length > 0 && chars > maxChars) break;
+      }
+      batch.push(item);
+      if (item === last) break;
+    }
+    return batch;
+  }
+
+  /** Delivers the items ready now, retrying them (less withdrawn ones) until acknowledged. */
+  async #deliver(): Promise<void> {
     const deliver = this.#deliverTo!;
+    let items: N[] = [];
     for (let attempt = 1; !this.#closed; attempt++) {
-      if (attempt > 1 && this.#options.withdrawn(notification)) return;
+      items = this.#ready(items.at(-1));
+      if (items.length === 0) return;
       try {
-        await this.#attempt((signal) => deliver(notification, { signal }));
-        this.#dequeue(notification);
-        this.#acked.add(notification.id);
-        await this.#options.onDelivered?.(notification, attempt);
+        await this.#attempt((signal) => deliver(items, { signal }));
+        for (const item of items) {
+          this.#dequeue(item);
+          this.#acked.add(item.id);
+        }
+        // Every acknowledgement is recorded in this turn (one commit); the next call waits for it.
+        const onDelivered = this.#options.onDelivered;
+        if (onDelivered !== undefined) await Promise.all(items.map((item) => onDelivered(item, attempt)));
         return;
       } catch (error) {
         if (this.#closed) return;
-        this.#options.onFailure?.(notification, toVigilError(error, 'ERR_DELIVERY'), attempt);
+        this.#options.onFailure?.(items[0]!, toVigilError(error, 'ERR_DELIVERY'), attempt);
         const delay = Math.min(this.#options.maxDelayMs, this.#options.initialDelayMs * 2 ** (attempt - 1));
         await new Promise<void>((resolve) => {
           this.#wakeRetry = resolve;

@@ -4,7 +4,7 @@ import type { VigilConfig } from '../config.js';
 import { VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import { Journal, type MatchGate } from '../journal/journal.js';
-import type { Deliver } from '../journal/notification.js';
+import type { Delivery } from '../journal/notification.js';
 import type { PollerExitedInfo, PollerHost, PollerStartedInfo } from '../poller/host.js';
 import { PollerLink, type ProbeResult } from '../poller/link.js';
 import type { ManagedProcess } from '../process/managed-process.js';
@@ -71,7 +71,12 @@ export class Session implements SessionView {
   #closing: Promise<SessionCloseResult> | undefined;
   #resolveClosed!: (result: SessionCloseResult) => void;
 
-  constructor(id: string, context: SessionContext, deliver: Deliver | undefined, restored?: RestoredSession) {
+  constructor(
+    id: string,
+    context: SessionContext,
+    delivery: Delivery | undefined,
+    restored?: RestoredSession,
+  ) {
     const { config, events, now, store } = context;
     this.id = id;
     this.#context = context;
@@ -83,7 +88,7 @@ export class Session implements SessionView {
     this.journal = new Journal({
       sessionId: id,
       config,
-      deliver,
+      delivery,
       gate: context.gate,
       events,
       now,
@@ -151,10 +156,10 @@ export class Session implements SessionView {
    * Opens a restored session again (`sessions.open` after a restart): installs `deliver`, which
    * receives every notification still pending, in order, and starts the session's poller.
    */
-  async attach(deliver: Deliver | undefined): Promise<SessionInfo> {
+  async attach(delivery: Delivery | undefined): Promise<SessionInfo> {
     this.#dormant = false;
     this.touch();
-    if (deliver !== undefined) this.journal.attach(deliver);
+    if (delivery !== undefined) this.journal.attach(delivery);
     this.#opened = this.#context.host.start(this.#link);
     await this.#opened;
     return this.info();

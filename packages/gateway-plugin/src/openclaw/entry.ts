@@ -111,7 +111,7 @@ function inject(state: SharedState, sessionId: string, message: RenderedNotifica
   // false means the same event is already queued (a retried delivery): that counts as delivered.
   const queued = system.enqueueSystemEvent(message.text, {
     ...scope,
-    contextKey: `vigil:${message.notification.id}`,
+    contextKey: `vigil:${(message.notifications ?? [message.notification]).map((n) => n.id).join(',')}`,
   });
   system.requestHeartbeat({ source: 'hook', intent: 'immediate', reason: 'hook:vigil', ...scope });
   trace('inject', { sessionId, sessionKey, queued, type: message.notification.type, text: message.text });
@@ -151,6 +151,8 @@ function current(state: SharedState): GatewayPlugin {
     config: { ...state.config, stateDir },
     pool: state.config.pool,
     hookTimeoutMs: SESSION_END_BUDGET_MS,
+    // The notifications ready at once reach the agent as one system event (one turn, not one each).
+    batch: true,
     inject: (sessionId, message) => inject(state, sessionId, message),
   });
   return state.plugin;

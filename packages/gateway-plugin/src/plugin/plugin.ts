@@ -1,6 +1,7 @@
 import {
   createVigil,
   type Notification,
+  type NotificationBatch,
   type SessionInfo,
   type Vigil,
   VigilError,
@@ -9,7 +10,7 @@ import {
 import { deadline } from '@vigil/core/host';
 import { createWorkerHost, type WorkerHostOptions } from '@vigil/worker';
 import { createProcessTool, type ToolDefinition } from './process-tool.js';
-import { type RenderedNotification, renderNotification } from './render.js';
+import { type RenderedNotification, renderBatch, renderNotification } from './render.js';
 
 export interface GatewayPluginOptions {
   /** vigil's configuration (see the README's config table). */
@@ -22,6 +23,11 @@ export interface GatewayPluginOptions {
    * Resolve once the gateway took it: that acknowledges the notification; throw to have it retried.
    */
   readonly inject: (sessionId: string, message: RenderedNotification) => void | Promise<void>;
+  /**
+   * Sessions take `deliverBatch`: the notifications ready at once reach `inject` as one message
+   * (`renderBatch`). Default false: one message per notification.
+   */
+  readonly batch?: boolean;
   /** Upper bound for the `sessionEnd` hook. Default: stopTimeoutMs + killGraceMs + 1 s. */
   readonly hookTimeoutMs?: number;
 }
@@ -52,6 +58,8 @@ export interface GatewayPlugin {
   readonly tools: readonly ToolDefinition[];
   /** The `deliver` every session gets: renders the notification and calls `inject`. */
   deliver(notification: Notification): Promise<void>;
+  /** The `deliverBatch` of sessions with `batch`: renders the batch as one message and calls `inject`. */
+  deliverBatch(batch: NotificationBatch): Promise<void>;
 }
 
 /** Creates the plugin. Nothing starts until the first hook or tool call. */
@@ -74,6 +82,10 @@ export function createGatewayPlugin(options: GatewayPluginOptions): GatewayPlugi
   const deliver = async (notification: Notification): Promise<void> => {
     await options.inject(notification.sessionId, renderNotification(notification));
   };
+  const deliverBatch = async ({ notifications }: NotificationBatch): Promise<void> => {
+    await options.inject(notifications[0]!.sessionId, renderBatch(notifications));
+  };
+  const delivery = options.batch === true ? { deliverBatch } : { deliver };
   const bound = (): number => {
     const config = get().config;
     return options.hookTimeoutMs ?? config.stopTimeoutMs + config.processes.killGraceMs + 1000;
@@ -90,7 +102,7 @@ export function createGatewayPlugin(options: GatewayPluginOptions): GatewayPlugi
         // A session restored after a restart is open but dormant (no poller): `open` attaches it.
         if (known?.state === 'opening' || (known?.state === 'open' && known.poller.running)) return known;
         try {
-          return await v.sessions.open(sessionId, { deliver });
+          return await v.sessions.open(sessionId, delivery);
         } catch (error) {
           // A concurrent sessionStart for the same id won the race: that is the idempotent outcome.
           if (error instanceof VigilError && error.code === 'ERR_SESSION_EXISTS')
@@ -111,5 +123,6 @@ export function createGatewayPlugin(options: GatewayPluginOptions): GatewayPlugi
     },
     tools: [createProcessTool(get)],
     deliver,
+    deliverBatch,
   };
 }

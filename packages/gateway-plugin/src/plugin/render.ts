@@ -3,7 +3,17 @@ import type { Notification } from '@vigil/core';
 /** A notification as an agent reads it: clear text, plus the structured notification. */
 export interface RenderedNotification {
   readonly text: string;
+  /** The notification; for a batch, its first. */
   readonly notification: Notification;
+  /** For a batch of several: all of them, in tape order (`text` joins their texts). */
+  readonly notifications?: readonly Notification[];
+}
+
+/** Renders a batch as one message: the notifications' texts in tape order, one paragraph each. */
+export function renderBatch(notifications: readonly Notification[]): RenderedNotification {
+  if (notifications.length === 1) return renderNotification(notifications[0]!);
+  const text = notifications.map((notification) => renderNotification(notification).text).join('\n\n');
+  return { text, notification: notifications[0]!, notifications };
 }
 
 const fence = (text: string): string => `\`\`\`\n${text.replace(/```/g, '`\u200b``').trimEnd()}\n\`\`\``;
