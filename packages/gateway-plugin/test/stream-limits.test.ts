@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { get, type IncomingMessage } from 'node:http';
 import { setImmediate as turn } from 'node:timers/promises';
 import { describe, expect } from 'vitest';
+import { startedPid } from '../../../test/support/processes.js';
 import { raceIt } from '../../../test/support/race.js';
 import type { HttpHandler, StreamInfo } from '../src/http/handler.js';
 import { decodeStreamId } from '../src/http/sse-stream.js';
@@ -214,6 +215,8 @@ describe('caps on streams and long-polls', () => {
       const { vigil } = api;
       await vigil.sessions.open('s');
       const { processId } = vigil.processes.spawn({ sessionId: 's', command: 'read line' });
+      // Its process.started comes a moment later (the spawner's report): past it, the tape is quiet.
+      await startedPid(vigil, processId);
       const { lastSeq } = vigil.sessions.get('s');
       const abort = new AbortController();
       const tapeWait = api
