@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createWorkerHost } from '@vigil/worker';
 import { describe, expect, it } from 'vitest';
 import type { CallInit } from '../../../test/support/http.js';
+import { startedPid } from '../../../test/support/processes.js';
 import { serveApi } from './support/serve-api.js';
 
 /** A raw request, so that `Host` and framing can be set freely. */
@@ -614,6 +615,8 @@ describe('HTTP API routes', () => {
     await api.vigil.sessions.open('s1');
     const { processId } = api.vigil.processes.spawn({ sessionId: 's1', command: ['sleep', '30'] });
     const client = new AbortController();
+    // Past its process.started (the spawner's report comes a moment later), the tape is quiet.
+    await startedPid(api.vigil, processId);
     const lastSeq = api.vigil.sessions.get('s1').lastSeq;
     const calls = [
       api.call('GET', `/v1/sessions/s1/events?after=${lastSeq}&wait=60000`, { signal: client.signal }),
