@@ -1,6 +1,6 @@
 /**
  * vigil inside a real OpenClaw gateway (test/support/openclaw/harness.ts): the stub model's
- * scripted replies call the `process` tool; nothing is simulated. The steps below run in order and
+ * scripted replies call vigil's `vigil_process` tool; nothing is simulated. The steps below run in order and
  * build on each other: each `it` is one stage of one gateway's life.
  */
 import { once } from 'node:events';
@@ -33,6 +33,9 @@ const completionOf = (marker: string, code: number) => (all: string) =>
 const isCompletion = completionOf('vigil-e2e-done', 0);
 const isAdoptedCompletion = completionOf('vigil-e2e-adopted', 3);
 
+/** The names of the tools offered to the model in the request where session A's agent spawned. */
+let toolsOfferedToA: readonly (string | undefined)[] = [];
+
 /** The stub model's script: session A spawns `echo` and a sleeper, session B a sleeper and the adopted command. */
 function script(body: ChatRequest, paths: HarnessPaths): Reply {
   const messages = body.messages ?? [];
@@ -40,9 +43,11 @@ function script(body: ChatRequest, paths: HarnessPaths): Reply {
   if (messages.at(-1)?.role === 'tool') return { text: 'Started in the background; vigil will tell me.' };
   if (isCompletion(all)) return { text: 'SAW-COMPLETION: the build finished.' };
   if (isAdoptedCompletion(all)) return { text: 'SAW-ADOPTED: the migration finished.' };
-  const offered = (body.tools ?? []).some((tool) => tool.function?.name === 'process');
-  if (!offered || messages.some((m) => m.role === 'tool')) return { text: 'stub reply' };
+  const names = (body.tools ?? []).map((tool) => tool.function?.name);
+  if (!names.includes('vigil_process') || messages.some((m) => m.role === 'tool'))
+    return { text: 'stub reply' };
   if (all.includes('VIGIL-E2E-A')) {
+    toolsOfferedToA = names;
     return {
       calls: [
         { action: 'spawn', command: echoCommand(paths) },
@@ -129,7 +134,11 @@ describe('vigil in a real OpenClaw gateway', () => {
       plugin: Record<string, unknown>;
       typedHooks: { name: string }[];
     };
-    expect(report.plugin).toMatchObject({ status: 'loaded', toolNames: ['process'], services: ['vigil'] });
+    expect(report.plugin).toMatchObject({
+      status: 'loaded',
+      toolNames: ['vigil_process'],
+      services: ['vigil'],
+    });
     expect(report.typedHooks.map((h) => h.name).sort()).toEqual([
       'gateway_stop',
       'session_end',
@@ -145,6 +154,12 @@ describe('vigil in a real OpenClaw gateway', () => {
     expect(a.code, a.err).toBe(0);
     expect(b.code, b.err).toBe(0);
     harness.mark('agent runs ended');
+    // One coherent set: vigil's tool for background commands, OpenClaw's `exec` for foreground ones
+    // (with `process` denied it runs synchronously), no built-in `process`, no name offered twice.
+    expect(toolsOfferedToA).toContain('vigil_process');
+    expect(toolsOfferedToA).toContain('exec');
+    expect(toolsOfferedToA).not.toContain('process');
+    expect(new Set(toolsOfferedToA).size).toBe(toolsOfferedToA.length);
     const opened = await traced(
       harness.trace,
       (t) => t.event === 'session_start' && t.sessionKey === KEY_A,

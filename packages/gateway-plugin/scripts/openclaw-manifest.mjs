@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { configSchema } from '@vigil/core';
 import { z } from 'zod';
-import entry from '../dist/openclaw/entry.js';
+import entry, { OPENCLAW_TOOL_NAME } from '../dist/openclaw/entry.js';
 
 /** vigil's config as JSON Schema (machine-independent: the thread defaults resolve at run time). */
 function openClawConfigSchema() {
@@ -15,7 +15,7 @@ const manifest = {
   name: entry.name,
   description: entry.description,
   activation: { onStartup: true },
-  contracts: { tools: ['process'] },
+  contracts: { tools: [OPENCLAW_TOOL_NAME] },
   configSchema: openClawConfigSchema(),
 };
 

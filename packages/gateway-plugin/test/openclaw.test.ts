@@ -126,7 +126,7 @@ describe('OpenClaw plugin entry', () => {
     expect(fake.services.map((s) => s.id)).toEqual(['vigil']);
     expect(Object.keys(fake.hooks).sort()).toEqual(['gateway_stop', 'session_end', 'session_start']);
     const tool = fake.tool({ sessionId: 's', sessionKey: 'agent:main:s' });
-    expect(tool.name).toBe('process');
+    expect(tool.name).toBe('vigil_process');
     expect(tool.parameters).toMatchObject({ type: 'object', required: ['action'] });
   });
 
@@ -299,7 +299,7 @@ describe('OpenClaw plugin entry', () => {
     const fake = register(fakeApi());
     const bad = await fake.tool({ sessionId: 's', sessionKey: 'k' }).execute('c', { action: 'spawn' });
     expect(bad.content[0]!.text).toMatch(/^process tool error: .*command: is required/);
-    expect(bad.details).toMatchObject({ status: 'error', tool: 'process', code: 'ERR_INVALID_INPUT' });
+    expect(bad.details).toMatchObject({ status: 'error', tool: 'vigil_process', code: 'ERR_INVALID_INPUT' });
     const orphan = await fake.tool({}).execute('c', { action: 'list' });
     expect(orphan.details).toMatchObject({ status: 'error', code: 'ERR_UNKNOWN_SESSION' });
   });
@@ -334,7 +334,7 @@ describe('OpenClaw plugin entry', () => {
     expect(manifest).toMatchObject({
       id: entry.id,
       activation: { onStartup: true },
-      contracts: { tools: ['process'] },
+      contracts: { tools: ['vigil_process'] },
     });
   });
 });

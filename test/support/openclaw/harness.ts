@@ -344,7 +344,8 @@ export class OpenClawHarness implements AsyncDisposable {
       },
       agents: { defaults: { model: { primary: 'stub/stub-1' } } },
       gateway: { mode: 'local', bind: 'loopback', port: this.#port, auth: { mode: 'none' } },
-      tools: { toolSearch: false },
+      // As the README asks: OpenClaw's own `process` denied, so background commands go through vigil.
+      tools: { toolSearch: false, deny: ['process'] },
     });
     writeFileSync(file, JSON.stringify(config, null, 2));
   }

@@ -16,7 +16,7 @@ export interface StubRequest {
   readonly all: string;
 }
 
-/** What the stub answers: text, or calls of the `process` tool with these arguments. */
+/** What the stub answers: text, or calls of vigil's `vigil_process` tool with these arguments. */
 export type Reply = { readonly text: string } | { readonly calls: readonly Record<string, unknown>[] };
 
 export interface StubModel extends AsyncDisposable {
@@ -52,7 +52,7 @@ export async function startStubModel(decide: (body: ChatRequest) => Reply): Prom
             index,
             id: `call_${n}_${index}`,
             type: 'function',
-            function: { name: 'process', arguments: JSON.stringify(args) },
+            function: { name: 'vigil_process', arguments: JSON.stringify(args) },
           }))
         : undefined;
     const message =

@@ -62,6 +62,12 @@ const processTool: ToolDefinition = createProcessTool(() => {
   throw new VigilError('ERR_CLOSED', 'process tool metadata has no vigil');
 });
 
+/**
+ * The name vigil's process tool has in OpenClaw: not `process`, which is OpenClaw's own background
+ * tool (paired with `exec`). The README's OpenClaw section says why and how the two are kept apart.
+ */
+export const OPENCLAW_TOOL_NAME = 'vigil_process';
+
 /** Maps an OpenClaw session id or key to a vigil session id, the same way every time. */
 export function vigilSessionId(openClawId: string): string {
   if (isSessionId(openClawId)) return openClawId;
@@ -217,7 +223,7 @@ function stop(state: SharedState, why: string, restarting = false): Promise<void
 
 function failure(error: VigilError): OpenClawToolResult {
   // OpenClaw's own shape for a failed tool call: `status: 'error'` marks it failed.
-  const details = { status: 'error', tool: processTool.name, code: error.code, error: error.message };
+  const details = { status: 'error', tool: OPENCLAW_TOOL_NAME, code: error.code, error: error.message };
   return { content: [{ type: 'text', text: `process tool error: ${error.message}` }], details };
 }
 
@@ -228,7 +234,7 @@ function bindTool(state: SharedState, context: OpenClawToolContext): OpenClawToo
     state.routes.remember(sessionId, { sessionKey: context.sessionKey, agentId: context.agentId });
   }
   return {
-    name: processTool.name,
+    name: OPENCLAW_TOOL_NAME,
     description: processTool.description,
     parameters: processTool.inputSchema,
     async execute(_toolCallId, params, signal) {
@@ -331,7 +337,7 @@ function register(api: OpenClawPluginApi): void {
     state.apis.splice(state.apis.indexOf(api), 1);
     return state.apis.length === 0 ? stop(state, 'dispose') : undefined;
   });
-  api.registerTool((context) => bindTool(state, context), { name: processTool.name });
+  api.registerTool((context) => bindTool(state, context), { name: OPENCLAW_TOOL_NAME });
   // Registering starts nothing (the service does, in the gateway); discovery modes list what is here.
   registerRuntime(state, api);
   trace('register', { mode, live: state.apis.length });
