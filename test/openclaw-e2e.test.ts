@@ -12,26 +12,28 @@ import type { ChatRequest, Reply } from './support/openclaw/stub-model.js';
 import { type Trace, traced, traces } from './support/openclaw/trace.js';
 import { cmdline, descendants, living, procStat } from './support/proc.js';
 
+/** In every command of this run: a leftover of another run (a test process killed midway) is not this run's. */
+const RUN = `vigil-e2e-${process.pid}`;
 const KEY_A = 'agent:main:vigil-e2e-a';
 const KEY_B = 'agent:main:vigil-e2e-b';
 /** Each session's sleeper says which it is, so the test can tell their processes apart. */
-const SLEEPER_A = 'sleep 300; echo vigil-e2e-sleeper-a';
-const SLEEPER_B = 'sleep 300; echo vigil-e2e-sleeper-b';
+const SLEEPER_A = `sleep 300; echo ${RUN}-sleeper-a`;
+const SLEEPER_B = `sleep 300; echo ${RUN}-sleeper-b`;
 
 /** Ends only when the test creates the release file after the agent's run ended: only a wake-up can report it. */
 const echoCommand = (paths: HarnessPaths) =>
-  `until [ -e '${paths.release}' ]; do sleep 0.1; done; echo vigil-e2e-done; exit 0`;
+  `until [ -e '${paths.release}' ]; do sleep 0.1; done; echo ${RUN}-done; exit 0`;
 
 /** Like `echoCommand`, released only after the gateway was killed and started again; exits with 3. */
 const adoptedCommand = (paths: HarnessPaths) =>
-  `until [ -e '${paths.releaseAdopted}' ]; do sleep 0.1; done; echo vigil-e2e-adopted; exit 3`;
+  `until [ -e '${paths.releaseAdopted}' ]; do sleep 0.1; done; echo ${RUN}-adopted; exit 3`;
 
 const completionOf = (marker: string, code: number) => (all: string) =>
   all.includes('[vigil] Background process') &&
   all.includes(marker) &&
   all.includes(`exited with code ${code}`);
-const isCompletion = completionOf('vigil-e2e-done', 0);
-const isAdoptedCompletion = completionOf('vigil-e2e-adopted', 3);
+const isCompletion = completionOf(`${RUN}-done`, 0);
+const isAdoptedCompletion = completionOf(`${RUN}-adopted`, 3);
 
 /** The names of the tools offered to the model in the request where session A's agent spawned. */
 let toolsOfferedToA: readonly (string | undefined)[] = [];
@@ -209,7 +211,7 @@ describe('vigil in a real OpenClaw gateway', () => {
     harness.mark('completion reached the model');
     const injected = await traced(
       harness.trace,
-      (t) => t.event === 'inject' && String(t.text).includes('vigil-e2e-done'),
+      (t) => t.event === 'inject' && String(t.text).includes(`${RUN}-done`),
       1000,
     );
     expect(injected).toMatchObject({
@@ -286,7 +288,7 @@ describe('vigil in a real OpenClaw gateway', () => {
     });
     harness.mark('adopted completion reached the model');
     const injected = traces(harness.trace).filter(
-      (t) => t.event === 'inject' && String(t.text).includes('vigil-e2e-adopted'),
+      (t) => t.event === 'inject' && String(t.text).includes(`${RUN}-adopted`),
     );
     expect(injected).toEqual([
       expect.objectContaining({
@@ -299,7 +301,7 @@ describe('vigil in a real OpenClaw gateway', () => {
     // Acknowledged before the crash, so never delivered again by the restarted gateway.
     expect(
       traces(harness.trace).filter(
-        (t) => t.event === 'inject' && t.pid === gateway.pid && String(t.text).includes('vigil-e2e-done'),
+        (t) => t.event === 'inject' && t.pid === gateway.pid && String(t.text).includes(`${RUN}-done`),
       ),
     ).toEqual([]);
     expect(living().filter((p) => p.pgid === seen.adopted)).toEqual([]);
@@ -321,6 +323,6 @@ describe('vigil in a real OpenClaw gateway', () => {
     ).toMatchObject({ why: 'gateway_stop', stats: { sessions: 0, pollers: 0, threads: 0, processes: 0 } });
     const alive = living();
     expect(alive.filter((p) => tree.includes(p.pid) || p.pgid === seen.sleeperB)).toEqual([]);
-    expect(alive.filter((p) => cmdline(p.pid).includes('vigil-e2e-'))).toEqual([]);
+    expect(alive.filter((p) => cmdline(p.pid).includes(RUN))).toEqual([]);
   }, 60_000);
 });
