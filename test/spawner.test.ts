@@ -2,7 +2,7 @@ import type { Vigil } from '@vigil/core';
 import { describe, expect, it } from 'vitest';
 import { nextEvent } from './support/fixtures.js';
 import { isDead, procStat } from './support/proc.js';
-import { diesWithin, HOSTS, newSessionId, tapeUntil } from './support/processes.js';
+import { diesWithin, HOSTS, newSessionId, startedPid } from './support/processes.js';
 import { raceIt } from './support/race.js';
 
 const host = HOSTS[1]!;
@@ -10,10 +10,7 @@ const host = HOSTS[1]!;
 /** Spawns `command` and resolves with its pid, once `process.started` carries it. */
 async function started(vigil: Vigil, sessionId: string, command: string) {
   const { processId } = vigil.processes.spawn({ sessionId, command });
-  await tapeUntil(vigil, sessionId, (seen) =>
-    seen.some((e) => e.type === 'process.started' && e.processId === processId),
-  );
-  return { processId, pid: vigil.processes.get(processId).pid! };
+  return { processId, pid: await startedPid(vigil, processId) };
 }
 
 describe('the spawner process (processes.spawner: helper)', () => {
