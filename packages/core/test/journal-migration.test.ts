@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ApprovalView } from '../src/approvals/approval-queue.js';
 import { MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE } from '../src/store/schema.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
+import { notificationOf } from './support/journal-rows.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -54,5 +55,48 @@ describe('SqliteStore migrations', () => {
     const again = new SqliteStore({ stateDir, onError });
     expect(again.restore()).toMatchObject([{ approvals: [], grants: [view] }]);
     again.close();
+  });
+
+  it('brings a version 3 journal up to date with what waited in its recent tables', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-migration-'));
+    dirs.push(dir);
+    const db = new Database(join(dir, 'journal.db'));
+    db.exec(VERSION_TABLE);
+    for (const [version, migration] of MIGRATIONS.slice(0, 3).entries()) {
+      db.exec(migration);
+      db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, 0)').run(version + 1);
+    }
+    db.prepare('INSERT INTO sessions VALUES (?, ?, ?, NULL, NULL, ?)').run('agent', 'open', 0, 0);
+    const notification = (seq: number) => notificationOf('agent', seq);
+    const event = (seq: number) =>
+      JSON.stringify({ seq, type: 'watch.match', at: seq, processId: 'p', data: {} });
+    // Seqs 1 and 2 folded, 3 still recent; 1 acknowledged in a state not folded yet.
+    const insertEvent = db.prepare('INSERT INTO events VALUES (?, ?, ?)');
+    const insertNotification = db.prepare("INSERT INTO notifications VALUES (?, ?, ?, 'pending', ?)");
+    for (const seq of [1, 2]) {
+      insertEvent.run('agent', seq, event(seq));
+      insertNotification.run('agent', `p:match:${seq}`, seq, JSON.stringify(notification(seq)));
+    }
+    db.prepare('INSERT INTO recent_events (session_id, seq, event) VALUES (?, ?, ?)').run(
+      'agent',
+      3,
+      event(3),
+    );
+    db.prepare('INSERT INTO recent_states (session_id, notification_id, state) VALUES (?, ?, ?)').run(
+      'agent',
+      'p:match:1',
+      'delivered',
+    );
+    db.close();
+
+    const onError = (error: unknown): never => {
+      throw error;
+    };
+    const upgraded = new SqliteStore({ stateDir: dir, onError });
+    const [restored] = upgraded.restore();
+    expect(restored!.events.map(({ seq }) => seq)).toEqual([1, 2, 3]);
+    expect(restored!.delivered).toEqual(['p:match:1']);
+    expect(restored!.pending).toEqual([notification(2)]);
+    upgraded.close();
   });
 });

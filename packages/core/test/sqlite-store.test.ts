@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { notificationJson } from '../src/journal/journal.js';
 import type { Notification } from '../src/journal/notification.js';
 import type { TapeEvent } from '../src/journal/tape-events.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
+import { notificationOf } from './support/journal-rows.js';
 
 const dirs: string[] = [];
 function openStore(dir = mkdtempSync(join(tmpdir(), 'vigil-store-'))): SqliteStore {
@@ -29,18 +31,6 @@ const eventOf = (seq: number): TapeEvent =>
     data: { suppressed: 0, pausedMs: 0, message: `${seq}` },
   }) as TapeEvent;
 
-const notificationOf = (sessionId: string, seq: number): Notification =>
-  ({
-    id: `p:match:${seq}`,
-    sessionId,
-    type: 'watch_match',
-    seq,
-    at: seq,
-    processId: 'p',
-    command: 'seq',
-    data: { notificationId: `p:match:${seq}` },
-  }) as unknown as Notification;
-
 function openSession(store: SqliteStore, sessionId: string): void {
   store.putSession({
     sessionId,
@@ -63,11 +53,11 @@ describe('SqliteStore', () => {
       if (seq % 10 === 0) store.putNotification(notificationOf('a', seq));
       if (seq % 10 === 0 && seq > 1000 && seq <= 3000) {
         // Acknowledged a thousand events later, as a slow deliver would.
-        store.setNotificationState('a', `p:match:${seq - 1000}`, 'delivered');
+        store.setNotificationState(notificationOf('a', seq - 1000), 'delivered');
       }
       if (seq % 100 === 0) store.commitNow();
     }
-    store.setNotificationState('a', 'p:match:2010', 'withdrawn');
+    store.setNotificationState(notificationOf('a', 2010), 'withdrawn');
     store.trimEvents('a', 1500);
     store.appendEvent('gone', eventOf(1));
     store.deleteSession('gone');
@@ -79,8 +69,9 @@ describe('SqliteStore', () => {
       db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
     // What was folded is in the ordered tables; what came after waits in the recent ones.
     expect(count('events')).toBeGreaterThan(0);
-    expect(count('recent_events') + count('recent_states')).toBeGreaterThan(0);
-    expect(count('recent_events') + count('recent_states')).toBeLessThan(4096);
+    const recent = count('recent_events') + count('recent_notifications') + count('recent_states');
+    expect(recent).toBeGreaterThan(0);
+    expect(recent).toBeLessThan(4096);
     // Each retained event is in one table or the other: a's 1,500 to 3,100 and b's 3,000.
     expect(count('events') + count('recent_events')).toBe(1601 + 3000);
     expect(count('recent_states')).toBeLessThan(200);
@@ -92,8 +83,75 @@ describe('SqliteStore', () => {
     expect(a!.events.map(({ seq }) => seq)).toEqual(Array.from({ length: 1601 }, (_, i) => 1500 + i));
     expect(a!.lastSeq).toBe(3100);
     expect(b!.events.map(({ seq }) => seq)).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
-    expect(a!.delivered).toEqual(Array.from({ length: 200 }, (_, i) => `p:match:${(i + 1) * 10}`));
+    // Acknowledgements count while their event is on the tape: 1,500 to 2,000.
+    expect(a!.delivered).toEqual(Array.from({ length: 51 }, (_, i) => `p:match:${1500 + i * 10}`));
     expect(a!.pending.map(({ seq }) => seq)).toEqual(Array.from({ length: 99 }, (_, i) => 2020 + i * 10));
     expect(b!.pending).toEqual([]);
+  });
+
+  it('keeps a settled notification while its event is on the tape, and a completion while its process is kept', () => {
+    const store = openStore();
+    const dir = dirs[0]!;
+    openSession(store, 'a');
+    const completion = { ...notificationOf('a', 1), id: 'p:completion', type: 'completion' } as Notification;
+    store.appendEvent('a', eventOf(1));
+    store.putNotification(completion);
+    store.setNotificationState(completion, 'delivered');
+    // 20,000 acknowledged matches on a tape that keeps the last 1,000 events.
+    for (let seq = 2; seq <= 20_000; seq++) {
+      store.appendEvent('a', eventOf(seq));
+      store.putNotification(notificationOf('a', seq));
+      store.setNotificationState(notificationOf('a', seq), 'delivered');
+      if (seq % 256 === 0) store.trimEvents('a', seq - 1000);
+      if (seq % 100 === 0) store.commitNow();
+    }
+    store.close();
+    const db = new Database(join(dir, 'journal.db'));
+    const rows = db.prepare('SELECT count(*) FROM notifications').pluck().get() as number;
+    const recent = db.prepare('SELECT count(*) FROM recent_notifications').pluck().get() as number;
+    db.close();
+    // The settled ones before the tape's start are gone: what is left is bounded by the tape and a fold.
+    expect(rows + recent).toBeLessThan(1_000 + 4_096);
+
+    const reopened = openStore(dir);
+    const [a] = reopened.restore();
+    expect(a!.delivered).toContain('p:completion');
+    expect(a!.delivered).not.toContain('p:match:2');
+    expect(a!.delivered).toContain('p:match:20000');
+    reopened.deleteProcess('a', 'p');
+    reopened.close();
+    const [again] = openStore(dir).restore();
+    expect(again!.delivered).not.toContain('p:completion');
+    expect(again!.delivered).toContain('p:match:20000');
+  });
+
+  it("journals a notification's JSON, built from its event's, exactly as JSON.stringify writes it", () => {
+    const data = { notificationId: 'p:match:1', lines: ['say "data":\u2028 \\ ,"data":{}'], hit: 1 };
+    const cases = [
+      { processId: 'p', command: 'echo "x" \\ é', type: 'watch_match' },
+      { processId: null, command: '', type: 'watch_paused' },
+    ] as const;
+    for (const { processId, command, type } of cases) {
+      const event = {
+        seq: 7,
+        type: 'watch.match',
+        at: 1.5e12,
+        ...(processId === null ? {} : { processId }),
+        data,
+      };
+      const notification = {
+        id: 'p:match:1',
+        sessionId: 's "1"',
+        type,
+        seq: 7,
+        at: 1.5e12,
+        processId,
+        command,
+        data,
+      };
+      expect(notificationJson(notification as unknown as Notification, JSON.stringify(event))).toBe(
+        JSON.stringify(notification),
+      );
+    }
   });
 });

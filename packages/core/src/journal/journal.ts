@@ -99,6 +99,8 @@ export class Journal {
   readonly #gate: MatchGate;
   readonly #store: JournalStore;
   readonly #events: EventEmitter<VigilEvents>;
+  /** The length of each queued notification's JSON (what `delivery.maxBatchChars` bounds), computed once. */
+  readonly #sizes = new WeakMap<Notification, number>();
   /** Processes whose completion was acknowledged or read through `wait` (G10). */
   readonly #consumed = new Set<string>();
   #notifying = true;
@@ -123,11 +125,12 @@ export class Journal {
       ...config.delivery.retry,
       acknowledged: delivered,
       timeoutMs: config.delivery.timeoutMs,
+      sizeOf: (notification) => this.#sizes.get(notification) ?? JSON.stringify(notification).length,
       withdrawn: (notification) =>
         notification.processId !== null && this.#consumed.has(notification.processId),
       onDelivered: (notification, attempts) => {
         if (notification.type === 'completion') this.#consumed.add(notification.processId);
-        store.setNotificationState(sessionId, notification.id, 'delivered');
+        store.setNotificationState(notification, 'delivered');
         this.record('notification.delivered', {
           notificationId: notification.id,
           seqOf: notification.seq,
@@ -138,7 +141,7 @@ export class Journal {
         return store.durable ? new Promise<void>((resolve) => store.afterCommit(resolve)) : undefined;
       },
       onWithdrawn: (notification) => {
-        store.setNotificationState(sessionId, notification.id, 'withdrawn');
+        store.setNotificationState(notification, 'withdrawn');
         this.record('notification.withdrawn', {
           notificationId: notification.id,
           seqOf: notification.seq,
@@ -194,11 +197,16 @@ export class Journal {
         if (!this.#gate.admit(this.sessionId)) return undefined;
       }
     }
-    const event = this.#tape.stage(type, data, processId === undefined ? {} : { processId });
+    const staged = this.#tape.stageEncoded(type, data, processId === undefined ? {} : { processId });
+    const { event, json } = staged;
     const notification = this.#notificationOf(event, kind, options);
     const store = this.#store;
-    store.appendEvent(this.sessionId, event as TapeEvent);
-    if (notification !== undefined) store.putNotification(notification);
+    store.appendEvent(this.sessionId, event as TapeEvent, json);
+    if (notification !== undefined) {
+      const encoded = notificationJson(notification, json);
+      this.#sizes.set(notification, encoded.length);
+      store.putNotification(notification, encoded);
+    }
     // Durable before visible: readers and `deliver` see the event once it is committed.
     store.afterCommit(() => {
       this.#tape.publish(event.seq);
@@ -315,7 +323,7 @@ export class Journal {
   /** Forgets a process that vigil forgot (its finished TTL passed). */
   forget(processId: string): void {
     this.#consumed.delete(processId);
-    this.#store.deleteProcess(processId);
+    this.#store.deleteProcess(this.sessionId, processId);
   }
 
   /** Journals the session's own record. */
@@ -349,6 +357,17 @@ export class Journal {
     this.#notifying = false;
     return this.#outbox.close(graceMs);
   }
+}
+
+/**
+ * A notification's JSON, `JSON.stringify(notification)`, reusing its event's: the notification's
+ * data is the event's, which is the last member of the event's JSON (and no member before it can
+ * hold an unescaped `,"data":`).
+ */
+export function notificationJson(notification: Notification, eventJson: string): string {
+  const { id, sessionId, type, seq, at, processId, command } = notification;
+  const data = eventJson.slice(eventJson.indexOf(',"data":') + ',"data":'.length, -1);
+  return `{"id":${JSON.stringify(id)},"sessionId":${JSON.stringify(sessionId)},"type":"${type}","seq":${seq},"at":${at},"processId":${JSON.stringify(processId)},"command":${JSON.stringify(command)},"data":${data}}`;
 }
 
 /** The id a watch or heartbeat event carries for its notification. */

@@ -117,6 +117,15 @@ export class Tape<M extends EventDataMap = LooseEventData> {
     data: M[T] = {} as M[T],
     options: TapeAppendOptions = {},
   ): TapeEventOf<M, T> {
+    return this.stageEncoded(type, data, options).event;
+  }
+
+  /** `stage`, returning the event's JSON too (the tape computes it for its byte budget). */
+  stageEncoded<T extends TapeEventType>(
+    type: T,
+    data: M[T] = {} as M[T],
+    options: TapeAppendOptions = {},
+  ): { readonly event: TapeEventOf<M, T>; readonly json: string } {
     if (this.#closed) {
       throw new VigilError('ERR_SESSION_CLOSED', `Session ${this.sessionId} is closed; its tape is final`, {
         details: { sessionId: this.sessionId, type },
@@ -143,20 +152,20 @@ export class Tape<M extends EventDataMap = LooseEventData> {
       ...(processId === undefined ? {} : { processId }),
       data: Object.freeze({ ...data }),
     });
-    let size: number;
+    let json: string;
     try {
-      size = JSON.stringify(event).length;
+      json = JSON.stringify(event);
     } catch (cause) {
       throw invalid('data', 'must be JSON-serialisable', cause);
     }
     // Nothing above mutated the tape, so a throw leaves it unchanged.
     this.#events.push(event as AnyTapeEvent<M>);
-    this.#sizes.push(size);
-    this.#bytes += size;
+    this.#sizes.push(json.length);
+    this.#bytes += json.length;
     this.#lastSeq = event.seq;
     if (type === 'process.exited' && processId !== undefined) this.#exited.add(processId);
     if (type === 'session.closed') this.#closed = true;
-    return event;
+    return { event, json };
   }
 
   /** Makes every staged event up to `seq` readable, and wakes every waiting reader. */

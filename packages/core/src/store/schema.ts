@@ -61,13 +61,11 @@ export const MIGRATIONS: readonly string[] = [
     state TEXT NOT NULL
   );
   `,
-];
-
-/**
- * Moves what `recent_events` and `recent_states` hold into `events` and `notifications`, in one
- * statement each: a session's events go in seq order, and a notification takes its newest state.
- */
-export const FOLD = `
+  // 4: notifications are ordered by seq within their session (new ones and their acknowledgements
+  // touch the last pages of a session, not pages all over it), settled ones are indexed (a trim
+  // deletes them without reading the pending ones), and new ones land in insertion order first
+  // like the rest. What version 3 left in its recent tables is folded first.
+  `
   INSERT INTO events (session_id, seq, event)
     SELECT session_id, seq, event FROM recent_events ORDER BY session_id, seq;
   DELETE FROM recent_events;
@@ -76,6 +74,58 @@ export const FOLD = `
           GROUP BY session_id, notification_id) AS latest
     WHERE notifications.session_id = latest.session_id
       AND notifications.notification_id = latest.notification_id;
+  DELETE FROM recent_states;
+  CREATE TABLE notifications_by_seq (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    notification_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    notification TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+  ) WITHOUT ROWID;
+  INSERT OR IGNORE INTO notifications_by_seq (session_id, seq, notification_id, state, notification)
+    SELECT session_id, seq, notification_id, state, notification FROM notifications;
+  DROP TABLE notifications;
+  ALTER TABLE notifications_by_seq RENAME TO notifications;
+  CREATE INDEX settled_notifications ON notifications (session_id, seq) WHERE state <> 'pending';
+  ALTER TABLE recent_states ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE recent_notifications (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    notification_id TEXT NOT NULL,
+    notification TEXT NOT NULL
+  );
+  `,
+];
+
+/** The newest state each notification took in `recent_states`. */
+const LATEST_STATES = `(SELECT session_id, seq, state, max(id) FROM recent_states GROUP BY session_id, seq)`;
+
+/**
+ * Moves what the recent tables hold into `events` and `notifications`, one statement per table, in
+ * the tables' order: a session's events and notifications by seq, and a notification takes its
+ * newest state. A settled notification (delivered or withdrawn) keeps its id and state but not its
+ * JSON, which nothing reads again.
+ */
+export const FOLD = `
+  INSERT INTO events (session_id, seq, event)
+    SELECT session_id, seq, event FROM recent_events ORDER BY session_id, seq;
+  DELETE FROM recent_events;
+  INSERT OR IGNORE INTO notifications (session_id, seq, notification_id, state, notification)
+    SELECT n.session_id, n.seq, n.notification_id, coalesce(latest.state, 'pending'),
+           CASE WHEN coalesce(latest.state, 'pending') = 'pending' THEN n.notification ELSE '' END
+    FROM recent_notifications AS n LEFT JOIN ${LATEST_STATES} AS latest
+      ON latest.session_id = n.session_id AND latest.seq = n.seq
+    ORDER BY n.session_id, n.seq;
+  DELETE FROM recent_notifications;
+  UPDATE notifications
+    SET state = latest.state,
+        notification = CASE WHEN latest.state = 'pending' THEN notification ELSE '' END
+    FROM ${LATEST_STATES} AS latest
+    WHERE notifications.session_id = latest.session_id
+      AND notifications.seq = latest.seq
+      AND notifications.state <> latest.state;
   DELETE FROM recent_states;
 `;
 

@@ -28,6 +28,13 @@ const RETRY_MS = 100;
 const RETRY_MAX_MS = 5_000;
 /** The recent tables are folded into the others once they hold this many rows (see the class comment). */
 const FOLD_ROWS = 4_096;
+/** Queued rows of one table go in with one statement per this many (fewer calls into SQLite). */
+const ROWS_PER_INSERT = 64;
+/**
+ * The WAL is copied back into the database (a checkpoint, with an fsync) once it holds this many
+ * pages, 40 MiB; SQLite's default of 1,000 checkpoints so often that it bounds the write rate.
+ */
+const CHECKPOINT_PAGES = 10_000;
 
 type Statement = Database.Statement<unknown[]>;
 
@@ -52,18 +59,23 @@ export class SqliteStore implements JournalStore {
   readonly #onError: (error: VigilError) => void;
   readonly #statements: Record<
     | 'putSession'
-    | 'appendEvent'
     | 'trimEvents'
     | 'trimRecentEvents'
-    | 'putNotification'
-    | 'setNotificationState'
+    | 'pruneNotifications'
     | 'putApproval'
     | 'resolveApproval'
     | 'putProcess'
-    | 'deleteProcess',
+    | 'deleteProcess'
+    | 'deleteCompletion'
+    | 'deleteRecentCompletion'
+    | 'deleteCompletionState',
     Statement
   >;
   readonly #deleteSession: readonly Statement[];
+  /** The frequent writes, queued as rows of their recent table (see `#queue`). */
+  readonly #events: RowInserts;
+  readonly #notifications: RowInserts;
+  readonly #states: RowInserts;
   /** Runs a batch of writes, and the fold when it is due, in one transaction. */
   readonly #commitBatch: (writes: readonly (() => void)[], fold: boolean) => void;
   /** Writes queued since the last commit, in order. */
@@ -72,6 +84,8 @@ export class SqliteStore implements JournalStore {
   #callbacks: (() => void)[] = [];
   /** Rows in the recent tables, committed and queued: a fold is due at `FOLD_ROWS`. */
   #recentRows = 0;
+  /** Some recent table's buffer holds rows not yet in `#writes`. */
+  #rowsQueued = false;
   #scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
   #retryMs = RETRY_MS;
   #closed = false;
@@ -87,6 +101,7 @@ export class SqliteStore implements JournalStore {
     try {
       lock(this.#db, this.path, this.#ownerFile);
       this.#db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+      this.#db.pragma(`wal_autocheckpoint = ${CHECKPOINT_PAGES}`);
       migrate(this.#db, this.path);
       capSize(this.#db, options.maxBytes ?? 0);
     } catch (error) {
@@ -100,15 +115,13 @@ export class SqliteStore implements JournalStore {
         `INSERT OR REPLACE INTO sessions (session_id, state, opened_at, closed_at, close_reason, approval_version)
          VALUES (?, ?, ?, ?, ?, ?)`,
       ),
-      appendEvent: db.prepare('INSERT INTO recent_events (session_id, seq, event) VALUES (?, ?, ?)'),
       trimEvents: db.prepare('DELETE FROM events WHERE session_id = ? AND seq < ?'),
       trimRecentEvents: db.prepare('DELETE FROM recent_events WHERE session_id = ? AND seq < ?'),
-      putNotification: db.prepare(
-        `INSERT OR IGNORE INTO notifications (session_id, notification_id, seq, state, notification)
-         VALUES (?, ?, ?, 'pending', ?)`,
-      ),
-      setNotificationState: db.prepare(
-        'INSERT INTO recent_states (state, session_id, notification_id) VALUES (?, ?, ?)',
+      // A settled notification is kept while its event is on the tape; a completion while its process is.
+      pruneNotifications: db.prepare(
+        `DELETE FROM notifications INDEXED BY settled_notifications
+           WHERE session_id = ? AND seq < ? AND state <> 'pending'
+           AND notification_id NOT LIKE '%:completion'`,
       ),
       putApproval: db.prepare(
         'INSERT OR REPLACE INTO approvals (session_id, approval_id, view, outcome) VALUES (?, ?, ?, NULL)',
@@ -120,12 +133,28 @@ export class SqliteStore implements JournalStore {
         'INSERT OR REPLACE INTO processes (process_id, session_id, record) VALUES (?, ?, ?)',
       ),
       deleteProcess: db.prepare('DELETE FROM processes WHERE process_id = ?'),
+      deleteCompletion: db.prepare('DELETE FROM notifications WHERE session_id = ? AND notification_id = ?'),
+      deleteRecentCompletion: db.prepare(
+        'DELETE FROM recent_notifications WHERE session_id = ? AND notification_id = ?',
+      ),
+      deleteCompletionState: db.prepare(
+        'DELETE FROM recent_states WHERE session_id = ? AND notification_id = ?',
+      ),
     };
+    this.#events = new RowInserts(db, 'recent_events', ['session_id', 'seq', 'event']);
+    this.#notifications = new RowInserts(db, 'recent_notifications', [
+      'session_id',
+      'seq',
+      'notification_id',
+      'notification',
+    ]);
+    this.#states = new RowInserts(db, 'recent_states', ['session_id', 'seq', 'notification_id', 'state']);
     this.#deleteSession = [
       'sessions',
       'events',
       'recent_events',
       'notifications',
+      'recent_notifications',
       'recent_states',
       'approvals',
       'processes',
@@ -146,7 +175,9 @@ export class SqliteStore implements JournalStore {
     const rows = db.prepare('SELECT * FROM sessions ORDER BY session_id').all() as SessionRow[];
     const events = db.prepare('SELECT event FROM events WHERE session_id = ? ORDER BY seq').pluck();
     const notifications = db
-      .prepare('SELECT state, notification FROM notifications WHERE session_id = ? ORDER BY seq')
+      .prepare(
+        'SELECT state, seq, notification_id, notification FROM notifications WHERE session_id = ? ORDER BY seq',
+      )
       .raw();
     const approvals = db
       .prepare('SELECT view FROM approvals WHERE session_id = ? AND outcome IS NULL ORDER BY rowid')
@@ -168,10 +199,15 @@ export class SqliteStore implements JournalStore {
       const tape = (events.all(sessionId) as string[]).map((json) => JSON.parse(json) as TapeEvent);
       const pending: Notification[] = [];
       const delivered: string[] = [];
-      for (const [state, json] of notifications.all(sessionId) as [NotificationState, string][]) {
-        const notification = JSON.parse(json) as Notification;
-        if (state === 'pending') pending.push(notification);
-        else if (state === 'delivered') delivered.push(notification.id);
+      // An acknowledgement counts while its event is on the tape (or its process is kept, for a
+      // completion), whether the trim that drops it has reached it or not.
+      const firstSeq = tape[0]?.seq ?? 0;
+      const rows = notifications.all(sessionId) as [NotificationState, number, string, string][];
+      for (const [state, seq, notificationId, json] of rows) {
+        if (state === 'pending') pending.push(JSON.parse(json) as Notification);
+        else if (state === 'delivered' && (seq >= firstSeq || notificationId.endsWith(':completion'))) {
+          delivered.push(notificationId);
+        }
       }
       restored.push({
         record: {
@@ -209,24 +245,24 @@ export class SqliteStore implements JournalStore {
     ]);
   }
 
-  appendEvent(sessionId: string, event: TapeEvent): void {
-    this.#queue(this.#statements.appendEvent, [sessionId, event.seq, JSON.stringify(event)]);
-    this.#recentRows++;
+  appendEvent(sessionId: string, event: TapeEvent, json = JSON.stringify(event)): void {
+    this.#queueRow(this.#events, sessionId, event.seq, json);
   }
 
   trimEvents(sessionId: string, firstSeq: number): void {
     this.#queue(this.#statements.trimEvents, [sessionId, firstSeq]);
     this.#queue(this.#statements.trimRecentEvents, [sessionId, firstSeq]);
+    this.#queue(this.#statements.pruneNotifications, [sessionId, firstSeq]);
   }
 
-  putNotification(notification: Notification): void {
+  putNotification(notification: Notification, json = JSON.stringify(notification)): void {
     const { sessionId, id, seq } = notification;
-    this.#queue(this.#statements.putNotification, [sessionId, id, seq, JSON.stringify(notification)]);
+    this.#queueRow(this.#notifications, sessionId, seq, id, json);
   }
 
-  setNotificationState(sessionId: string, notificationId: string, state: NotificationState): void {
-    this.#queue(this.#statements.setNotificationState, [state, sessionId, notificationId]);
-    this.#recentRows++;
+  setNotificationState(notification: Notification, state: NotificationState): void {
+    const { sessionId, id, seq } = notification;
+    this.#queueRow(this.#states, sessionId, seq, id, state);
   }
 
   putApproval(sessionId: string, approval: ApprovalView): void {
@@ -246,8 +282,12 @@ export class SqliteStore implements JournalStore {
     this.#queue(this.#statements.putProcess, [record.processId, record.sessionId, JSON.stringify(record)]);
   }
 
-  deleteProcess(processId: string): void {
+  deleteProcess(sessionId: string, processId: string): void {
     this.#queue(this.#statements.deleteProcess, [processId]);
+    const completion = [sessionId, `${processId}:completion`];
+    this.#queue(this.#statements.deleteCompletion, completion);
+    this.#queue(this.#statements.deleteRecentCompletion, completion);
+    this.#queue(this.#statements.deleteCompletionState, completion);
   }
 
   deleteSession(sessionId: string): void {
@@ -255,11 +295,12 @@ export class SqliteStore implements JournalStore {
   }
 
   afterCommit(callback: () => void): void {
-    if (this.#writes.length === 0 && this.#callbacks.length === 0) callback();
+    if (this.#writes.length === 0 && !this.#rowsQueued && this.#callbacks.length === 0) callback();
     else this.#callbacks.push(callback);
   }
 
   commitNow(): void {
+    this.#takeRows();
     if (this.#writes.length > 0) {
       const writes = this.#writes;
       const fold = this.#recentRows >= FOLD_ROWS;
@@ -288,6 +329,8 @@ export class SqliteStore implements JournalStore {
     }
     this.#frozen = true;
     this.#writes = [];
+    for (const rows of [this.#events, this.#notifications, this.#states]) rows.take();
+    this.#rowsQueued = false;
     this.#cancelScheduled();
   }
 
@@ -307,8 +350,32 @@ export class SqliteStore implements JournalStore {
 
   #queue(statement: Statement, params: unknown[]): void {
     if (this.#closed || this.#frozen) return;
+    // The rows queued before this write go in before it (a trim or a delete must see them).
+    this.#takeRows();
     this.#writes.push(() => statement.run(params));
     this.#scheduled ??= setImmediate(() => this.#commitScheduled());
+  }
+
+  /**
+   * Queues a row of a recent table. Rows wait in their table's buffer and go in many per statement;
+   * the three tables are independent, so only their order relative to the other writes matters.
+   */
+  #queueRow(rows: RowInserts, ...values: unknown[]): void {
+    if (this.#closed || this.#frozen) return;
+    rows.add(values);
+    this.#rowsQueued = true;
+    this.#recentRows++;
+    this.#scheduled ??= setImmediate(() => this.#commitScheduled());
+  }
+
+  /** Moves the buffered rows into the write queue, as one write. */
+  #takeRows(): void {
+    if (!this.#rowsQueued) return;
+    this.#rowsQueued = false;
+    const inserts = [this.#events.take(), this.#notifications.take(), this.#states.take()];
+    this.#writes.push(() => {
+      for (const insert of inserts) insert();
+    });
   }
 
   #commitScheduled(): void {
@@ -328,6 +395,53 @@ export class SqliteStore implements JournalStore {
     clearImmediate(this.#scheduled as NodeJS.Immediate);
     clearTimeout(this.#scheduled as NodeJS.Timeout);
     this.#scheduled = undefined;
+  }
+}
+
+/**
+ * The rows queued for one insert-only table, inserted `ROWS_PER_INSERT` per statement. A statement
+ * of n rows is prepared the first time n rows go in.
+ */
+class RowInserts {
+  readonly #db: Database.Database;
+  readonly #prefix: string;
+  readonly #row: string;
+  readonly #width: number;
+  readonly #statements = new Map<number, Statement>();
+  #values: unknown[] = [];
+
+  constructor(db: Database.Database, table: string, columns: readonly string[]) {
+    this.#db = db;
+    this.#prefix = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `;
+    this.#row = `(${columns.map(() => '?').join(', ')})`;
+    this.#width = columns.length;
+  }
+
+  add(values: readonly unknown[]): void {
+    for (const value of values) this.#values.push(value);
+  }
+
+  /** Empties the buffer; the returned function inserts what it held (and may run again if its transaction failed). */
+  take(): () => void {
+    const values = this.#values;
+    this.#values = [];
+    return () => {
+      const width = this.#width;
+      const rows = values.length / width;
+      for (let first = 0; first < rows; first += ROWS_PER_INSERT) {
+        const count = Math.min(ROWS_PER_INSERT, rows - first);
+        this.#statement(count).run(values.slice(first * width, (first + count) * width));
+      }
+    };
+  }
+
+  #statement(rows: number): Statement {
+    let statement = this.#statements.get(rows);
+    if (statement === undefined) {
+      statement = this.#db.prepare(this.#prefix + Array.from({ length: rows }, () => this.#row).join(', '));
+      this.#statements.set(rows, statement);
+    }
+    return statement;
   }
 }
 

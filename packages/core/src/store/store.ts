@@ -49,11 +49,16 @@ export interface JournalStore {
   /** Every session a previous run left open, with what it needs to continue. Call once, first. */
   restore(): RestoredSession[];
   putSession(record: SessionRecord): void;
-  appendEvent(sessionId: string, event: TapeEvent): void;
-  /** The tape's retention evicted every event before `firstSeq`. */
+  /** `json`: the event's JSON, when the caller has it (else the store computes it). */
+  appendEvent(sessionId: string, event: TapeEvent, json?: string): void;
+  /**
+   * The tape's retention evicted every event before `firstSeq`: they go, and so do the settled
+   * notifications of those events (a completion stays while its process is kept).
+   */
   trimEvents(sessionId: string, firstSeq: number): void;
-  putNotification(notification: Notification): void;
-  setNotificationState(sessionId: string, notificationId: string, state: NotificationState): void;
+  /** `json`: the notification's JSON, when the caller has it. */
+  putNotification(notification: Notification, json?: string): void;
+  setNotificationState(notification: Notification, state: NotificationState): void;
   putApproval(sessionId: string, approval: ApprovalView): void;
   /** `decision`: the human's answer, when one resolved it. */
   resolveApproval(
@@ -63,7 +68,8 @@ export interface JournalStore {
     decision?: ApprovalDecision,
   ): void;
   putProcess(record: ProcessRecord): void;
-  deleteProcess(processId: string): void;
+  /** Forgets a process: its record and its completion's state. */
+  deleteProcess(sessionId: string, processId: string): void;
   /** Drops everything of a session (it closed and was forgotten). */
   deleteSession(sessionId: string): void;
   /** Runs `callback` once every write queued before this call is committed (at once for memory). */
