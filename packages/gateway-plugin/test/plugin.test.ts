@@ -146,12 +146,12 @@ describe('gateway plugin', () => {
   });
 
   it('runs poll, log, write, wait and kill for the calling session only', async () => {
-    const { plugin } = gateway();
+    const { plugin, next } = gateway();
     await plugin.hooks.sessionStart({ sessionId: 'mine' });
     await plugin.hooks.sessionStart({ sessionId: 'theirs' });
     const run = tool(plugin);
     const { data } = await run.execute(
-      { action: 'spawn', command: 'read line; echo "got $line"; sleep 60' },
+      { action: 'spawn', command: 'read line; echo "got $line"; sleep 60', watch: ['got'] },
       { sessionId: 'mine' },
     );
     const processId = (data as { processId: string }).processId;
@@ -159,6 +159,8 @@ describe('gateway plugin', () => {
       code: 'ERR_UNKNOWN_PROCESS',
     });
     await run.execute({ action: 'write', processId, data: 'hello\n' }, { sessionId: 'mine' });
+    // The write is in the pipe once it resolves; the answer is printed once the match arrives.
+    await next((m) => m.notification.type === 'watch_match');
     const early = await run.execute({ action: 'wait', processId, timeoutMs: 0 }, { sessionId: 'mine' });
     expect(early.text).toContain('still running');
     const killed = await run.execute({ action: 'kill', processId }, { sessionId: 'mine' });
