@@ -6,8 +6,10 @@
 import { once } from 'node:events';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HarnessPaths, OpenClawHarness } from './support/openclaw/harness.js';
+import { run } from './support/openclaw/run.js';
 import type { ChatRequest, Reply } from './support/openclaw/stub-model.js';
 import { type Trace, traced, traces } from './support/openclaw/trace.js';
 import { cmdline, descendants, living, procStat } from './support/proc.js';
@@ -119,6 +121,20 @@ describe('vigil in a real OpenClaw gateway', () => {
     }
     await harness?.[Symbol.asyncDispose]();
   }, 30_000);
+
+  it("keeps vigil's journal the same on OpenClaw's Node (node:sqlite) as on the workspace's (better-sqlite3)", async () => {
+    const script = fileURLToPath(new URL('./fixtures/journal-drivers.mjs', import.meta.url));
+    const outcome = async (node: string) => {
+      const { code, out, err } = await run(node, [script], { env: process.env, timeoutMs: 60_000 });
+      expect({ code, err }).toEqual({ code: 0, err: '' });
+      return JSON.parse(out) as { driver: string };
+    };
+    const [workspace, openclaw] = await Promise.all([outcome(process.execPath), outcome(harness.node)]);
+    expect([workspace.driver, openclaw.driver]).toEqual(['better-sqlite3', 'node:sqlite']);
+    // Folds, prunes, restore, the lock and a full journal come out the same on both.
+    expect({ ...openclaw, driver: '' }).toEqual({ ...workspace, driver: '' });
+    expect(openclaw).toMatchObject({ locked: 'ERR_STATE_LOCKED', full: 'ERR_JOURNAL_FULL', gapless: true });
+  });
 
   it('loads vigil with its process tool, service and hooks, and the gateway starts the service', async () => {
     const gateway = await harness.startGateway();

@@ -2,10 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { EventEmitter } from 'eventemitter3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { notificationJson } from '../src/journal/journal.js';
+import { parseConfig } from '../src/config.js';
+import { Journal, notificationJson } from '../src/journal/journal.js';
 import type { Notification } from '../src/journal/notification.js';
 import type { TapeEvent } from '../src/journal/tape-events.js';
+import type { ProcessRecord } from '../src/process/process-record.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import { notificationOf } from './support/journal-rows.js';
 
@@ -93,12 +96,26 @@ describe('SqliteStore', () => {
     const store = openStore();
     const dir = dirs[0]!;
     openSession(store, 'a');
-    const completion = { ...notificationOf('a', 1), id: 'p:completion', type: 'completion' } as Notification;
-    store.appendEvent('a', eventOf(1));
-    store.putNotification(completion);
-    store.setNotificationState(completion, 'delivered');
+    const completionOf = (processId: string, seq: number) =>
+      ({
+        ...notificationOf('a', seq),
+        id: `${processId}:completion`,
+        processId,
+        type: 'completion',
+      }) as Notification;
+    // `kept` is a process vigil still tracks; `gone` was forgotten; `waiting`'s completion is not delivered yet.
+    store.putProcess({ processId: 'kept', sessionId: 'a' } as ProcessRecord);
+    for (const [seq, processId] of [
+      [1, 'kept'],
+      [2, 'gone'],
+      [3, 'waiting'],
+    ] as const) {
+      store.appendEvent('a', eventOf(seq));
+      store.putNotification(completionOf(processId, seq));
+      if (processId !== 'waiting') store.setNotificationState(completionOf(processId, seq), 'delivered');
+    }
     // 20,000 acknowledged matches on a tape that keeps the last 1,000 events.
-    for (let seq = 2; seq <= 20_000; seq++) {
+    for (let seq = 4; seq <= 20_000; seq++) {
       store.appendEvent('a', eventOf(seq));
       store.putNotification(notificationOf('a', seq));
       store.setNotificationState(notificationOf('a', seq), 'delivered');
@@ -115,14 +132,17 @@ describe('SqliteStore', () => {
 
     const reopened = openStore(dir);
     const [a] = reopened.restore();
-    expect(a!.delivered).toContain('p:completion');
-    expect(a!.delivered).not.toContain('p:match:2');
+    expect(a!.delivered).toContain('kept:completion');
+    expect(a!.delivered).not.toContain('gone:completion');
+    expect(a!.delivered).not.toContain('p:match:4');
     expect(a!.delivered).toContain('p:match:20000');
-    reopened.deleteProcess('a', 'p');
+    // A process forgotten before its completion was delivered: the completion still waits.
+    reopened.deleteProcess('waiting');
+    reopened.trimEvents('a', 19_500);
     reopened.close();
     const [again] = openStore(dir).restore();
-    expect(again!.delivered).not.toContain('p:completion');
-    expect(again!.delivered).toContain('p:match:20000');
+    expect(again!.pending.map(({ id }) => id)).toEqual(['waiting:completion']);
+    expect(again!.delivered).toContain('kept:completion');
   });
 
   it("journals a notification's JSON, built from its event's, exactly as JSON.stringify writes it", () => {
@@ -153,5 +173,48 @@ describe('SqliteStore', () => {
         JSON.stringify(notification),
       );
     }
+  });
+
+  it('journals a notification id once: a second event with the same id is on the tape but never pending', async () => {
+    const store = openStore();
+    const dir = dirs[0]!;
+    openSession(store, 'a');
+    const delivered: string[] = [];
+    let firstDelivered!: () => void;
+    const first = new Promise<void>((resolve) => {
+      firstDelivered = resolve;
+    });
+    const journal = new Journal({
+      sessionId: 'a',
+      config: parseConfig({}),
+      delivery: {
+        deliver: (notification) => {
+          delivered.push(notification.id);
+          firstDelivered();
+        },
+      },
+      gate: { admit: () => true, forget() {} },
+      events: new EventEmitter(),
+      now: Date.now,
+      store,
+    });
+    const disabled = {
+      notificationId: 'p:pattern_timeout:0',
+      command: 'tail -f log',
+      reason: 'pattern_timeout',
+      message: 'disabled',
+      suppressed: 0,
+    } as const;
+    journal.record('watch.disabled', disabled, { processId: 'p', command: 'tail -f log' });
+    await first;
+    // Recorded again (after a restart, say): once in the same turn as another copy, once later.
+    journal.record('watch.disabled', disabled, { processId: 'p', command: 'tail -f log' });
+    journal.record('watch.disabled', disabled, { processId: 'p', command: 'tail -f log' });
+    await new Promise<void>((resolve) => journal.afterCommit(resolve));
+    store.close();
+    const [a] = openStore(dir).restore();
+    expect(a!.events.filter(({ type }) => type === 'watch.disabled')).toHaveLength(3);
+    expect(a!.pending).toEqual([]);
+    expect(delivered).toEqual(['p:pattern_timeout:0']);
   });
 });

@@ -11,12 +11,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
   appendFileSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
-  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -29,14 +27,6 @@ import { killGroup, type RunResult, run } from './run.js';
 import { type ChatRequest, type Reply, type StubModel, startStubModel } from './stub-model.js';
 
 const NODE_VERSION = '24.21.0';
-/**
- * The Node headers better-sqlite3 is compiled against for OpenClaw. From 24.19.0 on, Node's
- * `node::ObjectWrap` registers an environment cleanup hook that better-sqlite3 12's Statement
- * destructor removes during idle garbage collection, with no context entered: the process aborts
- * (`Assertion failed: (env) != nullptr`, nodejs/node#65446). Built against 24.18.1 headers, the
- * addon runs on 24.21.0.
- */
-const NODE_HEADERS_VERSION = '24.18.1';
 const OPENCLAW_VERSION = '2026.9.6';
 const CACHE = fileURLToPath(new URL('../../.cache/openclaw/', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -90,40 +80,6 @@ async function freePort(): Promise<number> {
 
 const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
 
-/**
- * vigil's journal uses better-sqlite3, a native module built for the workspace's Node: the deployed
- * copy gets one built for OpenClaw's Node 24 (from source, with the headers of the node package at
- * `NODE_HEADERS_VERSION`), cached in test/.cache/openclaw by both versions.
- */
-async function buildJournalForNode(stage: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const module = join(stage, 'node_modules/better-sqlite3');
-  const { version } = readJson<{ version: string }>(join(module, 'package.json'));
-  const cached = join(CACHE, `better-sqlite3-${version}-node-headers-${NODE_HEADERS_VERSION}.node`);
-  const built = join(module, 'build/Release/better_sqlite3.node');
-  // Removed, never written through: the deployed file may be a hard link into pnpm's store.
-  rmSync(join(module, 'build'), { recursive: true, force: true });
-  if (existsSync(cached)) {
-    mkdirSync(dirname(built), { recursive: true });
-    copyFileSync(cached, built);
-    return;
-  }
-  // The node package's binary comes from its per-platform package, with Node's headers beside it.
-  const headers = join(CACHE, `node-${NODE_HEADERS_VERSION}`);
-  await npmInstall(headers, `node@${NODE_HEADERS_VERSION}`, env);
-  const nodedir = join(headers, `node_modules/node/node_modules/node-${process.platform}-${process.arch}`);
-  const rebuilt = await run('npm', ['rebuild', 'better-sqlite3', `--nodedir=${nodedir}`], {
-    cwd: stage,
-    // Offline machines cannot download a prebuilt binary: compile it, as `pnpm install` does here.
-    env: { ...env, npm_config_build_from_source: 'true' },
-    timeoutMs: 900_000,
-  });
-  if (rebuilt.code !== 0) {
-    throw new Error(`building better-sqlite3 for Node ${NODE_VERSION} failed:\n${rebuilt.out}${rebuilt.err}`);
-  }
-  copyFileSync(built, `${cached}.tmp`);
-  renameSync(`${cached}.tmp`, cached);
-}
-
 /** Where a scripted model reply can find the harness's files. */
 export interface HarnessPaths {
   /** A file the test creates to let a scripted command finish. */
@@ -143,13 +99,14 @@ const harnessPaths = (home: string): HarnessPaths => ({
  */
 export class OpenClawHarness implements AsyncDisposable {
   readonly home: string;
+  /** OpenClaw's Node (24), the one its plugins run on. */
+  readonly node: string;
   /** The plugin's trace file (`VIGIL_OPENCLAW_LOG`). */
   readonly trace: string;
   readonly paths: HarnessPaths;
   /** Milliseconds since the harness was created, by step. */
   readonly timings: Record<string, number> = {};
   readonly #began: number;
-  readonly #node: string;
   readonly #openclaw: string;
   readonly #env: NodeJS.ProcessEnv;
   readonly #port: number;
@@ -169,7 +126,7 @@ export class OpenClawHarness implements AsyncDisposable {
     this.home = parts.home;
     this.trace = join(parts.home, 'vigil-trace.jsonl');
     this.paths = harnessPaths(parts.home);
-    this.#node = parts.node;
+    this.node = parts.node;
     this.#openclaw = parts.openclaw;
     this.#env = { ...parts.env, VIGIL_OPENCLAW_LOG: this.trace };
     this.#port = parts.port;
@@ -194,8 +151,8 @@ export class OpenClawHarness implements AsyncDisposable {
     const paths = harnessPaths(home);
     let stub: StubModel | undefined;
     try {
+      // OpenClaw's Node has node:sqlite, so vigil's journal needs no build for it.
       await deployPlugin(stage);
-      await buildJournalForNode(stage, { ...process.env, PATH: path });
       stub = await startStubModel((body) => decide(body, paths));
     } catch (error) {
       await stub?.[Symbol.asyncDispose]();
@@ -261,7 +218,7 @@ export class OpenClawHarness implements AsyncDisposable {
 
   /** Runs an `openclaw` command. */
   cli(args: readonly string[]): Promise<RunResult> {
-    return run(this.#node, [this.#openclaw, ...args], { env: this.#env, timeoutMs: 120_000 });
+    return run(this.node, [this.#openclaw, ...args], { env: this.#env, timeoutMs: 120_000 });
   }
 
   /** One agent turn in the session with `key`. */
@@ -272,7 +229,7 @@ export class OpenClawHarness implements AsyncDisposable {
   /** Starts `openclaw gateway run` in its own process group and resolves once it is ready. */
   async startGateway(): Promise<ChildProcess> {
     const args = ['gateway', 'run', '--port', String(this.#port), '--auth', 'none', '--bind', 'loopback'];
-    const child = spawn(this.#node, [this.#openclaw, ...args], {
+    const child = spawn(this.node, [this.#openclaw, ...args], {
       env: this.#env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -99,6 +99,8 @@ export class Journal {
   readonly #gate: MatchGate;
   readonly #store: JournalStore;
   readonly #events: EventEmitter<VigilEvents>;
+  /** Ids of notifications journaled but not queued yet (their commit is pending). */
+  readonly #staged = new Set<string>();
   /** The length of each queued notification's JSON (what `delivery.maxBatchChars` bounds), computed once. */
   readonly #sizes = new WeakMap<Notification, number>();
   /** Processes whose completion was acknowledged or read through `wait` (G10). */
@@ -205,12 +207,16 @@ export class Journal {
     if (notification !== undefined) {
       const encoded = notificationJson(notification, json);
       this.#sizes.set(notification, encoded.length);
+      this.#staged.add(notification.id);
       store.putNotification(notification, encoded);
     }
     // Durable before visible: readers and `deliver` see the event once it is committed.
     store.afterCommit(() => {
       this.#tape.publish(event.seq);
-      if (notification !== undefined) this.#outbox.enqueue(notification);
+      if (notification !== undefined) {
+        this.#staged.delete(notification.id);
+        this.#outbox.enqueue(notification);
+      }
       if (this.#tape.firstSeq - this.#trimmed >= TRIM_EVERY) {
         this.#trimmed = this.#tape.firstSeq;
         store.trimEvents(this.sessionId, this.#trimmed);
@@ -272,6 +278,9 @@ export class Journal {
     if (kind === 'completion' && (options.notify === false || this.#consumed.has(processId)))
       return undefined;
     const id = kind === 'completion' ? `${processId}:completion` : notificationIdOf(event.data);
+    // An id journaled before is not journaled again: the outbox would never deliver the copy, whose
+    // row would stay pending and come back after a restart.
+    if (this.#known(id)) return undefined;
     // The event's data is the notification's data: `kind` is the notification type of `type`.
     return {
       id,
@@ -285,13 +294,19 @@ export class Journal {
     } as Notification;
   }
 
-  /** A notification about the session's watches as a whole: of no process. */
+  #known(id: string): boolean {
+    return this.#staged.has(id) || this.#outbox.knows(id);
+  }
+
+  /** A notification about the session's watches as a whole: of no process; undefined if its id was journaled before. */
   #sessionNotificationOf(
     event: TapeEventOf<TapeEventData, TapeEventType>,
     kind: NotificationType,
-  ): Notification {
+  ): Notification | undefined {
+    const id = notificationIdOf(event.data);
+    if (this.#known(id)) return undefined;
     return {
-      id: notificationIdOf(event.data),
+      id,
       sessionId: this.sessionId,
       type: kind,
       seq: event.seq,
@@ -323,7 +338,7 @@ export class Journal {
   /** Forgets a process that vigil forgot (its finished TTL passed). */
   forget(processId: string): void {
     this.#consumed.delete(processId);
-    this.#store.deleteProcess(this.sessionId, processId);
+    this.#store.deleteProcess(processId);
   }
 
   /** Journals the session's own record. */

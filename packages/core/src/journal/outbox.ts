@@ -100,6 +100,11 @@ export class Outbox<N extends OutboxItem = Notification> {
     return this.#acked.has(id);
   }
 
+  /** Whether `id` was acknowledged or waits in the queue: `enqueue` would refuse it. */
+  knows(id: string): boolean {
+    return this.#acked.has(id) || this.#queued.has(id);
+  }
+
   /** Queues a notification unless its id was already queued or acknowledged. Returns whether it was new. */
   enqueue(notification: N): boolean {
     if (this.#closed || this.#acked.has(notification.id) || this.#queued.has(notification.id)) return false;

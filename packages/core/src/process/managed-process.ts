@@ -395,6 +395,10 @@ export class ManagedProcess {
   }
 
   /** Disables one pattern (it made the poller stuck); with the last one, watching ends. */
+  patternDisabled(index: number): boolean {
+    return this.#disabledPatterns.has(index);
+  }
+
   disablePattern(index: number): void {
     this.#disabledPatterns.add(index);
     if (this.#disabledPatterns.size >= this.spec.patterns.length) this.disableWatch();

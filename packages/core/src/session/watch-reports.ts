@@ -105,6 +105,8 @@ export class WatchReports {
     for (const process of processes.active()) {
       process.spec.patterns.forEach((pattern, index) => {
         if (describePattern(pattern) !== shown || !link.isFollowing(process.processId)) return;
+        // Disabled before (by a vigil before a restart, whose count of timeouts started over).
+        if (process.patternDisabled(index)) return;
         link.disablePattern(process.processId, index);
         journal.record(
           'watch.disabled',

@@ -1,12 +1,12 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import type { ApprovalDecision, ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
 import { VigilError } from '../errors.js';
 import type { Notification } from '../journal/notification.js';
 import type { TapeEvent } from '../journal/tape-events.js';
 import type { ProcessRecord } from '../process/process-record.js';
 import { FOLD, MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE } from './schema.js';
+import { openDatabase, type SqlDatabase, type SqlStatement, sqliteCode } from './sqlite-driver.js';
 import type { JournalStore, NotificationState, RestoredSession, SessionRecord } from './store.js';
 
 export interface SqliteStoreOptions {
@@ -36,7 +36,7 @@ const ROWS_PER_INSERT = 64;
  */
 const CHECKPOINT_PAGES = 10_000;
 
-type Statement = Database.Statement<unknown[]>;
+type Statement = SqlStatement;
 
 /**
  * The journal in an embedded SQLite database, `<stateDir>/journal.db`, in WAL mode. Writes are
@@ -54,7 +54,7 @@ type Statement = Database.Statement<unknown[]>;
 export class SqliteStore implements JournalStore {
   readonly durable = true;
   readonly path: string;
-  readonly #db: Database.Database;
+  readonly #db: SqlDatabase;
   readonly #ownerFile: string;
   readonly #onError: (error: VigilError) => void;
   readonly #statements: Record<
@@ -65,10 +65,7 @@ export class SqliteStore implements JournalStore {
     | 'putApproval'
     | 'resolveApproval'
     | 'putProcess'
-    | 'deleteProcess'
-    | 'deleteCompletion'
-    | 'deleteRecentCompletion'
-    | 'deleteCompletionState',
+    | 'deleteProcess',
     Statement
   >;
   readonly #deleteSession: readonly Statement[];
@@ -100,8 +97,8 @@ export class SqliteStore implements JournalStore {
     this.#db = open(this.path, stateDir);
     try {
       lock(this.#db, this.path, this.#ownerFile);
-      this.#db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
-      this.#db.pragma(`wal_autocheckpoint = ${CHECKPOINT_PAGES}`);
+      this.#db.exec(`PRAGMA synchronous = ${options.synchronous ?? 'NORMAL'}`);
+      this.#db.exec(`PRAGMA wal_autocheckpoint = ${CHECKPOINT_PAGES}`);
       migrate(this.#db, this.path);
       capSize(this.#db, options.maxBytes ?? 0);
     } catch (error) {
@@ -117,11 +114,13 @@ export class SqliteStore implements JournalStore {
       ),
       trimEvents: db.prepare('DELETE FROM events WHERE session_id = ? AND seq < ?'),
       trimRecentEvents: db.prepare('DELETE FROM recent_events WHERE session_id = ? AND seq < ?'),
-      // A settled notification is kept while its event is on the tape; a completion while its process is.
+      // A settled notification is kept while its event is on the tape; a completion while its
+      // process is kept too (`<processId>:completion`).
       pruneNotifications: db.prepare(
         `DELETE FROM notifications INDEXED BY settled_notifications
            WHERE session_id = ? AND seq < ? AND state <> 'pending'
-           AND notification_id NOT LIKE '%:completion'`,
+           AND NOT (notification_id GLOB '*:completion' AND EXISTS (
+             SELECT 1 FROM processes WHERE process_id = substr(notification_id, 1, length(notification_id) - 11)))`,
       ),
       putApproval: db.prepare(
         'INSERT OR REPLACE INTO approvals (session_id, approval_id, view, outcome) VALUES (?, ?, ?, NULL)',
@@ -133,13 +132,6 @@ export class SqliteStore implements JournalStore {
         'INSERT OR REPLACE INTO processes (process_id, session_id, record) VALUES (?, ?, ?)',
       ),
       deleteProcess: db.prepare('DELETE FROM processes WHERE process_id = ?'),
-      deleteCompletion: db.prepare('DELETE FROM notifications WHERE session_id = ? AND notification_id = ?'),
-      deleteRecentCompletion: db.prepare(
-        'DELETE FROM recent_notifications WHERE session_id = ? AND notification_id = ?',
-      ),
-      deleteCompletionState: db.prepare(
-        'DELETE FROM recent_states WHERE session_id = ? AND notification_id = ?',
-      ),
     };
     this.#events = new RowInserts(db, 'recent_events', ['session_id', 'seq', 'event']);
     this.#notifications = new RowInserts(db, 'recent_notifications', [
@@ -159,35 +151,32 @@ export class SqliteStore implements JournalStore {
       'approvals',
       'processes',
     ].map((table) => db.prepare(`DELETE FROM ${table} WHERE session_id = ?`));
-    this.#commitBatch = db.transaction((writes: readonly (() => void)[], fold: boolean) => {
-      for (const write of writes) write();
-      if (fold) db.exec(FOLD);
-    });
+    this.#commitBatch = (writes, fold) =>
+      db.transaction(() => {
+        for (const write of writes) write();
+        if (fold) db.exec(FOLD);
+      });
   }
 
   restore(): RestoredSession[] {
     const db = this.#db;
     try {
-      db.transaction(() => db.exec(FOLD))();
+      db.transaction(() => db.exec(FOLD));
     } catch (error) {
       throw journalError(error, this.path);
     }
-    const rows = db.prepare('SELECT * FROM sessions ORDER BY session_id').all() as SessionRow[];
-    const events = db.prepare('SELECT event FROM events WHERE session_id = ? ORDER BY seq').pluck();
-    const notifications = db
-      .prepare(
-        'SELECT state, seq, notification_id, notification FROM notifications WHERE session_id = ? ORDER BY seq',
-      )
-      .raw();
-    const approvals = db
-      .prepare('SELECT view FROM approvals WHERE session_id = ? AND outcome IS NULL ORDER BY rowid')
-      .pluck();
-    const grants = db
-      .prepare(
-        "SELECT view FROM approvals WHERE session_id = ? AND decision = 'approve_session' ORDER BY rowid",
-      )
-      .pluck();
-    const processes = db.prepare('SELECT record FROM processes WHERE session_id = ?').pluck();
+    const rows = db.prepare('SELECT * FROM sessions ORDER BY session_id').all() as unknown as SessionRow[];
+    const events = db.prepare('SELECT event FROM events WHERE session_id = ? ORDER BY seq');
+    const notifications = db.prepare(
+      'SELECT state, seq, notification_id, notification FROM notifications WHERE session_id = ? ORDER BY seq',
+    );
+    const approvals = db.prepare(
+      'SELECT view FROM approvals WHERE session_id = ? AND outcome IS NULL ORDER BY rowid',
+    );
+    const grants = db.prepare(
+      "SELECT view FROM approvals WHERE session_id = ? AND decision = 'approve_session' ORDER BY rowid",
+    );
+    const processes = db.prepare('SELECT record FROM processes WHERE session_id = ?');
     const restored: RestoredSession[] = [];
     const closed: string[] = [];
     for (const row of rows) {
@@ -196,14 +185,14 @@ export class SqliteStore implements JournalStore {
         closed.push(sessionId);
         continue;
       }
-      const tape = (events.all(sessionId) as string[]).map((json) => JSON.parse(json) as TapeEvent);
+      const tape = (events.column(sessionId) as string[]).map((json) => JSON.parse(json) as TapeEvent);
       const pending: Notification[] = [];
       const delivered: string[] = [];
       // An acknowledgement counts while its event is on the tape (or its process is kept, for a
       // completion), whether the trim that drops it has reached it or not.
       const firstSeq = tape[0]?.seq ?? 0;
-      const rows = notifications.all(sessionId) as [NotificationState, number, string, string][];
-      for (const [state, seq, notificationId, json] of rows) {
+      const rows = notifications.all(sessionId) as unknown as NotificationRow[];
+      for (const { state, seq, notification_id: notificationId, notification: json } of rows) {
         if (state === 'pending') pending.push(JSON.parse(json) as Notification);
         else if (state === 'delivered' && (seq >= firstSeq || notificationId.endsWith(':completion'))) {
           delivered.push(notificationId);
@@ -222,9 +211,9 @@ export class SqliteStore implements JournalStore {
         lastSeq: tape.at(-1)?.seq ?? 0,
         pending,
         delivered,
-        approvals: (approvals.all(sessionId) as string[]).map((json) => JSON.parse(json) as ApprovalView),
-        grants: (grants.all(sessionId) as string[]).map((json) => JSON.parse(json) as ApprovalView),
-        processes: (processes.all(sessionId) as string[]).map((json) => JSON.parse(json) as ProcessRecord),
+        approvals: (approvals.column(sessionId) as string[]).map((json) => JSON.parse(json) as ApprovalView),
+        grants: (grants.column(sessionId) as string[]).map((json) => JSON.parse(json) as ApprovalView),
+        processes: (processes.column(sessionId) as string[]).map((json) => JSON.parse(json) as ProcessRecord),
       });
     }
     // A closed session is not restored: what it kept goes.
@@ -282,12 +271,8 @@ export class SqliteStore implements JournalStore {
     this.#queue(this.#statements.putProcess, [record.processId, record.sessionId, JSON.stringify(record)]);
   }
 
-  deleteProcess(sessionId: string, processId: string): void {
+  deleteProcess(processId: string): void {
     this.#queue(this.#statements.deleteProcess, [processId]);
-    const completion = [sessionId, `${processId}:completion`];
-    this.#queue(this.#statements.deleteCompletion, completion);
-    this.#queue(this.#statements.deleteRecentCompletion, completion);
-    this.#queue(this.#statements.deleteCompletionState, completion);
   }
 
   deleteSession(sessionId: string): void {
@@ -352,7 +337,7 @@ export class SqliteStore implements JournalStore {
     if (this.#closed || this.#frozen) return;
     // The rows queued before this write go in before it (a trim or a delete must see them).
     this.#takeRows();
-    this.#writes.push(() => statement.run(params));
+    this.#writes.push(() => statement.run(...params));
     this.#scheduled ??= setImmediate(() => this.#commitScheduled());
   }
 
@@ -403,14 +388,14 @@ export class SqliteStore implements JournalStore {
  * of n rows is prepared the first time n rows go in.
  */
 class RowInserts {
-  readonly #db: Database.Database;
+  readonly #db: SqlDatabase;
   readonly #prefix: string;
   readonly #row: string;
   readonly #width: number;
   readonly #statements = new Map<number, Statement>();
   #values: unknown[] = [];
 
-  constructor(db: Database.Database, table: string, columns: readonly string[]) {
+  constructor(db: SqlDatabase, table: string, columns: readonly string[]) {
     this.#db = db;
     this.#prefix = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `;
     this.#row = `(${columns.map(() => '?').join(', ')})`;
@@ -430,7 +415,7 @@ class RowInserts {
       const rows = values.length / width;
       for (let first = 0; first < rows; first += ROWS_PER_INSERT) {
         const count = Math.min(ROWS_PER_INSERT, rows - first);
-        this.#statement(count).run(values.slice(first * width, (first + count) * width));
+        this.#statement(count).run(...values.slice(first * width, (first + count) * width));
       }
     };
   }
@@ -445,6 +430,13 @@ class RowInserts {
   }
 }
 
+interface NotificationRow {
+  readonly state: NotificationState;
+  readonly seq: number;
+  readonly notification_id: string;
+  readonly notification: string;
+}
+
 interface SessionRow {
   readonly session_id: string;
   readonly state: SessionRecord['state'];
@@ -455,11 +447,11 @@ interface SessionRow {
 }
 
 /** Opens (or creates, private to the user) the database file. */
-function open(path: string, stateDir: string): Database.Database {
+function open(path: string, stateDir: string): SqlDatabase {
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     closeSync(openSync(path, 'a', 0o600));
-    return new Database(path, { timeout: 0 });
+    return openDatabase(path);
   } catch (error) {
     throw journalError(error, path);
   }
@@ -469,13 +461,13 @@ function open(path: string, stateDir: string): Database.Database {
  * Takes the database for this process alone: `locking_mode = EXCLUSIVE` keeps the lock from the
  * first write until the connection closes (or the process dies, when the kernel drops it).
  */
-function lock(db: Database.Database, path: string, ownerFile: string): void {
+function lock(db: SqlDatabase, path: string, ownerFile: string): void {
   try {
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.pragma('journal_mode = WAL');
+    db.exec('PRAGMA locking_mode = EXCLUSIVE');
+    db.exec('PRAGMA journal_mode = WAL');
     db.exec('BEGIN IMMEDIATE; COMMIT');
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'SQLITE_BUSY') {
+    if (sqliteCode(error) === 'SQLITE_BUSY') {
       const owner = readOwner(ownerFile);
       throw new VigilError(
         'ERR_STATE_LOCKED',
@@ -488,12 +480,11 @@ function lock(db: Database.Database, path: string, ownerFile: string): void {
 }
 
 /** Brings the schema up to `SCHEMA_VERSION`; refuses a database of a newer vigil or of something else. */
-function migrate(db: Database.Database, path: string): void {
+function migrate(db: SqlDatabase, path: string): void {
   try {
     const tables = db
       .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-      .pluck()
-      .all() as string[];
+      .column() as string[];
     if (tables.length > 0 && !tables.includes('schema_version')) {
       throw new VigilError(
         'ERR_JOURNAL',
@@ -502,8 +493,7 @@ function migrate(db: Database.Database, path: string): void {
       );
     }
     db.exec(VERSION_TABLE);
-    const version =
-      (db.prepare('SELECT max(version) FROM schema_version').pluck().get() as number | null) ?? 0;
+    const version = (db.value('SELECT max(version) FROM schema_version') as number | null) ?? 0;
     if (version > SCHEMA_VERSION) {
       throw new VigilError(
         'ERR_JOURNAL',
@@ -517,17 +507,17 @@ function migrate(db: Database.Database, path: string): void {
         db.exec(MIGRATIONS[next]!);
         record.run(next + 1, Date.now());
       }
-    })();
+    });
   } catch (error) {
     throw journalError(error, path);
   }
 }
 
 /** Caps the file at `maxBytes` (0: no cap); SQLite never sets it below the pages already used. */
-function capSize(db: Database.Database, maxBytes: number): void {
+function capSize(db: SqlDatabase, maxBytes: number): void {
   if (maxBytes === 0) return;
-  const pageSize = db.pragma('page_size', { simple: true }) as number;
-  db.pragma(`max_page_count = ${Math.ceil(maxBytes / pageSize)}`);
+  const pageSize = db.value('PRAGMA page_size') as number;
+  db.exec(`PRAGMA max_page_count = ${Math.ceil(maxBytes / pageSize)}`);
 }
 
 function readOwner(ownerFile: string): number | undefined {
@@ -542,7 +532,7 @@ function readOwner(ownerFile: string): number | undefined {
 /** An SQLite failure as `ERR_JOURNAL_FULL` (the disk or quota is full) or `ERR_JOURNAL`, naming the file. */
 export function journalError(error: unknown, path: string): VigilError {
   if (error instanceof VigilError) return error;
-  const code = (error as { code?: unknown }).code;
+  const code = sqliteCode(error) ?? (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : String(error);
   if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') {
     return new VigilError(

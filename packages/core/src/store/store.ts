@@ -53,7 +53,8 @@ export interface JournalStore {
   appendEvent(sessionId: string, event: TapeEvent, json?: string): void;
   /**
    * The tape's retention evicted every event before `firstSeq`: they go, and so do the settled
-   * notifications of those events (a completion stays while its process is kept).
+   * notifications of those events (a completion stays while its process is kept: its record says
+   * the completion was consumed).
    */
   trimEvents(sessionId: string, firstSeq: number): void;
   /** `json`: the notification's JSON, when the caller has it. */
@@ -68,8 +69,8 @@ export interface JournalStore {
     decision?: ApprovalDecision,
   ): void;
   putProcess(record: ProcessRecord): void;
-  /** Forgets a process: its record and its completion's state. */
-  deleteProcess(sessionId: string, processId: string): void;
+  /** Forgets a process's record (a completion of it still pending stays pending). */
+  deleteProcess(processId: string): void;
   /** Drops everything of a session (it closed and was forgotten). */
   deleteSession(sessionId: string): void;
   /** Runs `callback` once every write queued before this call is committed (at once for memory). */
