@@ -261,6 +261,7 @@ export function createVigil(options: VigilOptions = {}): Vigil {
         // Whatever did not stop by now is ended by force: processes by SIGKILL, pollers with their threads.
         await Promise.all([registry.destroy({ keepProcesses }), host.close()]);
         registry.forgetAll();
+        await store.released;
       }
     })();
     return closing;

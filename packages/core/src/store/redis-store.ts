@@ -82,8 +82,7 @@ export class RedisStore implements JournalStore {
   #retryMs = RETRY_MS;
   #closed = false;
   #frozen = false;
-  /** Resolves once the worker thread ended (after `close`). */
-  terminated: Promise<number> = Promise.resolve(0);
+  #released: Promise<unknown> = Promise.resolve();
 
   constructor(options: RedisStoreOptions) {
     this.instanceId = options.instanceId;
@@ -119,6 +118,11 @@ export class RedisStore implements JournalStore {
       this.#end();
       throw error;
     }
+  }
+
+  /** Resolves once `close` ended the worker thread. */
+  get released(): Promise<unknown> {
+    return this.#released;
   }
 
   /** `listener` hears of each session another instance took from this one (its lease was lost). */
@@ -259,7 +263,7 @@ export class RedisStore implements JournalStore {
 
   #end(): void {
     this.#port.close();
-    this.terminated = this.#worker.terminate();
+    this.#released = this.#worker.terminate();
   }
 
   #queue(sessionId: string, ...ops: string[]): void {
