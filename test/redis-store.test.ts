@@ -187,6 +187,12 @@ describe('a vigil on Redis', () => {
     const { processId } = vigil.processes.spawn({ sessionId, command: 'exit 3' });
     await inbox.of(processId, 'completion');
     expect(await redis.get(keys.lease(sessionId))).toMatch(/^one \d+$/);
+    expect(vigil.cluster?.instanceId).toBe('one');
+    vigil.cluster!.advertise({ url: 'http://127.0.0.1:7010' });
+    expect(JSON.parse((await redis.hget(keys.instances, 'one'))!)).toMatchObject({
+      url: 'http://127.0.0.1:7010',
+      pid: process.pid,
+    });
     expect(await redis.exists(keys.instance('one'))).toBe(1);
     const tape = await redis.xrange(keys.tape(sessionId), '-', '+');
     expect(tape.map(([, [, json]]) => (JSON.parse(json!) as { type: string }).type)).toContain(

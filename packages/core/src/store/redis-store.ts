@@ -76,6 +76,8 @@ export class RedisStore implements JournalStore {
   /** Why `#failed` failed. */
   #lastError: VigilError | undefined;
   #fenced: (sessionId: string) => void = () => undefined;
+  /** This instance's entry in `P instances`. */
+  #instance: Readonly<Record<string, unknown>>;
   #nextId = 0;
   #batches = 0;
   #scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
@@ -93,6 +95,7 @@ export class RedisStore implements JournalStore {
     this.#signal = new Int32Array(signal);
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
+    this.#instance = { pid: process.pid, hostname: hostname(), startedAt: Date.now() };
     const workerData: RedisWorkerData = {
       port: port2,
       signal,
@@ -101,7 +104,7 @@ export class RedisStore implements JournalStore {
       leaseMs: options.leaseMs,
       timeoutMs: options.timeoutMs,
       instanceId: options.instanceId,
-      instance: { pid: process.pid, hostname: hostname(), startedAt: Date.now() },
+      instance: this.#instance,
     };
     this.#worker = new Worker(workerUrl(), { workerData, transferList: [port2] });
     this.#worker.unref();
@@ -131,8 +134,9 @@ export class RedisStore implements JournalStore {
   }
 
   /** Sets what other instances read of this one (`vigil serve` sets its HTTP API's url). */
-  advertise(instance: Readonly<Record<string, unknown>>): void {
-    this.#call({ id: this.#nextId++, op: 'advertise', instance });
+  advertise(info: { readonly url?: string }): void {
+    this.#instance = { ...this.#instance, ...info };
+    this.#call({ id: this.#nextId++, op: 'advertise', instance: this.#instance });
   }
 
   restore(): RestoredSession[] {
