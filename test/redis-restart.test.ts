@@ -107,6 +107,40 @@ describe('a vigil on Redis, SIGKILLed', () => {
   );
 });
 
+describe('a vigil on Redis restarted on its stateDir', () => {
+  raceIt(
+    're-adopts its own running command (the same instance): kill ends it, its completion arrives',
+    async () => {
+      const server = await fixture.server();
+      const dir = stateDir();
+      // The spawner helper records the exit status: a command of the same instance can be adopted.
+      const options = { stateDir: dir, store: { kind: 'redis' as const, url: server.url } };
+      const { processId, pid } = await (async () => {
+        await using first = await JournalChild.start(options);
+        await first.call('open', { sessionId: 'agent' });
+        const info = await first.call<ProcessInfo>('spawn', {
+          input: { sessionId: 'agent', command: 'sleep 600 & echo mark-ready; wait', watch: ['mark'] },
+        });
+        await first.call('tapeEvent', { sessionId: 'agent', type: 'notification.delivered' });
+        const started = await first.call<ProcessInfo>('get', { processId: info.processId });
+        await first.kill();
+        return { processId: info.processId, pid: started.pid! };
+      })();
+      cleanups.push(() => killGroup(pid));
+      await using second = await JournalChild.start(options);
+      await second.call('open', { sessionId: 'agent' });
+      expect(await second.call<ProcessInfo>('get', { processId })).toMatchObject({ state: 'running', pid });
+      expect(await second.call<ProcessInfo>('kill', { processId })).toMatchObject({ state: 'killed' });
+      await second.deliveredCount(1);
+      expect(second.deliveries[0]?.notification).toMatchObject({
+        type: 'completion',
+        processId,
+        data: { state: 'killed' },
+      });
+    },
+  );
+});
+
 describe('two vigil instances on one Redis', () => {
   raceIt('racing to open the same sessions never both own one', async () => {
     const server = await fixture.server();
