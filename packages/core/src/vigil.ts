@@ -43,6 +43,7 @@ import {
   type SessionPageOptions,
 } from './session/session-page.js';
 import { openStore } from './store/open-store.js';
+import { RedisStore } from './store/redis-store.js';
 import { deadline } from './timeout.js';
 import { parse } from './validation.js';
 import { enableLinearEngine } from './watch/regex-engine.js';
@@ -143,6 +144,13 @@ export interface ApprovalsApi {
   subscribe(sessionId: string, listener: ApprovalListener): () => void;
 }
 
+/** This instance in a cluster of instances sharing one Redis store. */
+export interface ClusterMember {
+  readonly instanceId: string;
+  /** Sets this instance's entry in `<prefix>instances` (kept with its `pid`, `hostname`, `startedAt`). */
+  advertise(info: { readonly url?: string }): void;
+}
+
 /** A vigil instance: sessions, their pollers and everything they own. No state is shared between instances. */
 export interface Vigil extends AsyncDisposable {
   readonly config: VigilConfig;
@@ -151,6 +159,11 @@ export interface Vigil extends AsyncDisposable {
   readonly processes: ProcessesApi;
   readonly tape: TapeApi;
   readonly approvals: ApprovalsApi;
+  /**
+   * With `store.kind: 'redis'`: this instance in its cluster, its id and what other instances read
+   * of it (`advertise`: `vigil serve` sets its HTTP API's `url`). Undefined otherwise.
+   */
+  readonly cluster: ClusterMember | undefined;
   /** Registers a listener of a typed event; returns the function that removes it. */
   on<E extends VigilEventName>(event: E, listener: (...args: VigilEvents[E]) => void): () => void;
   stats(): VigilStats;
@@ -261,6 +274,7 @@ export function createVigil(options: VigilOptions = {}): Vigil {
         // Whatever did not stop by now is ended by force: processes by SIGKILL, pollers with their threads.
         await Promise.all([registry.destroy({ keepProcesses }), host.close()]);
         registry.forgetAll();
+        await store.released;
       }
     })();
     return closing;
@@ -277,6 +291,7 @@ export function createVigil(options: VigilOptions = {}): Vigil {
   return {
     config,
     host,
+    cluster: store instanceof RedisStore ? clusterMember(store) : undefined,
     sessions: {
       open: (sessionId, openOptions) => registry.open(sessionId, openOptions),
       close: (sessionId, closeOptions) => registry.close(sessionId, closeOptions),
@@ -383,4 +398,8 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     close,
     [Symbol.asyncDispose]: () => close(),
   };
+}
+
+function clusterMember(store: RedisStore): ClusterMember {
+  return { instanceId: store.instanceId, advertise: (info) => store.advertise(info) };
 }

@@ -137,7 +137,7 @@ describe('SqliteStore', () => {
     expect(a!.delivered).not.toContain('p:match:4');
     expect(a!.delivered).toContain('p:match:20000');
     // A process forgotten before its completion was delivered: the completion still waits.
-    reopened.deleteProcess('waiting');
+    reopened.deleteProcess('a', 'waiting');
     reopened.trimEvents('a', 19_500);
     reopened.close();
     const [again] = openStore(dir).restore();

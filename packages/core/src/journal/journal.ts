@@ -338,7 +338,7 @@ export class Journal {
   /** Forgets a process that vigil forgot (its finished TTL passed). */
   forget(processId: string): void {
     this.#consumed.delete(processId);
-    this.#store.deleteProcess(processId);
+    this.#store.deleteProcess(this.sessionId, processId);
   }
 
   /** Journals the session's own record. */

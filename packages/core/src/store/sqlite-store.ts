@@ -271,7 +271,7 @@ export class SqliteStore implements JournalStore {
     this.#queue(this.#statements.putProcess, [record.processId, record.sessionId, JSON.stringify(record)]);
   }
 
-  deleteProcess(processId: string): void {
+  deleteProcess(_sessionId: string, processId: string): void {
     this.#queue(this.#statements.deleteProcess, [processId]);
   }
 

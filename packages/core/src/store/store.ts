@@ -33,6 +33,12 @@ export interface RestoredSession {
   /** Approvals answered `approve_session`: their grants hold for the rest of the session. */
   readonly grants: readonly ApprovalView[];
   readonly processes: readonly ProcessRecord[];
+  /**
+   * Of a store shared by several instances: the processes another instance started (processId →
+   * its instance id). That instance is gone (its session's lease was free), and so is any way to
+   * follow them: they end `lost`.
+   */
+  readonly foreign?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -70,7 +76,7 @@ export interface JournalStore {
   ): void;
   putProcess(record: ProcessRecord): void;
   /** Forgets a process's record (a completion of it still pending stays pending). */
-  deleteProcess(processId: string): void;
+  deleteProcess(sessionId: string, processId: string): void;
   /** Drops everything of a session (it closed and was forgotten). */
   deleteSession(sessionId: string): void;
   /** Runs `callback` once every write queued before this call is committed (at once for memory). */
@@ -84,4 +90,16 @@ export interface JournalStore {
   freeze(): void;
   /** Commits what is queued and releases the store (and its lock). Idempotent. */
   close(): void;
+  /**
+   * A store shared by several instances (Redis): takes the session's lease before it opens, or
+   * fails with `ERR_SESSION_OWNED` while another instance holds it. A session a gone instance left
+   * open comes back with what it needs to continue here. Absent: every session is this instance's.
+   */
+  claim?(sessionId: string): RestoredSession | undefined;
+  /** Resolves once `close` released everything (a thread of the store's has ended). Absent: at once. */
+  readonly released?: Promise<unknown>;
+  /** A shared store: `listener` hears of each session another instance took from this one. */
+  onFenced?(listener: (sessionId: string) => void): void;
+  /** A shared store: `listener` receives each session of a gone instance this one took over. */
+  onTaken?(listener: (session: RestoredSession) => void): void;
 }
