@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CloseOptions, type Deliver, type Vigil, VigilError, type VigilOptions } from '@vigil/core';
+import {
+  type CloseOptions,
+  type Deliver,
+  parseConfig,
+  type Vigil,
+  VigilError,
+  type VigilOptions,
+} from '@vigil/core';
 import { parse } from '@vigil/core/host';
 import type { WorkerHostOptions } from '@vigil/worker';
 import { z } from 'zod';
@@ -31,6 +38,24 @@ export interface EmbeddedGatewayOptions {
   readonly keepAliveMs?: number;
   /** The HTTP API's limits and the server's timeouts (see `GatewayHttpOptions`). */
   readonly http?: GatewayHttpOptions;
+  /** Join a cluster of instances sharing one Redis (`vigil serve --redis`). Default: none. */
+  readonly cluster?: GatewayClusterOptions;
+}
+
+/** How the gateway joins a cluster; see `vigil serve --redis`. */
+export interface GatewayClusterOptions {
+  /** The Redis of the cluster's store. */
+  readonly url: string;
+  /** This instance's id in the cluster. Default: a random one. */
+  readonly instanceId?: string;
+  /** The URL the other instances reach this one's HTTP API by. Default: the URL it listens on. */
+  readonly advertiseUrl?: string;
+  /** The store's key prefix. Default `vigil:`. */
+  readonly prefix?: string;
+  /** The store's lease. Default 10 s. */
+  readonly leaseMs?: number;
+  /** A Redis command that takes longer fails. Default 2 s. */
+  readonly timeoutMs?: number;
 }
 
 /**
@@ -67,6 +92,8 @@ export interface EmbeddedGateway extends AsyncDisposable {
    * notifications go to `onNotification`, their commands were adopted), in id order.
    */
   readonly restored: readonly string[];
+  /** This instance's id in its cluster (with `cluster`). */
+  readonly instanceId?: string;
   /**
    * Closes the sessions and the server together; `force` ends every process group at once (a second
    * Ctrl-C); `keepProcesses` is the restart-safe stop (see `vigil.close`).
@@ -82,6 +109,8 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     const field = options.token === undefined ? 'VIGIL_TOKEN' : 'token';
     throw new VigilError('ERR_INVALID_CONFIG', `${field}: ${problem}`, { details: { field } });
   }
+  // First: an unreachable Redis fails the start before anything runs.
+  const cluster = options.cluster === undefined ? undefined : await joinCluster(options, token);
   const secrets = options.config?.secrets;
   const plugin = createGatewayPlugin({
     // The token is redacted from every output, wherever a command found it.
@@ -119,13 +148,14 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     ...(options.cors === undefined ? {} : { cors: options.cors }),
     stream: { ...limits.stream, keepAliveMs },
     openSession: (sessionId) => vigil.sessions.open(sessionId, { deliver: plugin.deliver }),
+    ...(cluster === undefined ? {} : { cluster }),
   });
   let restored: string[];
   try {
     restored = await reopenRestored(vigil, plugin.deliver);
   } catch (error) {
     // Restart-safe: a start that fails must not end the commands the next start can adopt.
-    await vigil.close({ keepProcesses: true });
+    await Promise.all([vigil.close({ keepProcesses: true }), cluster?.close()]);
     throw error;
   }
   const assets = createWebAssets();
@@ -156,13 +186,21 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
       });
     });
   } catch (error) {
-    await Promise.all([handler.close(), vigil.close({ keepProcesses: true })]);
+    await Promise.all([handler.close(), vigil.close({ keepProcesses: true }), cluster?.close()]);
     throw error;
   }
   port = (server.address() as AddressInfo).port;
   const shown = (options.host ?? '127.0.0.1').includes(':')
     ? `[${options.host}]`
     : (options.host ?? '127.0.0.1');
+  const url = `http://${shown}:${port}`;
+  try {
+    await cluster?.register(options.cluster?.advertiseUrl ?? url);
+  } catch (error) {
+    await Promise.all([handler.close(), vigil.close({ keepProcesses: true }), cluster?.close()]);
+    server.close();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   const close = (closeOptions: CloseOptions = {}): Promise<void> => {
     // The first close decides whether the commands run on; a hurry reaches a close already
@@ -177,16 +215,18 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
         await new Promise<void>((resolve) => server.close(() => resolve()));
       })();
       await Promise.all([requests, plugin.hooks.gatewayStop()]);
+      await cluster?.close();
     })();
     return closing;
   };
   return {
-    url: `http://${shown}:${port}`,
+    url,
     token,
     plugin,
     handler,
     server,
     restored,
+    ...(cluster === undefined ? {} : { instanceId: cluster.instanceId }),
     close,
     [Symbol.asyncDispose]: () => close(),
   };
@@ -203,4 +243,20 @@ async function reopenRestored(vigil: Vigil, deliver: Deliver): Promise<string[]>
     .map((session) => session.sessionId);
   await Promise.all(restored.map((sessionId) => vigil.sessions.open(sessionId, { deliver })));
   return restored;
+}
+
+/** Connects to the cluster's Redis (the module, and ioredis with it, loads only here). */
+async function joinCluster(options: EmbeddedGatewayOptions, token: string) {
+  const given = options.cluster!;
+  const { Cluster } = await import('../cluster/cluster.js');
+  const tape = parseConfig(options.config ?? {}).tape;
+  return Cluster.open({
+    url: given.url,
+    prefix: given.prefix ?? 'vigil:',
+    instanceId: given.instanceId ?? randomBytes(8).toString('hex'),
+    leaseMs: given.leaseMs ?? 10_000,
+    timeoutMs: given.timeoutMs ?? 2_000,
+    token,
+    tape,
+  });
 }
