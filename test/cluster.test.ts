@@ -1,0 +1,195 @@
+import { spawnSync } from 'node:child_process';
+import type { TapeEvent } from '@vigil/core';
+import { describe, expect, it } from 'vitest';
+import { PREFIX, storeWriter } from './support/cluster-store.js';
+import { raceIt } from './support/race.js';
+import { startRedis } from './support/redis.js';
+import { CLI, type ServeProcess, startServe } from './support/serve-process.js';
+import { readSse } from './support/sse-reader.js';
+
+const config = { shutdownTimeoutMs: 3_000, stopTimeoutMs: 500, processes: { killGraceMs: 300 } };
+
+/** A `vigil serve --redis` instance `instanceId` of the cluster on `redis`, sharing `token`. */
+function instance(redis: string, instanceId: string, token: string): Promise<ServeProcess> {
+  // Commands see which instance runs them.
+  return startServe({
+    config,
+    token,
+    cluster: { redis, instanceId },
+    env: { VIGIL_INSTANCE_ROLE: instanceId },
+  });
+}
+
+const TOKEN = 'cluster-test-token-0123456789';
+
+/** A tape event as the store journals it (seq and time are added on append). */
+const matchEvent = (n: number): Omit<TapeEvent, 'seq' | 'at'> =>
+  ({
+    type: 'watch.match',
+    processId: 'proc_000000000001',
+    data: {
+      notificationId: `n${n}`,
+      command: 'tail',
+      lines: [`line ${n}`],
+      pattern: null,
+      offset: n,
+      suppressed: 0,
+      hit: n,
+      truncated: false,
+    },
+  }) as Omit<TapeEvent, 'seq' | 'at'>;
+
+describe('vigil serve --redis: a cluster of instances', () => {
+  it('registers the instance with its advertised url and a liveness key that expires', async () => {
+    await using redis = await startRedis();
+    await using a = await instance(redis.url, 'inst-a', TOKEN);
+    await using store = await storeWriter(redis.url);
+    const entry = JSON.parse((await store.redis.hget(`${PREFIX}instances`, 'inst-a')) ?? '{}');
+    expect(entry).toMatchObject({ url: a.url, pid: a.child.pid });
+    const ttl = await store.redis.pttl(`${PREFIX}instance:inst-a`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(a.lines.items.some((line) => line.includes('cluster: instance inst-a'))).toBe(true);
+  });
+
+  it('reads the events, sessions and approvals of a session another instance serves', async () => {
+    await using redis = await startRedis();
+    await using b = await instance(redis.url, 'inst-b', TOKEN);
+    await using store = await storeWriter(redis.url);
+    await store.openSession('remote-1', 'inst-x');
+    await store.append('remote-1', matchEvent(1), matchEvent(2), matchEvent(3));
+
+    const page = await b.call('GET', '/v1/sessions/remote-1/events?after=1&limit=10');
+    expect(page.status).toBe(200);
+    expect(page.body.events.map((e: TapeEvent) => e.seq)).toEqual([2, 3]);
+    expect(page.body).toMatchObject({ next: 3, lastSeq: 3, firstSeq: 1, hasMore: false, reset: false });
+    const ahead = await b.call('GET', '/v1/sessions/remote-1/events?after=9');
+    expect(ahead.body.error.code).toBe('ERR_INVALID_CURSOR');
+
+    // A long-poll caught up is woken by the next entry of the stream.
+    const waiting = b.call('GET', '/v1/sessions/remote-1/events?after=3&wait=20000');
+    await expect.poll(() => b.call('GET', '/v1/stats').then((r) => r.body.http.waiting)).toBe(1);
+    await store.append('remote-1', matchEvent(4));
+    expect((await waiting).body.events.map((e: TapeEvent) => e.seq)).toEqual([4]);
+
+    const info = await b.call('GET', '/v1/sessions/remote-1');
+    expect(info.body).toMatchObject({ sessionId: 'remote-1', state: 'open', lastSeq: 4 });
+    const list = await b.call('GET', '/v1/sessions');
+    expect(list.body.sessions.map((s: { sessionId: string }) => s.sessionId)).toEqual(['remote-1']);
+    const approvals = await b.call('GET', '/v1/sessions/remote-1/approvals');
+    expect(approvals.body).toEqual({ sessionId: 'remote-1', head: null, count: 0, version: 0 });
+  });
+
+  raceIt(
+    'streams a session from one instance, then resumes on another with no gap or duplicate',
+    async () => {
+      await using redis = await startRedis();
+      await using b = await instance(redis.url, 'inst-b', TOKEN);
+      await using c = await instance(redis.url, 'inst-c', TOKEN);
+      await using store = await storeWriter(redis.url);
+      await store.openSession('remote-2', 'inst-x');
+      await store.append('remote-2', matchEvent(1), matchEvent(2));
+
+      const onB = await readSse(`${b.url}/v1/stream?sessions=remote-2`, TOKEN);
+      await onB.events.next((e) => e.event === 'tape' && e.data.event.seq === 2);
+      await store.append('remote-2', matchEvent(3), matchEvent(4));
+      await onB.events.next((e) => e.event === 'tape' && e.data.event.seq === 4);
+      onB.stop();
+      await onB.ended;
+      // Appended while no stream was open: the resumed one must send them.
+      await store.append('remote-2', matchEvent(5));
+
+      const onC = await readSse(`${c.url}/v1/stream?sessions=remote-2`, TOKEN, onB.lastEventId());
+      await onC.events.next((e) => e.event === 'tape' && e.data.event.seq === 5);
+      await store.append('remote-2', matchEvent(6), {
+        type: 'session.closed',
+        data: { reason: 'done', forced: false },
+      } as Omit<TapeEvent, 'seq' | 'at'>);
+      await onC.events.next((e) => e.event === 'end');
+      await onC.ended;
+
+      const seqs = [...onB.events.items, ...onC.events.items]
+        .filter((e) => e.event === 'tape')
+        .map((e) => e.data.event.seq as number);
+      expect(seqs).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    },
+  );
+
+  raceIt('runs a spawn sent to another instance on the session owner', async () => {
+    await using redis = await startRedis();
+    await using a = await instance(redis.url, 'inst-a', TOKEN);
+    await using b = await instance(redis.url, 'inst-b', TOKEN);
+    await using store = await storeWriter(redis.url);
+    await a.call('POST', '/v1/sessions', { body: { sessionId: 'owned-1' } });
+    await store.openSession('owned-1', 'inst-a');
+
+    const spawned = await b.call('POST', '/v1/sessions/owned-1/processes', {
+      body: { command: 'echo "ran on $VIGIL_INSTANCE_ROLE"' },
+    });
+    expect(spawned.status).toBe(201);
+    const processId = spawned.body.processId as string;
+    // The process is A's: A knows it and its output; B has no such process of its own.
+    const done = await a.call('POST', `/v1/processes/${processId}/wait?timeoutMs=20000`);
+    expect(done.body.process.state).toBe('exited');
+    expect((await a.call('GET', `/v1/processes/${processId}/poll`)).body.tail).toContain('ran on inst-a');
+  });
+
+  raceIt('runs the command of an approval answered on another instance on the owner', async () => {
+    await using redis = await startRedis();
+    await using a = await instance(redis.url, 'inst-a', TOKEN);
+    await using b = await instance(redis.url, 'inst-b', TOKEN);
+    await using store = await storeWriter(redis.url);
+    await a.call('POST', '/v1/sessions', { body: { sessionId: 'owned-2' } });
+    await store.openSession('owned-2', 'inst-a');
+    const spawned = await a.call('POST', '/v1/sessions/owned-2/processes', {
+      body: { command: 'echo approved-here', requireApproval: true },
+    });
+    expect(spawned.body.state).toBe('pending_approval');
+    const { approvalId } = spawned.body;
+
+    const answer = await b.call('POST', `/v1/sessions/owned-2/approvals/${approvalId}`, {
+      body: { decision: 'approve' },
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ approvalId });
+    const processId = spawned.body.processId as string;
+    const done = await a.call('POST', `/v1/processes/${processId}/wait?timeoutMs=20000`);
+    expect(done.body.process.state).toBe('exited');
+    expect((await a.call('GET', `/v1/processes/${processId}/poll`)).body.tail).toContain('approved-here');
+  });
+
+  it('refuses an operation whose owner is gone or unreachable with ERR_SESSION_OWNED naming it', async () => {
+    await using redis = await startRedis();
+    await using b = await instance(redis.url, 'inst-b', TOKEN);
+    await using store = await storeWriter(redis.url);
+    await store.openSession('lost-1', 'ghost');
+    await store.instance('ghost', 'http://127.0.0.1:9', false);
+    const gone = await b.call('POST', '/v1/sessions/lost-1/processes', { body: { command: 'true' } });
+    expect(gone.status).toBe(409);
+    expect(gone.body.error).toMatchObject({ code: 'ERR_SESSION_OWNED', details: { owner: 'ghost' } });
+    expect(gone.body.error.message).toMatch(/ghost.*gone/);
+
+    await store.instance('ghost', 'http://127.0.0.1:9', true);
+    const unreachable = await b.call('POST', '/v1/sessions/lost-1/processes', { body: { command: 'true' } });
+    expect(unreachable.body.error.code).toBe('ERR_SESSION_OWNED');
+    expect(unreachable.body.error.message).toMatch(/ghost \(http:\/\/127\.0\.0\.1:9\).*cannot be reached/);
+  });
+
+  it('exits non-zero naming the flag or the URL when Redis is unusable at start', () => {
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, VIGIL_TOKEN: TOKEN, ...env },
+      });
+    const unreachable = run(['--redis', 'redis://127.0.0.1:9/0']);
+    expect(unreachable.status).toBe(1);
+    expect(unreachable.stderr).toContain('redis://127.0.0.1:9/0');
+    expect(unreachable.stderr).toContain('unavailable');
+    const notRedis = run(['--redis', 'http://127.0.0.1:9']);
+    expect(notRedis.stderr).toContain('--redis: must be a redis://');
+    const badEnv = run([], { VIGIL_REDIS_URL: 'nope' });
+    expect(badEnv.stderr).toContain('VIGIL_REDIS_URL: must be a redis://');
+    const badId = run(['--redis', 'redis://127.0.0.1:9', '--instance-id', 'a b']);
+    expect(badId.stderr).toContain('--instance-id: must be');
+  });
+});
