@@ -98,6 +98,38 @@ export const configSchema = z.strictObject({
         .default(0),
     })
     .prefault({}),
+  /**
+   * Where the journal lives. `sqlite` (default): `<stateDir>/journal.db` when there is a
+   * `stateDir`, else nothing durable. `redis`: one Redis server shared by several instances, each
+   * session served by the instance holding its lease (see `store/redis-store.ts`).
+   */
+  store: z
+    .discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('sqlite') }),
+      z.strictObject({
+        kind: z.literal('redis'),
+        /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
+        url: z
+          .string()
+          .max(4096)
+          .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL'),
+        /** Prefix of every key vigil writes. Default `vigil:`. */
+        prefix: z.string().min(1).max(256).default('vigil:'),
+        /** A session's lease expires this long after its owner last renewed it (every third of it). Default 10 s. */
+        leaseMs: z.number().int().min(300).max(3_600_000).default(10_000),
+        /** A synchronous store operation (a commit that must be durable, the restore) fails past this. Default 2 s. */
+        timeoutMs: positive(600_000).default(2_000),
+        /**
+         * This instance's id in the cluster. Default: kept in `<stateDir>/instance-id` (the same
+         * instance after a restart on the same stateDir), random per start without stateDir.
+         */
+        instanceId: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, dots, dashes or underscores')
+          .optional(),
+      }),
+    ])
+    .default({ kind: 'sqlite' }),
   output: z
     .strictObject({
       /**

@@ -49,10 +49,14 @@ export const ERROR_CODES = {
   ERR_JOURNAL_FULL: 507,
   /** Another vigil holds the journal of this \`stateDir\` (\`details.pid\` when known). */
   ERR_STATE_LOCKED: 423,
-  /** Another live instance of the cluster owns the session (\`details.owner\`, its url when known). */
-  ERR_SESSION_OWNED: 409,
-  /** The Redis store cannot be reached or timed out; the message names its URL (without password). */
+  /**
+   * The shared store (`store.kind: 'redis'`) cannot be reached or did not answer within
+   * `store.timeoutMs`; the message names its URL (without password). Nothing acknowledged is lost:
+   * what could not be written is written once it is back.
+   */
   ERR_STORE_UNAVAILABLE: 503,
+  /** Another live instance holds the session's lease (`details.owner`, its instance id). */
+  ERR_SESSION_OWNED: 409,
   ERR_TIMEOUT: 500,
   ERR_ABORTED: 500,
   /** Anything else: a bug. The original error is the cause; HTTP does not send its message. */

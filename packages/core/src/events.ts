@@ -17,6 +17,11 @@ export interface VigilEvents {
   'delivery:failed': [
     { readonly notification: Notification; readonly error: VigilError; readonly attempt: number },
   ];
+  /**
+   * With a store shared by several instances (Redis): another instance took this session's lease,
+   * so this one dropped it (its deliveries and poller stopped, its processes here killed).
+   */
+  'session:fenced': [{ readonly sessionId: string }];
   /** Background failures that have no caller to reject (a pool error, a deliver that keeps failing). */
   error: [VigilError];
 }

@@ -152,6 +152,7 @@ export class SessionRegistry {
       now,
       store,
     };
+    store.onFenced?.((sessionId) => this.#fenced(sessionId));
     this.#restore(store.restore());
     this.#reaper = this.#startReaper();
     this.#ticker = setInterval(
@@ -190,6 +191,13 @@ export class SessionRegistry {
       throw new VigilError('ERR_SESSION_CLOSED', `session ${sessionId} is still closing`);
     }
     if (existing !== undefined) this.#forgetClosed(existing);
+    // A shared store: this instance serves the session only with its lease (ERR_SESSION_OWNED).
+    const left = this.#store.claim?.(sessionId);
+    if (left !== undefined) {
+      // Another instance left it open and is gone: it continues here, pending notifications first.
+      this.#restore([left]);
+      return this.require(sessionId).attach(delivery);
+    }
     const session = new Session(sessionId, this.#context, delivery);
     this.#sessions.set(sessionId, session);
     void session.closed.then(() => this.#retain(session));
@@ -197,8 +205,10 @@ export class SessionRegistry {
       return await session.open();
     } catch (error) {
       // Only a session whose poller never started is dropped; one that opened stays closable.
-      if (session.state === 'closed' && this.#sessions.get(sessionId) === session)
+      if (session.state === 'closed' && this.#sessions.get(sessionId) === session) {
         this.#sessions.delete(sessionId);
+        this.#store.deleteSession(sessionId);
+      }
       throw error;
     }
   }
@@ -412,11 +422,26 @@ export class SessionRegistry {
         if (!TERMINAL_STATES.has(record.state)) this.#active++;
       }
       this.#sessions.set(sessionId, session);
-      session.restoreProcesses(saved.processes);
+      session.restoreProcesses(saved.processes, saved.foreign);
       void session.closed.then(() => this.#retain(session));
       if (saved.record.state === 'closing')
         session.close(saved.record.closeReason ?? 'closed').catch(() => undefined);
     }
+  }
+
+  /**
+   * Another instance took the session's lease (this one was paused, or cut off from the store):
+   * it owns the session now. This instance drops it at once: no more deliveries, its poller
+   * stopped, its processes here killed (the new owner marked them lost), and nothing of it written.
+   */
+  #fenced(sessionId: string): void {
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined || session.state === 'closed') return;
+    this.#sessions.delete(sessionId);
+    this.#events.emit('session:fenced', { sessionId });
+    void session.close('fenced: another instance owns the session').then(() => {
+      for (const [processId, owner] of this.#owners) if (owner === session) this.#forget(processId);
+    });
   }
 
   #ended(processId: string): void {

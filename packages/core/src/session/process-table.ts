@@ -143,12 +143,17 @@ export class ProcessTable {
    * was running is adopted, its output followed from the committed cursor, or ends as `lost`, as
    * `restoreProcess` decides. The caller counted the unfinished ones as active.
    */
-  restore(records: readonly ProcessRecord[], decisions: ReadonlyMap<string, Promise<ApprovalOutcome>>): void {
+  restore(
+    records: readonly ProcessRecord[],
+    decisions: ReadonlyMap<string, Promise<ApprovalOutcome>>,
+    foreign?: ReadonlyMap<string, string>,
+  ): void {
     for (const saved of records) {
       const record = { ...saved, spec: upgradeSpec(saved.spec) };
       if (record.completionConsumed === true) this.#parts.journal.consume(record.processId);
       const spool = this.#parts.spools.reopen(record.spoolPath);
-      const outcome = record.state === 'running' ? restoreProcess(record) : undefined;
+      const outcome =
+        record.state === 'running' ? restoreProcess(record, foreign?.get(record.processId)) : undefined;
       const process =
         outcome?.kind === 'adopt'
           ? this.#adopt(record, spool, outcome.record)

@@ -13,10 +13,15 @@ export type RestoreOutcome =
  * It is adopted (`ManagedProcess.adopt`: its identity is checked before any signal) when its exit
  * status is recorded already or its recorder still waits for it. Otherwise nothing can ever tell
  * how it ends (no adoption record, or its recorder was vigil itself with `processes.spawner:
- * 'direct'` and is gone): it ends as `lost` at once, and its completion says why.
+ * 'direct'` and is gone, or it ran on another instance, `goneInstance`, whose session this one took
+ * over): it ends as `lost` at once, and its completion says why.
  */
-export function restoreProcess(record: ProcessRecord): RestoreOutcome {
+export function restoreProcess(record: ProcessRecord, goneInstance?: string): RestoreOutcome {
   const { adoption } = record;
+  // Started by another instance of a shared store, which is gone: nothing here can follow it.
+  if (goneInstance !== undefined) {
+    return { kind: 'lost', reason: `its instance ${goneInstance} is gone` };
+  }
   if (adoption !== null && (recorderWaits(adoption) || existsSync(adoption.statusPath))) {
     return { kind: 'adopt', record: adoption };
   }

@@ -143,8 +143,8 @@ export class Session implements SessionView {
   }
 
   /** Takes back the processes the journal kept of this restored session (see `ProcessTable.restore`). */
-  restoreProcesses(records: readonly ProcessRecord[]): void {
-    this.processes.restore(records, this.#decisions);
+  restoreProcesses(records: readonly ProcessRecord[], foreign?: ReadonlyMap<string, string>): void {
+    this.processes.restore(records, this.#decisions, foreign);
   }
 
   /** Restored from the journal and not opened again yet (no `deliver`, no poller). */

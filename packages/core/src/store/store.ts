@@ -33,6 +33,12 @@ export interface RestoredSession {
   /** Approvals answered `approve_session`: their grants hold for the rest of the session. */
   readonly grants: readonly ApprovalView[];
   readonly processes: readonly ProcessRecord[];
+  /**
+   * Of a store shared by several instances: the processes another instance started (processId →
+   * its instance id). That instance is gone (its session's lease was free), and so is any way to
+   * follow them: they end `lost`.
+   */
+  readonly foreign?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -83,4 +89,12 @@ export interface JournalStore {
   freeze(): void;
   /** Commits what is queued and releases the store (and its lock). Idempotent. */
   close(): void;
+  /**
+   * A store shared by several instances (Redis): takes the session's lease before it opens, or
+   * fails with `ERR_SESSION_OWNED` while another instance holds it. A session a gone instance left
+   * open comes back with what it needs to continue here. Absent: every session is this instance's.
+   */
+  claim?(sessionId: string): RestoredSession | undefined;
+  /** A shared store: `listener` hears of each session another instance took from this one. */
+  onFenced?(listener: (sessionId: string) => void): void;
 }

@@ -1,0 +1,62 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { RestoredSession } from './store.js';
+
+/** What the Redis store's worker thread is started with. */
+export interface RedisWorkerData {
+  readonly port: MessagePort;
+  /** Incremented (and notified) after every message the worker posts: the main thread waits on it. */
+  readonly signal: SharedArrayBuffer;
+  readonly url: string;
+  readonly prefix: string;
+  readonly leaseMs: number;
+  readonly timeoutMs: number;
+  readonly instanceId: string;
+  /** The instance's entry in `P instances` (without url until `vigil serve` sets it). */
+  readonly instance: Readonly<Record<string, unknown>>;
+}
+
+/** One session's writes in a commit: the script's op arguments, in order (see `COMMIT`). */
+export interface CommitGroup {
+  readonly sessionId: string;
+  readonly ops: readonly string[];
+}
+
+export type RedisRequest =
+  | { readonly id: number; readonly op: 'connect' }
+  | { readonly id: number; readonly op: 'restore' }
+  | { readonly id: number; readonly op: 'claim'; readonly sessionId: string }
+  | {
+      readonly id: number;
+      readonly op: 'commit';
+      readonly batchId: string;
+      readonly groups: readonly CommitGroup[];
+    }
+  | { readonly id: number; readonly op: 'advertise'; readonly instance: Readonly<Record<string, unknown>> }
+  | { readonly id: number; readonly op: 'close' };
+
+/** A failure as it crosses the thread: a vigil error code and message. */
+export interface WireError {
+  readonly code: 'ERR_STORE_UNAVAILABLE' | 'ERR_JOURNAL' | 'ERR_SESSION_OWNED';
+  readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** A group the commit did not apply, and why (`fenced`, or `gap:<lastSeq>:<seq>`). */
+export interface RefusedGroup {
+  readonly sessionId: string;
+  readonly status: string;
+}
+
+export type RedisReply =
+  | { readonly id: number; readonly error: WireError }
+  | { readonly id: number; readonly ok: true }
+  | { readonly id: number; readonly refused: readonly RefusedGroup[] }
+  | { readonly id: number; readonly restored: readonly RestoredSession[] }
+  | { readonly id: number; readonly claimed: RestoredSession | null };
+
+/** Pushed by the worker: leases this instance lost (another instance owns those sessions now). */
+export interface LeasesLost {
+  readonly lost: readonly string[];
+}
+
+export type RedisMessage = RedisReply | LeasesLost;

@@ -1,0 +1,429 @@
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { ApprovalDecision, ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
+import { VigilError } from '../errors.js';
+import type { Notification } from '../journal/notification.js';
+import type { TapeEvent } from '../journal/tape-events.js';
+import type { ProcessRecord } from '../process/process-record.js';
+import { displayUrl } from './redis-keys.js';
+import type {
+  CommitGroup,
+  RedisMessage,
+  RedisReply,
+  RedisRequest,
+  RedisWorkerData,
+  WireError,
+} from './redis-protocol.js';
+import type { JournalStore, NotificationState, RestoredSession, SessionRecord } from './store.js';
+
+export interface RedisStoreOptions {
+  readonly url: string;
+  readonly prefix: string;
+  readonly leaseMs: number;
+  /** A synchronous call (`commitNow`, a claim, the connection at start) fails past this. */
+  readonly timeoutMs: number;
+  readonly instanceId: string;
+  /** A batch that failed to commit (Redis away): it is kept and committed again later. */
+  readonly onError: (error: VigilError) => void;
+}
+
+/** A failed batch is committed again after this long (doubling up to `RETRY_MAX_MS`). */
+const RETRY_MS = 100;
+const RETRY_MAX_MS = 2_000;
+/** The restore reads every session this instance takes: it may take this many times `timeoutMs`. */
+const RESTORE_TIMEOUTS = 10;
+
+/** One commit: its id (a resend after a lost reply is recognised), its writes, and who waits for them. */
+interface Batch {
+  readonly batchId: string;
+  readonly groups: readonly CommitGroup[];
+  readonly callbacks: readonly (() => void)[];
+}
+
+/**
+ * The journal in one Redis server shared by several vigil instances (`store.kind: 'redis'`; keys
+ * in `redis-keys.ts`, scripts in `redis-scripts.ts`). Each session is written by the instance
+ * holding its lease only: a session's writes are sent with its fencing token, and a commit whose
+ * token is not the lease's current one is refused (the session is fenced: `onFenced`).
+ *
+ * The connection lives in a worker thread (`redis-worker.ts`), so that the synchronous calls of
+ * `JournalStore` (`commitNow`, `restore`) can block on it: the main thread posts its request and
+ * waits on a shared counter with `Atomics.wait`, bounded by `timeoutMs`, then takes the reply with
+ * `receiveMessageOnPort`. Writes are grouped by session and committed in one script call per
+ * event-loop turn, one batch in flight at a time; a batch that fails stays and is sent again, with
+ * the same id, until Redis confirms it (nothing acknowledged is lost, nothing is applied twice).
+ */
+export class RedisStore implements JournalStore {
+  readonly durable = true;
+  readonly instanceId: string;
+  /** The URL, without password (as every message shows it). */
+  readonly url: string;
+  readonly #timeoutMs: number;
+  readonly #onError: (error: VigilError) => void;
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  readonly #signal: Int32Array;
+  readonly #waiting = new Map<number, (reply: RedisReply) => void>();
+  /** Sessions whose lease this instance holds: only their writes are sent. */
+  readonly #held = new Set<string>();
+  /** Writes queued since the last batch, by session, in order. */
+  #queued = new Map<string, string[]>();
+  #callbacks: (() => void)[] = [];
+  #inFlight: Batch | undefined;
+  /** A batch that failed: sent again, alone and with the same id, before anything newer. */
+  #failed: Batch | undefined;
+  /** Why `#failed` failed. */
+  #lastError: VigilError | undefined;
+  #fenced: (sessionId: string) => void = () => undefined;
+  #nextId = 0;
+  #batches = 0;
+  #scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  #retryMs = RETRY_MS;
+  #closed = false;
+  #frozen = false;
+  /** Resolves once the worker thread ended (after `close`). */
+  terminated: Promise<number> = Promise.resolve(0);
+
+  constructor(options: RedisStoreOptions) {
+    this.instanceId = options.instanceId;
+    this.url = displayUrl(options.url);
+    this.#timeoutMs = options.timeoutMs;
+    this.#onError = options.onError;
+    const signal = new SharedArrayBuffer(4);
+    this.#signal = new Int32Array(signal);
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    const workerData: RedisWorkerData = {
+      port: port2,
+      signal,
+      url: options.url,
+      prefix: options.prefix,
+      leaseMs: options.leaseMs,
+      timeoutMs: options.timeoutMs,
+      instanceId: options.instanceId,
+      instance: { pid: process.pid, hostname: hostname(), startedAt: Date.now() },
+    };
+    this.#worker = new Worker(workerUrl(), { workerData, transferList: [port2] });
+    this.#worker.unref();
+    this.#worker.on('error', (error) =>
+      this.#onError(
+        new VigilError('ERR_INTERNAL', `the Redis store's thread failed: ${error.message}`, { cause: error }),
+      ),
+    );
+    port1.on('message', (message: RedisMessage) => this.#dispatch(message));
+    port1.unref();
+    try {
+      this.#call({ id: this.#nextId++, op: 'connect' });
+    } catch (error) {
+      this.#end();
+      throw error;
+    }
+  }
+
+  /** `listener` hears of each session another instance took from this one (its lease was lost). */
+  onFenced(listener: (sessionId: string) => void): void {
+    this.#fenced = listener;
+  }
+
+  /** Sets what other instances read of this one (`vigil serve` sets its HTTP API's url). */
+  advertise(instance: Readonly<Record<string, unknown>>): void {
+    this.#call({ id: this.#nextId++, op: 'advertise', instance });
+  }
+
+  restore(): RestoredSession[] {
+    const reply = this.#call({ id: this.#nextId++, op: 'restore' }, this.#timeoutMs * RESTORE_TIMEOUTS);
+    const { restored } = reply as unknown as { restored: RestoredSession[] };
+    for (const session of restored) this.#held.add(session.record.sessionId);
+    return restored;
+  }
+
+  /**
+   * Takes the session's lease before it opens: `ERR_SESSION_OWNED` while another instance holds
+   * it. A session a gone instance left open comes back with what it needs to continue here.
+   */
+  claim(sessionId: string): RestoredSession | undefined {
+    // A delete of an earlier session of this id goes first: the claim must not find its remains.
+    this.commitNow();
+    const reply = this.#call({ id: this.#nextId++, op: 'claim', sessionId });
+    this.#held.add(sessionId);
+    return (reply as unknown as { claimed: RestoredSession | null }).claimed ?? undefined;
+  }
+
+  putSession(record: SessionRecord): void {
+    this.#queue(record.sessionId, 'S', JSON.stringify(record));
+  }
+
+  appendEvent(sessionId: string, event: TapeEvent, json = JSON.stringify(event)): void {
+    this.#queue(sessionId, 'E', String(event.seq), json);
+  }
+
+  trimEvents(sessionId: string, firstSeq: number): void {
+    this.#queue(sessionId, 'T', String(firstSeq));
+  }
+
+  putNotification(notification: Notification, json = JSON.stringify(notification)): void {
+    this.#queue(notification.sessionId, 'N', notification.id, json);
+  }
+
+  setNotificationState(notification: Notification, state: NotificationState): void {
+    const { sessionId, id, seq } = notification;
+    if (state === 'delivered') this.#queue(sessionId, 'D', id, String(seq));
+    else if (state === 'withdrawn') this.#queue(sessionId, 'W', id);
+  }
+
+  putApproval(sessionId: string, approval: ApprovalView): void {
+    this.#queue(sessionId, 'A', approval.approvalId, JSON.stringify(approval));
+  }
+
+  resolveApproval(
+    sessionId: string,
+    approvalId: string,
+    outcome: ApprovalOutcome,
+    decision?: ApprovalDecision,
+  ): void {
+    this.#queue(sessionId, 'R', approvalId, outcome, decision ?? '');
+  }
+
+  putProcess(record: ProcessRecord): void {
+    this.#queue(record.sessionId, 'P', record.processId, JSON.stringify(record));
+  }
+
+  deleteProcess(sessionId: string, processId: string): void {
+    this.#queue(sessionId, 'X', processId);
+  }
+
+  deleteSession(sessionId: string): void {
+    this.#queue(sessionId, 'Z');
+    // Its lease goes with it: writes of this id wait for the next claim.
+    this.#held.delete(sessionId);
+  }
+
+  afterCommit(callback: () => void): void {
+    const idle =
+      this.#queued.size === 0 &&
+      this.#callbacks.length === 0 &&
+      this.#inFlight === undefined &&
+      this.#failed === undefined;
+    if (idle) callback();
+    else {
+      this.#callbacks.push(callback);
+      this.#schedule();
+    }
+  }
+
+  commitNow(): void {
+    this.#cancelScheduled();
+    if (this.#inFlight !== undefined) this.#pump(() => this.#inFlight === undefined, this.#timeoutMs);
+    // A batch that failed goes first, alone; then what was queued behind it.
+    const resend = this.#failed !== undefined;
+    for (const next of resend ? [() => this.#failed, () => this.#take()] : [() => this.#take()]) {
+      const batch = next();
+      if (batch === undefined) continue;
+      this.#send(batch, false);
+      this.#pump(() => this.#inFlight !== batch, this.#timeoutMs);
+      if (this.#failed === batch) throw this.#lastError!;
+    }
+  }
+
+  freeze(): void {
+    if (this.#closed || this.#frozen) return;
+    try {
+      this.commitNow();
+    } catch (error) {
+      this.#onError(error as VigilError);
+    }
+    this.#frozen = true;
+    this.#queued.clear();
+    this.#cancelScheduled();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    try {
+      this.commitNow();
+    } catch (error) {
+      this.#onError(error as VigilError);
+    }
+    this.#closed = true;
+    this.#cancelScheduled();
+    this.#callbacks = [];
+    try {
+      // A restart-safe stop keeps its leases: the same instance takes them back when it restarts.
+      if (!this.#frozen) this.#call({ id: this.#nextId++, op: 'close' });
+    } catch (error) {
+      this.#onError(error as VigilError);
+    }
+    this.#end();
+  }
+
+  #end(): void {
+    this.#port.close();
+    this.terminated = this.#worker.terminate();
+  }
+
+  #queue(sessionId: string, ...ops: string[]): void {
+    if (this.#closed || this.#frozen || !this.#held.has(sessionId)) return;
+    let group = this.#queued.get(sessionId);
+    if (group === undefined) {
+      group = [];
+      this.#queued.set(sessionId, group);
+    }
+    for (const op of ops) group.push(op);
+    this.#schedule();
+  }
+
+  /** The queued writes and callbacks as a batch, or undefined when nothing waits. */
+  #take(): Batch | undefined {
+    if (this.#queued.size === 0 && this.#callbacks.length === 0) return undefined;
+    const groups = [...this.#queued].map(([sessionId, ops]) => ({ sessionId, ops }));
+    const batch = {
+      batchId: `${this.instanceId}:${process.pid}:${++this.#batches}`,
+      groups,
+      callbacks: this.#callbacks,
+    };
+    this.#queued = new Map();
+    this.#callbacks = [];
+    return batch;
+  }
+
+  #send(batch: Batch, report: boolean): void {
+    this.#inFlight = batch;
+    if (batch.groups.length === 0) {
+      this.#settle(batch, { id: -1, refused: [] }, report);
+      return;
+    }
+    const id = this.#nextId++;
+    this.#waiting.set(id, (reply) => this.#settle(batch, reply, report));
+    this.#post({ id, op: 'commit', batchId: batch.batchId, groups: batch.groups });
+  }
+
+  #settle(batch: Batch, reply: RedisReply, report: boolean): void {
+    this.#inFlight = undefined;
+    if ('error' in reply) {
+      // Nothing of it is visible; it is sent again, as it is, once Redis answers.
+      this.#failed = batch;
+      this.#lastError = wireError(reply.error);
+      if (report) this.#onError(this.#lastError);
+      this.#cancelScheduled();
+      this.#scheduled = setTimeout(() => this.#flush(), this.#retryMs);
+      this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
+      return;
+    }
+    this.#failed = undefined;
+    this.#retryMs = RETRY_MS;
+    for (const { sessionId, status } of 'refused' in reply ? reply.refused : []) {
+      if (status === 'fenced') this.#lose(sessionId);
+      else {
+        this.#onError(
+          new VigilError(
+            'ERR_JOURNAL',
+            `the journal in Redis ${this.url} refused the writes of session ${sessionId}: its tape is not where this instance left it (${status})`,
+            { details: { sessionId, status } },
+          ),
+        );
+      }
+    }
+    // Callbacks may queue writes of their own: those go with the next batch.
+    for (const callback of batch.callbacks) callback();
+    if (this.#queued.size > 0 || this.#callbacks.length > 0) this.#schedule();
+  }
+
+  /** Another instance owns the session now: nothing more of it is written here. */
+  #lose(sessionId: string): void {
+    if (!this.#held.delete(sessionId)) return;
+    this.#queued.delete(sessionId);
+    this.#fenced(sessionId);
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#frozen) return;
+    this.#scheduled ??= setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#scheduled = undefined;
+    if (this.#inFlight !== undefined) return;
+    const batch = this.#failed ?? this.#take();
+    if (batch !== undefined) this.#send(batch, true);
+  }
+
+  #cancelScheduled(): void {
+    if (this.#scheduled === undefined) return;
+    clearImmediate(this.#scheduled as NodeJS.Immediate);
+    clearTimeout(this.#scheduled as NodeJS.Timeout);
+    this.#scheduled = undefined;
+  }
+
+  #post(request: RedisRequest): void {
+    this.#port.postMessage(request);
+  }
+
+  #dispatch(message: RedisMessage): void {
+    if ('lost' in message) {
+      for (const sessionId of message.lost) this.#lose(sessionId);
+      return;
+    }
+    const waiting = this.#waiting.get(message.id);
+    this.#waiting.delete(message.id);
+    waiting?.(message);
+  }
+
+  /** A synchronous request: its reply, or its error thrown. */
+  #call(request: RedisRequest, timeoutMs = this.#timeoutMs): RedisReply {
+    let reply: RedisReply | undefined;
+    this.#waiting.set(request.id, (message) => {
+      reply = message;
+    });
+    this.#post(request);
+    try {
+      this.#pump(() => reply !== undefined, timeoutMs);
+    } catch (error) {
+      // Its late reply is dropped.
+      this.#waiting.set(request.id, () => undefined);
+      throw error;
+    }
+    if ('error' in reply!) throw wireError(reply.error);
+    return reply!;
+  }
+
+  /** Takes the worker's messages synchronously until `done`; `ERR_STORE_UNAVAILABLE` past `timeoutMs`. */
+  #pump(done: () => boolean, timeoutMs: number): void {
+    const deadline = performance.now() + timeoutMs;
+    while (!done()) {
+      const seen = Atomics.load(this.#signal, 0);
+      for (
+        let next = receiveMessageOnPort(this.#port);
+        next !== undefined;
+        next = receiveMessageOnPort(this.#port)
+      ) {
+        this.#dispatch(next.message as RedisMessage);
+      }
+      if (done()) return;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new VigilError(
+          'ERR_STORE_UNAVAILABLE',
+          `Redis at ${this.url} did not answer within ${timeoutMs} ms (store.timeoutMs)`,
+          { details: { url: this.url, timeoutMs } },
+        );
+      }
+      Atomics.wait(this.#signal, 0, seen, left);
+    }
+  }
+}
+
+function wireError(error: WireError): VigilError {
+  return new VigilError(
+    error.code,
+    error.message,
+    error.details === undefined ? {} : { details: error.details },
+  );
+}
+
+/** The worker's built file (tests that run the sources still start the built worker). */
+function workerUrl(): URL {
+  return import.meta.url.endsWith('.ts')
+    ? new URL('../../dist/store/redis-worker.js', import.meta.url)
+    : new URL('./redis-worker.js', import.meta.url);
+}

@@ -1,0 +1,286 @@
+// The Redis store's worker thread: it owns the ioredis connection, runs the commit scripts, keeps
+// the leases this instance holds and renews them. The main thread (`RedisStore`) talks to it over a
+// MessagePort and, for its synchronous calls, waits on a shared counter this thread bumps after
+// every message it posts.
+import { workerData } from 'node:worker_threads';
+import { Redis } from 'ioredis';
+import type { ApprovalView } from '../approvals/approval-queue.js';
+import type { Notification } from '../journal/notification.js';
+import type { TapeEvent } from '../journal/tape-events.js';
+import type { ProcessRecord } from '../process/process-record.js';
+import { displayUrl, redisKeys } from './redis-keys.js';
+import type {
+  CommitGroup,
+  RedisMessage,
+  RedisRequest,
+  RedisWorkerData,
+  RefusedGroup,
+  WireError,
+} from './redis-protocol.js';
+import { CLAIM, COMMIT, RELEASE, RENEW } from './redis-scripts.js';
+import type { RestoredSession, SessionRecord } from './store.js';
+
+interface VigilRedis extends Redis {
+  vigilCommit(...args: (string | number)[]): Promise<string[]>;
+  vigilClaim(...args: (string | number)[]): Promise<string[]>;
+  vigilRenew(...args: (string | number)[]): Promise<string[]>;
+  vigilRelease(...args: (string | number)[]): Promise<number>;
+}
+
+const data = workerData as RedisWorkerData;
+const { port, prefix, leaseMs, timeoutMs, instanceId: me } = data;
+const signal = new Int32Array(data.signal);
+const keys = redisKeys(prefix);
+const shownUrl = displayUrl(data.url);
+let instance = JSON.stringify(data.instance);
+
+const redis = new Redis(data.url, {
+  lazyConnect: true,
+  // Fail at once while Redis is away, never queue silently: the store keeps and retries the batch.
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  connectTimeout: timeoutMs,
+  commandTimeout: timeoutMs,
+  retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+}) as VigilRedis;
+// Failures reach the caller of each command; the client's own reports would only repeat them.
+redis.on('error', () => undefined);
+redis.defineCommand('vigilCommit', { numberOfKeys: 0, lua: COMMIT });
+redis.defineCommand('vigilClaim', { numberOfKeys: 0, lua: CLAIM });
+redis.defineCommand('vigilRenew', { numberOfKeys: 0, lua: RENEW });
+redis.defineCommand('vigilRelease', { numberOfKeys: 0, lua: RELEASE });
+
+/** Sessions whose lease this instance holds, with their fencing token. */
+const held = new Map<string, string>();
+let renewal: NodeJS.Timeout | undefined;
+
+function post(message: RedisMessage): void {
+  port.postMessage(message);
+  Atomics.add(signal, 0, 1);
+  Atomics.notify(signal, 0);
+}
+
+function wireError(error: unknown): WireError {
+  const message = error instanceof Error ? error.message : String(error);
+  // A Lua or reply error is Redis answering: the journal's data is not what vigil wrote.
+  if (error instanceof Error && error.name === 'ReplyError') {
+    return { code: 'ERR_JOURNAL', message: `the journal in Redis ${shownUrl} refused a write: ${message}` };
+  }
+  return {
+    code: 'ERR_STORE_UNAVAILABLE',
+    message: `Redis at ${shownUrl} is unavailable: ${message}`,
+    details: { url: shownUrl },
+  };
+}
+
+async function connect(): Promise<void> {
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+  await renew();
+  renewal = setInterval(
+    () => {
+      renew().catch(() => {
+        // Redis is away: the leases are renewed on the next tick, or taken back while nobody took them.
+      });
+    },
+    Math.max(50, Math.floor(leaseMs / 3)),
+  );
+}
+
+async function renew(): Promise<void> {
+  const pairs = [...held].flat();
+  const lost = await redis.vigilRenew(prefix, me, leaseMs, instance, ...pairs);
+  const gone = lost.filter((sessionId) => held.delete(sessionId));
+  if (gone.length > 0) post({ lost: gone });
+}
+
+async function claim(sessionId: string): Promise<RestoredSession | null> {
+  const [status, value, extra] = await redis.vigilClaim(prefix, me, sessionId, leaseMs);
+  if (status === 'owned') {
+    const owner = value!;
+    const url = ownerUrl(extra ?? '');
+    throw {
+      code: 'ERR_SESSION_OWNED',
+      message: `session ${sessionId} is served by instance ${owner}${url === undefined ? '' : ` (${url})`}`,
+      details: { owner, ...(url === undefined ? {} : { url }) },
+    } satisfies WireError;
+  }
+  held.set(sessionId, value!);
+  // A session a gone instance left open: it continues here.
+  return extra === '' || extra === undefined ? null : read(sessionId);
+}
+
+function ownerUrl(json: string): string | undefined {
+  try {
+    const { url } = JSON.parse(json) as { url?: unknown };
+    return typeof url === 'string' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every open session whose lease this instance can take, with what it needs to continue. */
+async function restore(): Promise<RestoredSession[]> {
+  const restored: RestoredSession[] = [];
+  for (const sessionId of (await redis.smembers(keys.sessions)).sort()) {
+    try {
+      const session = await claim(sessionId);
+      if (session !== null) restored.push(session);
+    } catch (error) {
+      // Served by a live instance: it is not ours to restore.
+      if ((error as WireError).code !== 'ERR_SESSION_OWNED') throw error;
+    }
+  }
+  return restored;
+}
+
+/** One session as the store holds it (its lease is ours, so nobody writes it meanwhile). */
+async function read(sessionId: string): Promise<RestoredSession | null> {
+  const results = await redis
+    .multi()
+    .hgetall(keys.session(sessionId))
+    .xrange(keys.tape(sessionId), '-', '+')
+    .hgetall(keys.pending(sessionId))
+    .zrange(keys.delivered(sessionId), 0, -1, 'WITHSCORES')
+    .hgetall(keys.approvals(sessionId))
+    .hgetall(keys.processes(sessionId))
+    .exec();
+  const [hash, tape, pendingMap, deliveredFlat, approvalMap, processMap] = (results ?? []).map(
+    ([error, value]) => {
+      if (error !== null) throw error;
+      return value;
+    },
+  ) as [
+    Record<string, string>,
+    [string, string[]][],
+    Record<string, string>,
+    string[],
+    Record<string, string>,
+    Record<string, string>,
+  ];
+  if (hash.state === undefined || hash.state === 'closed') return null;
+  const events = tape.map(([, fields]) => JSON.parse(fields[1]!) as TapeEvent);
+  const firstSeq = events[0]?.seq ?? 0;
+  const delivered: string[] = [];
+  for (let i = 0; i < deliveredFlat.length; i += 2) {
+    const id = deliveredFlat[i]!;
+    // An acknowledgement counts while its event is on the tape (a completion while its process is kept).
+    if (Number(deliveredFlat[i + 1]) >= firstSeq || id.endsWith(':completion')) delivered.push(id);
+  }
+  const pending = Object.values(pendingMap)
+    .map((json) => JSON.parse(json) as Notification)
+    .sort((a, b) => a.seq - b.seq);
+  const approvals = Object.values(approvalMap)
+    .map((json) => JSON.parse(json) as StoredApproval)
+    .sort((a, b) => a.n - b.n);
+  const processes: ProcessRecord[] = [];
+  const foreign = new Map<string, string>();
+  for (const json of Object.values(processMap)) {
+    const { instanceId, record } = JSON.parse(json) as { instanceId: string; record: ProcessRecord };
+    processes.push(record);
+    if (instanceId !== me) foreign.set(record.processId, instanceId);
+  }
+  const record: SessionRecord = {
+    sessionId,
+    state: hash.state as SessionRecord['state'],
+    openedAt: Number(hash.openedAt ?? 0),
+    closedAt: hash.closedAt === undefined ? null : Number(hash.closedAt),
+    closeReason: hash.closeReason ?? null,
+    approvalVersion: Number(hash.approvalVersion ?? 0),
+  };
+  return {
+    record,
+    events,
+    lastSeq: Number(hash.lastSeq ?? events.at(-1)?.seq ?? 0),
+    pending,
+    delivered,
+    approvals: approvals.filter((approval) => approval.outcome === null).map(({ view }) => view),
+    grants: approvals.filter((approval) => approval.decision === 'approve_session').map(({ view }) => view),
+    processes,
+    foreign,
+  };
+}
+
+interface StoredApproval {
+  readonly n: number;
+  readonly outcome: string | null;
+  readonly decision: string | null;
+  readonly view: ApprovalView;
+}
+
+async function commit(batchId: string, groups: readonly CommitGroup[]): Promise<RefusedGroup[]> {
+  const refused: RefusedGroup[] = [];
+  const args: (string | number)[] = [prefix, me, batchId, leaseMs, 0];
+  let count = 0;
+  for (const { sessionId, ops } of groups) {
+    const token = held.get(sessionId);
+    if (token === undefined) {
+      // The lease was lost (reported already): nothing of it is written.
+      refused.push({ sessionId, status: 'fenced' });
+      continue;
+    }
+    args.push(sessionId, token, ops.length, ...ops);
+    count++;
+  }
+  args[4] = count;
+  if (count === 0) return refused;
+  const statuses = await redis.vigilCommit(...args);
+  for (let i = 0; i < statuses.length; i += 2) {
+    const sessionId = statuses[i]!;
+    const status = statuses[i + 1]!;
+    if (status === 'fenced') held.delete(sessionId);
+    if (status !== 'ok' && status !== 'applied') refused.push({ sessionId, status });
+  }
+  // A deleted session's lease went with it.
+  for (const { sessionId, ops } of groups) if (ops.includes('Z')) held.delete(sessionId);
+  return refused;
+}
+
+async function close(): Promise<void> {
+  clearInterval(renewal);
+  try {
+    if (redis.status === 'ready') await redis.vigilRelease(prefix, me, ...[...held].flat());
+  } finally {
+    held.clear();
+    redis.disconnect();
+  }
+}
+
+async function handle(request: RedisRequest): Promise<RedisMessage> {
+  const { id } = request;
+  switch (request.op) {
+    case 'connect':
+      await connect();
+      return { id, ok: true };
+    case 'restore':
+      return { id, restored: await restore() };
+    case 'claim':
+      return { id, claimed: await claim(request.sessionId) };
+    case 'commit':
+      return { id, refused: await commit(request.batchId, request.groups) };
+    case 'advertise':
+      instance = JSON.stringify(request.instance);
+      await renew();
+      return { id, ok: true };
+    case 'close':
+      await close();
+      return { id, ok: true };
+  }
+}
+
+port.on('message', (request: RedisRequest) => {
+  void handle(request)
+    .then(post, (error: unknown) => {
+      const code = (error as WireError | undefined)?.code;
+      post({ id: request.id, error: code === 'ERR_SESSION_OWNED' ? (error as WireError) : wireError(error) });
+    })
+    .finally(() => {
+      // Once `close` answered the thread has nothing left and ends.
+      if (request.op === 'close') port.close();
+    });
+});
