@@ -57,6 +57,11 @@ describe('vigil serve --redis: a cluster of instances', () => {
     await using store = await storeWriter(redis.url);
     await store.openSession('remote-1', 'inst-x');
     await store.append('remote-1', matchEvent(1), matchEvent(2), matchEvent(3));
+    const clients = async () =>
+      String(await store.redis.client('LIST'))
+        .trim()
+        .split('\n').length;
+    const baseline = await clients();
 
     const page = await b.call('GET', '/v1/sessions/remote-1/events?after=1&limit=10');
     expect(page.status).toBe(200);
@@ -77,6 +82,15 @@ describe('vigil serve --redis: a cluster of instances', () => {
     expect(list.body.sessions.map((s: { sessionId: string }) => s.sessionId)).toEqual(['remote-1']);
     const approvals = await b.call('GET', '/v1/sessions/remote-1/approvals');
     expect(approvals.body).toEqual({ sessionId: 'remote-1', head: null, count: 0, version: 0 });
+    // The long-poll's own connection is gone with it.
+    await expect.poll(clients).toBe(baseline);
+
+    // Redis gone: a typed error naming it, not an empty page.
+    await redis.stop();
+    const away = await b.call('GET', '/v1/sessions/remote-1/events?after=0');
+    expect(away.status).toBe(503);
+    expect(away.body.error.code).toBe('ERR_STORE_UNAVAILABLE');
+    expect(away.body.error.message).toContain(redis.url);
   });
 
   raceIt(
@@ -114,13 +128,47 @@ describe('vigil serve --redis: a cluster of instances', () => {
     },
   );
 
+  raceIt(
+    'streams a real session of its owner from two other instances with no gap or duplicate',
+    async () => {
+      await using redis = await startRedis();
+      await using a = await instance(redis.url, 'inst-a', TOKEN);
+      await using b = await instance(redis.url, 'inst-b', TOKEN);
+      await using c = await instance(redis.url, 'inst-c', TOKEN);
+      await a.call('POST', '/v1/sessions', { body: { sessionId: 'live-1' } });
+      const run = async (word: string): Promise<string> => {
+        const { body } = await a.call('POST', '/v1/sessions/live-1/processes', {
+          body: { command: `echo ${word}` },
+        });
+        await a.call('POST', `/v1/processes/${body.processId}/wait?timeoutMs=20000`);
+        return body.processId as string;
+      };
+      const exited = (processId: string) => (e: { event: string; data: { event: TapeEvent } }) =>
+        e.event === 'tape' && e.data.event.type === 'process.exited' && e.data.event.processId === processId;
+
+      const onB = await readSse(`${b.url}/v1/stream?sessions=live-1`, TOKEN);
+      await onB.events.next(exited(await run('one')));
+      onB.stop();
+      await onB.ended;
+      await run('two');
+      const onC = await readSse(`${c.url}/v1/stream?sessions=live-1`, TOKEN, onB.lastEventId());
+      await onC.events.next(exited(await run('three')));
+      await a.call('DELETE', '/v1/sessions/live-1');
+      await onC.events.next((e) => e.event === 'end');
+
+      const seqs = [...onB.events.items, ...onC.events.items]
+        .filter((e) => e.event === 'tape')
+        .map((e) => e.data.event.seq as number);
+      const { lastSeq } = (await a.call('GET', '/v1/sessions/live-1')).body;
+      expect(seqs).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));
+    },
+  );
+
   raceIt('runs a spawn sent to another instance on the session owner', async () => {
     await using redis = await startRedis();
     await using a = await instance(redis.url, 'inst-a', TOKEN);
     await using b = await instance(redis.url, 'inst-b', TOKEN);
-    await using store = await storeWriter(redis.url);
     await a.call('POST', '/v1/sessions', { body: { sessionId: 'owned-1' } });
-    await store.openSession('owned-1', 'inst-a');
 
     const spawned = await b.call('POST', '/v1/sessions/owned-1/processes', {
       body: { command: 'echo "ran on $VIGIL_INSTANCE_ROLE"' },
@@ -131,20 +179,31 @@ describe('vigil serve --redis: a cluster of instances', () => {
     const done = await a.call('POST', `/v1/processes/${processId}/wait?timeoutMs=20000`);
     expect(done.body.process.state).toBe('exited');
     expect((await a.call('GET', `/v1/processes/${processId}/poll`)).body.tail).toContain('ran on inst-a');
+    // Process routes on B go to A too: its spool is there.
+    expect((await b.call('GET', `/v1/processes/${processId}/poll`)).body.tail).toContain('ran on inst-a');
   });
 
   raceIt('runs the command of an approval answered on another instance on the owner', async () => {
     await using redis = await startRedis();
     await using a = await instance(redis.url, 'inst-a', TOKEN);
     await using b = await instance(redis.url, 'inst-b', TOKEN);
-    await using store = await storeWriter(redis.url);
     await a.call('POST', '/v1/sessions', { body: { sessionId: 'owned-2' } });
-    await store.openSession('owned-2', 'inst-a');
     const spawned = await a.call('POST', '/v1/sessions/owned-2/processes', {
       body: { command: 'echo approved-here', requireApproval: true },
     });
     expect(spawned.body.state).toBe('pending_approval');
     const { approvalId } = spawned.body;
+    // B reads A's session from the store: the approval, the process, the session.
+    const snapshot = await b.call('GET', '/v1/sessions/owned-2/approvals');
+    expect(snapshot.body).toMatchObject({ sessionId: 'owned-2', count: 1, head: { approvalId } });
+    const listed = await b.call('GET', '/v1/sessions/owned-2/processes');
+    expect(listed.body.processes).toMatchObject([
+      { processId: spawned.body.processId, state: 'pending_approval' },
+    ]);
+    expect((await b.call('GET', '/v1/sessions/owned-2')).body).toMatchObject({
+      state: 'open',
+      activeProcesses: 1,
+    });
 
     const answer = await b.call('POST', `/v1/sessions/owned-2/approvals/${approvalId}`, {
       body: { decision: 'approve' },

@@ -78,6 +78,7 @@ export type { SessionPage, SessionPageOptions } from './session/session-page.js'
 export type {
   ApprovalsApi,
   CloseOptions,
+  ClusterMember,
   KillOptions,
   ProcessesApi,
   SessionsApi,

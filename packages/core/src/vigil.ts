@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { EventEmitter } from 'eventemitter3';
 import { z } from 'zod';
 import type {
@@ -43,6 +44,7 @@ import {
   type SessionPageOptions,
 } from './session/session-page.js';
 import { openStore } from './store/open-store.js';
+import { RedisStore } from './store/redis-store.js';
 import { deadline } from './timeout.js';
 import { parse } from './validation.js';
 import { enableLinearEngine } from './watch/regex-engine.js';
@@ -151,6 +153,11 @@ export interface Vigil extends AsyncDisposable {
   readonly processes: ProcessesApi;
   readonly tape: TapeApi;
   readonly approvals: ApprovalsApi;
+  /**
+   * With a store shared by several instances (`store.kind: 'redis'`): this instance in the cluster.
+   * Undefined otherwise.
+   */
+  readonly cluster: ClusterMember | undefined;
   /** Registers a listener of a typed event; returns the function that removes it. */
   on<E extends VigilEventName>(event: E, listener: (...args: VigilEvents[E]) => void): () => void;
   stats(): VigilStats;
@@ -161,6 +168,17 @@ export interface Vigil extends AsyncDisposable {
    * restart-safe stop. Idempotent.
    */
   close(options?: CloseOptions): Promise<void>;
+}
+
+/** A vigil in a cluster of instances sharing one Redis store. */
+export interface ClusterMember {
+  /** Its id in the cluster (`store.instanceId`, or the one kept in `<stateDir>/instance-id`). */
+  readonly instanceId: string;
+  /**
+   * Publishes the URL of its HTTP API in `P instances`, where the other instances find where to
+   * forward what this one must run. Synchronous (bounded by `store.timeoutMs`).
+   */
+  advertise(url: string): void;
 }
 
 export interface CloseOptions {
@@ -277,6 +295,7 @@ export function createVigil(options: VigilOptions = {}): Vigil {
   return {
     config,
     host,
+    cluster: store instanceof RedisStore ? clusterMember(store) : undefined,
     sessions: {
       open: (sessionId, openOptions) => registry.open(sessionId, openOptions),
       close: (sessionId, closeOptions) => registry.close(sessionId, closeOptions),
@@ -382,5 +401,13 @@ export function createVigil(options: VigilOptions = {}): Vigil {
     },
     close,
     [Symbol.asyncDispose]: () => close(),
+  };
+}
+
+function clusterMember(store: RedisStore): ClusterMember {
+  const startedAt = Date.now();
+  return {
+    instanceId: store.instanceId,
+    advertise: (url) => store.advertise({ url, pid: process.pid, hostname: hostname(), startedAt }),
   };
 }

@@ -8,11 +8,12 @@ export interface ClusterFlags {
   readonly advertiseUrl?: string | undefined;
 }
 
-const INSTANCE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** As `store.instanceId`. */
+const INSTANCE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * The cluster `vigil serve` joins, checked at start: a `redis://` or `rediss://` URL (`--redis` wins
- * over `VIGIL_REDIS_URL`; an empty variable counts as unset), an instance id of `[A-Za-z0-9._:-]`,
+ * over `VIGIL_REDIS_URL`; an empty variable counts as unset), an instance id of `[A-Za-z0-9._-]`,
  * an `http(s)://` advertise URL. Each error names the flag or the variable. Undefined without Redis.
  */
 export function chooseCluster(
@@ -34,7 +35,7 @@ export function chooseCluster(
   if (flags.instanceId !== undefined && !INSTANCE_ID.test(flags.instanceId)) {
     throw fail(
       '--instance-id',
-      `must be 1-128 characters of [A-Za-z0-9._:-], got ${JSON.stringify(flags.instanceId.slice(0, 140))}`,
+      `must be 1-64 letters, digits, dots, dashes or underscores, got ${JSON.stringify(flags.instanceId.slice(0, 140))}`,
     );
   }
   if (flags.advertiseUrl !== undefined && !hasProtocol(flags.advertiseUrl, ['http:', 'https:'])) {

@@ -1,14 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  type CloseOptions,
-  type Deliver,
-  parseConfig,
-  type Vigil,
-  VigilError,
-  type VigilOptions,
-} from '@vigil/core';
+import { type CloseOptions, type Deliver, type Vigil, VigilError, type VigilOptions } from '@vigil/core';
 import { parse } from '@vigil/core/host';
 import type { WorkerHostOptions } from '@vigil/worker';
 import { z } from 'zod';
@@ -42,20 +35,17 @@ export interface EmbeddedGatewayOptions {
   readonly cluster?: GatewayClusterOptions;
 }
 
-/** How the gateway joins a cluster; see `vigil serve --redis`. */
+/**
+ * How the gateway joins a cluster (see `vigil serve --redis`): vigil's journal goes to this Redis
+ * (`config.store`, whose other fields, `prefix`, `leaseMs`, `timeoutMs`, the config may set).
+ */
 export interface GatewayClusterOptions {
   /** The Redis of the cluster's store. */
   readonly url: string;
-  /** This instance's id in the cluster. Default: a random one. */
+  /** This instance's id in the cluster. Default: `store.instanceId`, else the one kept in the state directory, else random. */
   readonly instanceId?: string;
   /** The URL the other instances reach this one's HTTP API by. Default: the URL it listens on. */
   readonly advertiseUrl?: string;
-  /** The store's key prefix. Default `vigil:`. */
-  readonly prefix?: string;
-  /** The store's lease. Default 10 s. */
-  readonly leaseMs?: number;
-  /** A Redis command that takes longer fails. Default 2 s. */
-  readonly timeoutMs?: number;
 }
 
 /**
@@ -92,7 +82,7 @@ export interface EmbeddedGateway extends AsyncDisposable {
    * notifications go to `onNotification`, their commands were adopted), in id order.
    */
   readonly restored: readonly string[];
-  /** This instance's id in its cluster (with `cluster`). */
+  /** This instance's id in its cluster (with a Redis store). */
   readonly instanceId?: string;
   /**
    * Closes the sessions and the server together; `force` ends every process group at once (a second
@@ -109,18 +99,28 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     const field = options.token === undefined ? 'VIGIL_TOKEN' : 'token';
     throw new VigilError('ERR_INVALID_CONFIG', `${field}: ${problem}`, { details: { field } });
   }
-  // First: an unreachable Redis fails the start before anything runs.
-  const cluster = options.cluster === undefined ? undefined : await joinCluster(options, token);
   const secrets = options.config?.secrets;
   const plugin = createGatewayPlugin({
-    // The token is redacted from every output, wherever a command found it.
-    config: { ...options.config, secrets: { ...secrets, values: [...(secrets?.values ?? []), token] } },
+    // The token is redacted from every output, wherever a command found it. An unreachable Redis
+    // fails here (ERR_STORE_UNAVAILABLE naming it), before anything runs.
+    config: {
+      ...options.config,
+      ...withClusterStore(options),
+      secrets: { ...secrets, values: [...(secrets?.values ?? []), token] },
+    },
     ...(options.pool === undefined ? {} : { pool: options.pool }),
     inject: async (sessionId, message) => {
       await options.onNotification?.(sessionId, message);
     },
   });
   const vigil = plugin.vigil;
+  let cluster: Awaited<ReturnType<typeof joinCluster>> | undefined;
+  try {
+    cluster = vigil.cluster === undefined ? undefined : await joinCluster(vigil, token);
+  } catch (error) {
+    await vigil.close({ keepProcesses: true });
+    throw error;
+  }
   let port = 0;
   const allowed = (host: string): boolean => {
     const names = [
@@ -195,7 +195,7 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     : (options.host ?? '127.0.0.1');
   const url = `http://${shown}:${port}`;
   try {
-    await cluster?.register(options.cluster?.advertiseUrl ?? url);
+    vigil.cluster?.advertise(options.cluster?.advertiseUrl ?? url);
   } catch (error) {
     await Promise.all([handler.close(), vigil.close({ keepProcesses: true }), cluster?.close()]);
     server.close();
@@ -226,7 +226,7 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     handler,
     server,
     restored,
-    ...(cluster === undefined ? {} : { instanceId: cluster.instanceId }),
+    ...(vigil.cluster === undefined ? {} : { instanceId: vigil.cluster.instanceId }),
     close,
     [Symbol.asyncDispose]: () => close(),
   };
@@ -245,17 +245,34 @@ async function reopenRestored(vigil: Vigil, deliver: Deliver): Promise<string[]>
   return restored;
 }
 
-/** Connects to the cluster's Redis (the module, and ioredis with it, loads only here). */
-async function joinCluster(options: EmbeddedGatewayOptions, token: string) {
-  const given = options.cluster!;
+/** `config.store` for `options.cluster`: Redis at its URL, with the config's other store fields. */
+function withClusterStore(options: EmbeddedGatewayOptions): Pick<VigilOptions, 'store'> {
+  const given = options.cluster;
+  if (given === undefined) return {};
+  const store = options.config?.store?.kind === 'redis' ? options.config.store : {};
+  return {
+    store: {
+      ...store,
+      kind: 'redis',
+      url: given.url,
+      ...(given.instanceId === undefined ? {} : { instanceId: given.instanceId }),
+    },
+  };
+}
+
+/**
+ * The gateway's view of the cluster its vigil's store is in: its own connection to the same Redis,
+ * for the reads of other instances' sessions (the module, and ioredis with it, loads only here).
+ */
+async function joinCluster(vigil: Vigil, token: string) {
+  const { store, tape } = vigil.config;
+  if (store.kind !== 'redis' || vigil.cluster === undefined) throw new Error('not in a cluster');
   const { Cluster } = await import('../cluster/cluster.js');
-  const tape = parseConfig(options.config ?? {}).tape;
   return Cluster.open({
-    url: given.url,
-    prefix: given.prefix ?? 'vigil:',
-    instanceId: given.instanceId ?? randomBytes(8).toString('hex'),
-    leaseMs: given.leaseMs ?? 10_000,
-    timeoutMs: given.timeoutMs ?? 2_000,
+    url: store.url,
+    prefix: store.prefix,
+    instanceId: vigil.cluster.instanceId,
+    timeoutMs: store.timeoutMs,
     token,
     tape,
   });

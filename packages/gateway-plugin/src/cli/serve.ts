@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { SURVIVOR_LIMIT_MS, VigilError } from '@vigil/core';
-import { shownRedisUrl } from '../cluster/redis-errors.js';
+import { displayUrl } from '@vigil/core/redis';
 import { bearerTokenProblem } from '../http/bearer-token.js';
 import { type ClusterFlags, chooseCluster } from './cluster-flags.js';
 import { type EmbeddedGateway, type GatewayHttpOptions, startGateway } from './gateway.js';
@@ -104,7 +104,7 @@ export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway
   if (cluster !== undefined) {
     const advertised = cluster.advertiseUrl ?? gateway.url;
     write(
-      `  cluster: instance ${gateway.instanceId} on ${shownRedisUrl(cluster.url)}, reached at ${advertised}`,
+      `  cluster: instance ${gateway.instanceId} on ${displayUrl(cluster.url)}, reached at ${advertised}`,
     );
   }
   write(

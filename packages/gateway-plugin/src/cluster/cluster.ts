@@ -1,9 +1,8 @@
 import { VigilError } from '@vigil/core';
+import { redisKeys } from '@vigil/core/redis';
 import { Redis } from 'ioredis';
 import type { ClusterRouting, ForwardedReply, ForwardRequest } from '../http/cluster-routing.js';
-import { ClusterKeys } from './cluster-keys.js';
 import { forwardTo } from './forward.js';
-import { InstanceRegistration } from './instance-registration.js';
 import { storeUnavailable } from './redis-errors.js';
 import { RemoteSessions } from './remote-sessions.js';
 import { RemoteTape, type TapeLimits } from './remote-tape.js';
@@ -15,8 +14,6 @@ export interface ClusterOptions {
   /** The store's key prefix. */
   readonly prefix: string;
   readonly instanceId: string;
-  /** The store's lease: the liveness key expires after it. */
-  readonly leaseMs: number;
   /** A Redis command that takes longer fails (`ERR_STORE_UNAVAILABLE`). */
   readonly timeoutMs: number;
   /** The bearer token every instance of the cluster shares. */
@@ -25,8 +22,9 @@ export interface ClusterOptions {
 }
 
 /**
- * One instance's view of its cluster: reads of sessions other instances serve (from Redis), the
- * forwarding of what must run on their owner, and this instance's registration.
+ * One instance's view of its cluster: reads of sessions other instances serve (from Redis) and the
+ * forwarding of what must run on their owner. The instance's presence (`P instances`, its liveness
+ * key) is the store's: its worker renews it with the leases.
  */
 export class Cluster implements ClusterRouting, AsyncDisposable {
   readonly instanceId: string;
@@ -34,20 +32,14 @@ export class Cluster implements ClusterRouting, AsyncDisposable {
   readonly #token: string;
   readonly #remote: RemoteSessions;
   readonly #tape: RemoteTape;
-  readonly #registration: InstanceRegistration;
 
   private constructor(redis: Redis, options: ClusterOptions) {
-    const keys = new ClusterKeys(options.prefix);
+    const keys = redisKeys(options.prefix);
     this.instanceId = options.instanceId;
     this.#redis = redis;
     this.#token = options.token;
     this.#remote = new RemoteSessions(redis, keys, options.url);
     this.#tape = new RemoteTape(redis, keys, { url: options.url, limits: options.tape });
-    this.#registration = new InstanceRegistration(redis, keys, {
-      instanceId: options.instanceId,
-      leaseMs: options.leaseMs,
-      redisUrl: options.url,
-    });
   }
 
   /** Connects to Redis; an unreachable one fails at once with `ERR_STORE_UNAVAILABLE` naming the URL. */
@@ -73,11 +65,6 @@ export class Cluster implements ClusterRouting, AsyncDisposable {
       throw storeUnavailable(options.url, first ?? error);
     }
     return new Cluster(redis, options);
-  }
-
-  /** Publishes this instance (its HTTP API at `url`) and keeps it alive in the cluster. */
-  register(url: string | undefined): Promise<void> {
-    return this.#registration.register(url);
   }
 
   sessionIds(): Promise<string[]> {
@@ -115,9 +102,8 @@ export class Cluster implements ClusterRouting, AsyncDisposable {
     return this.forwardToSession(sessionId, request);
   }
 
-  /** Leaves the cluster: the liveness key goes, the connection closes. Idempotent. */
+  /** Closes the connection (the store, not this, is the instance's presence). Idempotent. */
   async close(): Promise<void> {
-    await this.#registration.close();
     this.#redis.disconnect();
   }
 

@@ -1,22 +1,11 @@
 import { VigilError } from '@vigil/core';
-
-/** The Redis URL as messages may show it: without user name or password. */
-export function shownRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return '(an unparseable Redis URL)';
-  }
-}
+import { displayUrl } from '@vigil/core/redis';
 
 /** A Redis command failed (unreachable, timed out, refused): `ERR_STORE_UNAVAILABLE` naming the URL. */
 export function storeUnavailable(url: string, cause: unknown): VigilError {
   if (cause instanceof VigilError) return cause;
   const reason = cause instanceof Error ? cause.message : String(cause);
-  const shown = shownRedisUrl(url);
+  const shown = displayUrl(url);
   return new VigilError('ERR_STORE_UNAVAILABLE', `The Redis store at ${shown} is unavailable: ${reason}`, {
     cause,
     details: { url: shown },

@@ -6,8 +6,8 @@ import {
   type SessionState,
   VigilError,
 } from '@vigil/core';
+import type { RedisKeys } from '@vigil/core/redis';
 import type { Redis } from 'ioredis';
-import type { ClusterKeys } from './cluster-keys.js';
 import { processInfoOf, type StoredProcess } from './process-record-info.js';
 import { execAll, guarded } from './redis-errors.js';
 
@@ -21,6 +21,8 @@ export interface SessionOwner {
 }
 
 interface StoredApproval {
+  /** The order it was requested in. */
+  readonly n?: number;
   readonly view: ApprovalView;
   readonly outcome: string | null;
 }
@@ -31,10 +33,10 @@ interface StoredApproval {
  */
 export class RemoteSessions {
   readonly #redis: Redis;
-  readonly #keys: ClusterKeys;
+  readonly #keys: RedisKeys;
   readonly #url: string;
 
-  constructor(redis: Redis, keys: ClusterKeys, url: string) {
+  constructor(redis: Redis, keys: RedisKeys, url: string) {
     this.#redis = redis;
     this.#keys = keys;
     this.#url = url;
@@ -95,8 +97,8 @@ export class RemoteSessions {
     const pending = entries
       .map((json) => JSON.parse(json) as StoredApproval)
       .filter((entry) => entry.outcome === null || entry.outcome === undefined)
-      .map((entry) => entry.view)
-      .sort((a, b) => a.requestedAt - b.requestedAt);
+      .sort((a, b) => (a.n ?? 0) - (b.n ?? 0) || a.view.requestedAt - b.view.requestedAt)
+      .map((entry) => entry.view);
     return { sessionId, head: pending[0] ?? null, count: pending.length, version: Number(version) };
   }
 

@@ -1,6 +1,6 @@
 import { type TapeEvent, type TapePage, toVigilError, VigilError } from '@vigil/core';
+import type { RedisKeys } from '@vigil/core/redis';
 import type { Redis } from 'ioredis';
-import type { ClusterKeys } from './cluster-keys.js';
 import { execAll, guarded } from './redis-errors.js';
 
 /** The tape limits of this instance's config (`tape.*`): the cluster shares one config. */
@@ -26,11 +26,11 @@ type Entries = [id: string, fields: string[]][];
  */
 export class RemoteTape {
   readonly #redis: Redis;
-  readonly #keys: ClusterKeys;
+  readonly #keys: RedisKeys;
   readonly #url: string;
   readonly #limits: TapeLimits;
 
-  constructor(redis: Redis, keys: ClusterKeys, options: { url: string; limits: TapeLimits }) {
+  constructor(redis: Redis, keys: RedisKeys, options: { url: string; limits: TapeLimits }) {
     this.#redis = redis;
     this.#keys = keys;
     this.#url = options.url;
