@@ -183,6 +183,25 @@ describe('vigil serve --redis: a cluster of instances', () => {
     expect((await b.call('GET', `/v1/processes/${processId}/poll`)).body.tail).toContain('ran on inst-a');
   });
 
+  raceIt('writes to and kills a process of another instance through it', async () => {
+    await using redis = await startRedis();
+    await using a = await instance(redis.url, 'inst-a', TOKEN);
+    await using b = await instance(redis.url, 'inst-b', TOKEN);
+    await a.call('POST', '/v1/sessions', { body: { sessionId: 'owned-3' } });
+    const spawned = await b.call('POST', '/v1/sessions/owned-3/processes', { body: { command: 'cat' } });
+    const processId = spawned.body.processId as string;
+
+    const written = await b.call('POST', `/v1/processes/${processId}/write`, { body: { data: 'via-b\n' } });
+    expect(written.body).toEqual({ processId, bytes: 6, eof: false });
+    await a.outputOf(processId, 'via-b');
+    const killed = await b.call('POST', `/v1/processes/${processId}/kill`, { body: { signal: 'SIGTERM' } });
+    expect(killed.status).toBe(200);
+    const done = await a.call('POST', `/v1/processes/${processId}/wait?timeoutMs=20000`);
+    expect(done.body.process.state).toBe('killed');
+    const gone = await b.call('GET', '/v1/processes/proc_000000000000');
+    expect(gone.body.error.code).toBe('ERR_UNKNOWN_PROCESS');
+  });
+
   raceIt('runs the command of an approval answered on another instance on the owner', async () => {
     await using redis = await startRedis();
     await using a = await instance(redis.url, 'inst-a', TOKEN);

@@ -303,7 +303,10 @@ async function clusterPage(
         return vigil.sessions.get(id);
       } catch {
         // Closed and forgotten since the listing: not on this page.
-        return cluster.session(id).catch(() => undefined);
+        return cluster.session(id).catch((error: unknown) => {
+          if (toVigilError(error).code === 'ERR_UNKNOWN_SESSION') return undefined;
+          throw error;
+        });
       }
     }),
   );
