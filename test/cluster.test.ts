@@ -53,12 +53,17 @@ describe('vigil serve --redis: a cluster of instances', () => {
 
   it('reads the events, sessions and approvals of a session another instance serves', async () => {
     await using redis = await startRedis();
-    await using b = await instance(redis.url, 'inst-b', TOKEN);
-    await using store = await storeWriter(redis.url);
-    await store.openSession('remote-1', 'inst-x');
-    await store.append('remote-1', matchEvent(1), matchEvent(2), matchEvent(3));
+    const store = { kind: 'redis', url: redis.url, timeoutMs: 500 } as const;
+    await using b = await startServe({
+      config: { ...config, store },
+      token: TOKEN,
+      cluster: { redis: redis.url, instanceId: 'inst-b' },
+    });
+    await using writer = await storeWriter(redis.url);
+    await writer.openSession('remote-1', 'inst-x');
+    await writer.append('remote-1', matchEvent(1), matchEvent(2), matchEvent(3));
     const clients = async () =>
-      String(await store.redis.client('LIST'))
+      String(await writer.redis.client('LIST'))
         .trim()
         .split('\n').length;
     const baseline = await clients();
@@ -73,8 +78,13 @@ describe('vigil serve --redis: a cluster of instances', () => {
     // A long-poll caught up is woken by the next entry of the stream.
     const waiting = b.call('GET', '/v1/sessions/remote-1/events?after=3&wait=20000');
     await expect.poll(() => b.call('GET', '/v1/stats').then((r) => r.body.http.waiting)).toBe(1);
-    await store.append('remote-1', matchEvent(4));
+    await writer.append('remote-1', matchEvent(4));
     expect((await waiting).body.events.map((e: TapeEvent) => e.seq)).toEqual([4]);
+
+    // A quiet one waits its whole time, longer than a Redis command may take (store.timeoutMs).
+    const quiet = await b.call('GET', '/v1/sessions/remote-1/events?after=4&wait=1500');
+    expect(quiet.status).toBe(200);
+    expect(quiet.body.events).toEqual([]);
 
     const info = await b.call('GET', '/v1/sessions/remote-1');
     expect(info.body).toMatchObject({ sessionId: 'remote-1', state: 'open', lastSeq: 4 });

@@ -39,7 +39,11 @@ export class Cluster implements ClusterRouting, AsyncDisposable {
     this.#redis = redis;
     this.#token = options.token;
     this.#remote = new RemoteSessions(redis, keys, options.url);
-    this.#tape = new RemoteTape(redis, keys, { url: options.url, limits: options.tape });
+    this.#tape = new RemoteTape(redis, keys, {
+      url: options.url,
+      limits: options.tape,
+      timeoutMs: options.timeoutMs,
+    });
   }
 
   /** Connects to Redis; an unreachable one fails at once with `ERR_STORE_UNAVAILABLE` naming the URL. */

@@ -29,12 +29,18 @@ export class RemoteTape {
   readonly #keys: RedisKeys;
   readonly #url: string;
   readonly #limits: TapeLimits;
+  readonly #timeoutMs: number;
 
-  constructor(redis: Redis, keys: RedisKeys, options: { url: string; limits: TapeLimits }) {
+  constructor(
+    redis: Redis,
+    keys: RedisKeys,
+    options: { url: string; limits: TapeLimits; timeoutMs: number },
+  ) {
     this.#redis = redis;
     this.#keys = keys;
     this.#url = options.url;
     this.#limits = options.limits;
+    this.#timeoutMs = options.timeoutMs;
   }
 
   /** One page after `after`; waits up to `waitMs` (capped at `tape.maxWaitMs`) when caught up. */
@@ -123,7 +129,8 @@ export class RemoteTape {
    */
   async #waitAfter(sessionId: string, after: number, ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) throw abortError(signal);
-    const connection = this.#redis.duplicate({ lazyConnect: true });
+    // A blocked XREAD answers after `ms` at the latest: only past that (and the usual bound) is Redis gone.
+    const connection = this.#redis.duplicate({ lazyConnect: true, commandTimeout: ms + this.#timeoutMs });
     const onAbort = (): void => connection.disconnect();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
