@@ -112,6 +112,11 @@ describe('vigil serve --redis: a cluster of instances', () => {
       await using store = await storeWriter(redis.url);
       await store.openSession('remote-2', 'inst-x');
       await store.append('remote-2', matchEvent(1), matchEvent(2));
+      const clients = async () =>
+        String(await store.redis.client('LIST'))
+          .trim()
+          .split('\n').length;
+      const baseline = await clients();
 
       const onB = await readSse(`${b.url}/v1/stream?sessions=remote-2`, TOKEN);
       await onB.events.next((e) => e.event === 'tape' && e.data.event.seq === 2);
@@ -135,6 +140,8 @@ describe('vigil serve --redis: a cluster of instances', () => {
         .filter((e) => e.event === 'tape')
         .map((e) => e.data.event.seq as number);
       expect(seqs).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      // Each stream's blocking connection went with it.
+      await expect.poll(clients).toBe(baseline);
     },
   );
 
