@@ -1,7 +1,7 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
  * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [tenants] [stalled-sse] [page]
- * [spawn] [soak] [journal] [cluster]
+ * [spawn] [soak] [journal] [redis] [cluster]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
@@ -16,6 +16,7 @@ import * as hungClose from './scenarios/hung-close.mjs';
 import * as journal from './scenarios/journal.mjs';
 import * as latency from './scenarios/latency.mjs';
 import * as page from './scenarios/page.mjs';
+import * as redis from './scenarios/redis.mjs';
 import * as scale from './scenarios/scale.mjs';
 import * as soak from './scenarios/soak.mjs';
 import * as spawn from './scenarios/spawn.mjs';
@@ -41,6 +42,7 @@ const SCENARIOS = {
   spawn,
   soak,
   journal,
+  redis,
   cluster,
 };
 

@@ -1,31 +1,21 @@
 // The Redis journal store (`store.kind: 'redis'`) against a real redis-server: what a restore
 // finds equals what was written, the tape's seq stays gapless and exact, a lease held by another
 // instance refuses the open, a stale holder's writes are fenced, and closing leaks nothing.
-import { createVigil, type VigilError } from '@vigil/core';
+import { createVigil, type Vigil, type VigilError } from '@vigil/core';
 import { RedisStore, redisKeys } from '@vigil/core/redis';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { leakedResources, resources } from './support/fixtures.js';
+import { leakedResources, nextEvent, resources, settledThreads } from './support/fixtures.js';
+import { osThreads } from './support/proc.js';
 import { Inbox, newSessionId } from './support/processes.js';
 import { raceIt } from './support/race.js';
-import { type RedisServer, startRedis } from './support/redis.js';
+import { type RedisServer, redisFixture } from './support/redis.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function redisServer(persist = false): Promise<RedisServer> {
-  const server = await startRedis({ persist });
-  cleanups.push(() => server[Symbol.asyncDispose]());
-  return server;
-}
-
-function client(server: RedisServer): Redis {
-  const redis = new Redis(server.url);
-  cleanups.push(() => redis.disconnect());
-  return redis;
-}
+const fixture = redisFixture(cleanups);
 
 const errors: VigilError[] = [];
 function store(server: RedisServer, instanceId: string, leaseMs = 10_000): RedisStore {
@@ -37,7 +27,10 @@ function store(server: RedisServer, instanceId: string, leaseMs = 10_000): Redis
     instanceId,
     onError: (error) => errors.push(error),
   });
-  cleanups.push(() => opened.close());
+  cleanups.push(() => {
+    opened.close();
+    return opened.released;
+  });
   return opened;
 }
 
@@ -57,7 +50,7 @@ function putOpen(target: RedisStore, sessionId: string): void {
 
 describe('RedisStore', () => {
   it('restores what was written: tape, pending and delivered notifications, approvals and grants, processes', async () => {
-    const server = await redisServer();
+    const server = await fixture.server();
     const first = store(server, 'a');
     expect(first.claim('s1')).toBeUndefined();
     putOpen(first, 's1');
@@ -114,8 +107,8 @@ describe('RedisStore', () => {
   });
 
   it('appends only the next seq: a write with a wrong seq is refused whole, the tape stays gapless', async () => {
-    const server = await redisServer();
-    const redis = client(server);
+    const server = await fixture.server();
+    const redis = fixture.client(server);
     const keys = redisKeys('vigil:');
     const target = store(server, 'a');
     target.claim('s');
@@ -138,5 +131,146 @@ describe('RedisStore', () => {
     target.appendEvent('s', eventOf(3));
     target.commitNow();
     expect((await redis.xrange(keys.tape('s'), '-', '+')).map(([id]) => id)).toEqual(['1-0', '2-0', '3-0']);
+  });
+});
+
+function redisVigil(server: RedisServer, instanceId: string): Vigil {
+  const vigil = createVigil({
+    store: { kind: 'redis', url: server.url, instanceId },
+    processes: { spawner: 'direct' },
+  });
+  cleanups.push(() => vigil.close());
+  return vigil;
+}
+
+describe('a vigil on Redis', () => {
+  it('fails at once on an unreachable Redis, naming its URL without the password, and leaves nothing behind', async () => {
+    const server = await fixture.server();
+    await server.stop();
+    const baseResources = resources();
+    const baseThreads = osThreads();
+    const url = `redis://vigil:s3cret@127.0.0.1:${server.port}/0`;
+    let thrown: VigilError | undefined;
+    try {
+      createVigil({ store: { kind: 'redis', url } });
+    } catch (error) {
+      thrown = error as VigilError;
+    }
+    expect(thrown?.code).toBe('ERR_STORE_UNAVAILABLE');
+    expect(thrown?.message).toContain(`127.0.0.1:${server.port}`);
+    expect(thrown?.message).not.toContain('s3cret');
+    expect(await settledThreads(baseThreads, 20_000)).toBe(baseThreads);
+    expect(await leakedResources(baseResources)).toEqual({});
+  });
+
+  it('names the field of a bad store option', () => {
+    expect(() => createVigil({ store: { kind: 'redis', url: 'http://x' } as never })).toThrow(/store\.url/);
+    expect(() => createVigil({ store: { kind: 'redis', url: 'redis://x', leaseMs: 1 } as never })).toThrow(
+      /store\.leaseMs/,
+    );
+  });
+
+  raceIt('journals to Redis, delivers, and leaves no thread, port or timer after close (G3)', async () => {
+    const server = await fixture.server();
+    const redis = fixture.client(server);
+    await redis.ping();
+    const keys = redisKeys('vigil:');
+    const baseResources = resources();
+    const baseThreads = osThreads();
+    const vigil = createVigil({
+      store: { kind: 'redis', url: server.url, instanceId: 'one' },
+      processes: { spawner: 'direct' },
+    });
+    const inbox = new Inbox();
+    const sessionId = newSessionId('leak');
+    await vigil.sessions.open(sessionId, { deliver: inbox.deliver });
+    const { processId } = vigil.processes.spawn({ sessionId, command: 'exit 3' });
+    await inbox.of(processId, 'completion');
+    expect(await redis.get(keys.lease(sessionId))).toMatch(/^one \d+$/);
+    expect(vigil.cluster?.instanceId).toBe('one');
+    vigil.cluster!.advertise({ url: 'http://127.0.0.1:7010' });
+    expect(JSON.parse((await redis.hget(keys.instances, 'one'))!)).toMatchObject({
+      url: 'http://127.0.0.1:7010',
+      pid: process.pid,
+    });
+    expect(await redis.exists(keys.instance('one'))).toBe(1);
+    const tape = await redis.xrange(keys.tape(sessionId), '-', '+');
+    expect(tape.map(([, [, json]]) => (JSON.parse(json!) as { type: string }).type)).toContain(
+      'process.exited',
+    );
+    await vigil.close();
+    // Its sessions are forgotten with it, its lease and its presence released.
+    expect(await redis.exists(keys.lease(sessionId), keys.session(sessionId), keys.instance('one'))).toBe(0);
+    expect(await settledThreads(baseThreads)).toBe(baseThreads);
+    expect(await leakedResources(baseResources)).toEqual({});
+  });
+
+  raceIt('refuses to open a session another live instance serves, naming it', async () => {
+    const server = await fixture.server();
+    const one = redisVigil(server, 'one');
+    const two = redisVigil(server, 'two');
+    const sessionId = newSessionId('owned');
+    await one.sessions.open(sessionId);
+    await expect(two.sessions.open(sessionId)).rejects.toMatchObject({
+      code: 'ERR_SESSION_OWNED',
+      message: expect.stringContaining('instance one') as unknown,
+      details: { owner: 'one' },
+    });
+    expect(() => two.sessions.get(sessionId)).toThrow(/unknown session/);
+    // Once `one` closed it, `two` opens a new session of that id.
+    await one.sessions.close(sessionId);
+    await one.close();
+    await two.sessions.open(sessionId);
+  });
+
+  raceIt(
+    "rejects a stale lease holder's writes by the fencing token: nothing of it is written, it drops the session",
+    async () => {
+      const server = await fixture.server();
+      const redis = fixture.client(server);
+      const keys = redisKeys('vigil:');
+      const one = redisVigil(server, 'one');
+      const sessionId = newSessionId('fenced');
+      await one.sessions.open(sessionId);
+      const lastSeq = await redis.hget(keys.session(sessionId), 'lastSeq');
+      // Another instance takes the lease, as after `one` paused past leaseMs.
+      await redis.del(keys.lease(sessionId));
+      const token = await redis.incr(keys.fence(sessionId));
+      await redis.set(keys.lease(sessionId), `two ${token}`, 'PX', 60_000);
+      const fenced = nextEvent(one, 'session:fenced');
+      const { processId } = one.processes.spawn({ sessionId, command: 'sleep 30' });
+      const [{ sessionId: dropped }] = await fenced;
+      expect(dropped).toBe(sessionId);
+      expect(await redis.hget(keys.session(sessionId), 'lastSeq')).toBe(lastSeq);
+      expect(await redis.xlen(keys.tape(sessionId))).toBe(Number(lastSeq));
+      expect(await redis.hkeys(keys.processes(sessionId))).toEqual([]);
+      expect(await redis.get(keys.lease(sessionId))).toBe(`two ${token}`);
+      expect(() => one.sessions.get(sessionId)).toThrow(/unknown session/);
+      // Its process here is killed: the new owner accounts for it.
+      const ended = await one.processes.wait(processId).catch(() => undefined);
+      expect(ended === undefined || ended.process.state !== 'running').toBe(true);
+    },
+  );
+
+  raceIt('finds a lease taken from under an idle session when it renews, and drops the session', async () => {
+    const server = await fixture.server();
+    const redis = fixture.client(server);
+    const keys = redisKeys('vigil:');
+    const one = createVigil({
+      store: { kind: 'redis', url: server.url, instanceId: 'one', leaseMs: 300 },
+      processes: { spawner: 'direct' },
+    });
+    cleanups.push(() => one.close());
+    const kept = newSessionId('kept');
+    const taken = newSessionId('taken');
+    await one.sessions.open(kept);
+    await one.sessions.open(taken);
+    const token = await redis.incr(keys.fence(taken));
+    await redis.set(keys.lease(taken), `two ${token}`, 'PX', 60_000);
+    const [{ sessionId }] = await nextEvent(one, 'session:fenced');
+    expect(sessionId).toBe(taken);
+    // The other one is still its own.
+    expect(one.sessions.get(kept).state).toBe('open');
+    expect(await redis.get(keys.lease(kept))).toMatch(/^one \d+$/);
   });
 });

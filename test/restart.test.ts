@@ -11,7 +11,14 @@ import {
 } from '@vigil/core';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect } from 'vitest';
-import { type Delivery, JournalChild } from './support/journal-child.js';
+import {
+  completionIds,
+  type Delivery,
+  deliversTheOtherSeven,
+  JournalChild,
+  killedAfterThreeOfTen,
+  runInTurn,
+} from './support/journal-child.js';
 import { liveMembers } from './support/proc.js';
 import { raceIt } from './support/race.js';
 
@@ -33,52 +40,12 @@ async function until(condition: () => boolean): Promise<boolean> {
 
 const OPTIONS = { processes: { spawner: 'direct' as const } };
 
-/** Spawns `command`s one after the other, each once the previous one ended: their completions come in this order. */
-async function runInTurn(
-  child: JournalChild,
-  sessionId: string,
-  commands: readonly string[],
-): Promise<string[]> {
-  const ids: string[] = [];
-  for (const command of commands) {
-    const exited = child.next((message) => message.event === 'process:exited');
-    const info = await child.call<ProcessInfo>('spawn', { input: { sessionId, command } });
-    ids.push(info.processId);
-    await exited;
-  }
-  return ids;
-}
-
-const completionIds = (deliveries: readonly Delivery[]): string[] =>
-  deliveries.map(({ notification }) => notification.id);
-
 describe('a vigil restarted on the same stateDir after SIGKILL', () => {
   raceIt('delivers exactly the unacknowledged completions, once each and in order', async () => {
     const dir = stateDir();
-    const ids = await (async () => {
-      await using first = await JournalChild.start({ ...OPTIONS, stateDir: dir });
-      await first.call('open', { sessionId: 'agent', ackFirst: 3 });
-      const ids = await runInTurn(
-        first,
-        'agent',
-        Array.from({ length: 10 }, (_, i) => `exit ${i}`),
-      );
-      // The 4th call hangs: three acknowledged, the 4th in flight, six waiting.
-      await first.deliveredCount(4);
-      expect(first.deliveries.map(({ acked }) => acked)).toEqual([true, true, true, false]);
-      await first.kill();
-      return ids;
-    })();
+    const ids = await killedAfterThreeOfTen({ ...OPTIONS, stateDir: dir });
     await using second = await JournalChild.start({ ...OPTIONS, stateDir: dir });
-    await second.call('open', { sessionId: 'agent' });
-    await second.deliveredCount(7);
-    const info = await second.call<SessionInfo>('session', { sessionId: 'agent' });
-    expect(info.outboxDepth).toBe(0);
-    expect(completionIds(second.deliveries)).toEqual(ids.slice(3).map((id) => `${id}:completion`));
-    const codes = second.deliveries.map(
-      ({ notification }) => (notification as Notification & { type: 'completion' }).data.exitCode,
-    );
-    expect(codes).toEqual([3, 4, 5, 6, 7, 8, 9]);
+    await deliversTheOtherSeven(second, ids);
   });
 
   raceIt(

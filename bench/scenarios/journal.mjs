@@ -37,7 +37,7 @@ const tempDir = () => mkdtempSync(join(tmpdir(), 'vigil-bench-journal-'));
  * second. `batch`: the sessions take `deliverBatch` (every ready notification per call, one commit
  * of their acknowledgements) instead of `deliver` (one call and one commit per notification).
  */
-async function ackRate(options, sessions, lines, batch = false) {
+export async function ackRate(options, sessions, lines, batch = false) {
   const vigil = createVigil({ ...options, watch: WATCH, processes: { spawner: 'direct' } });
   const total = sessions * lines;
   let acked = 0;

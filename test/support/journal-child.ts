@@ -1,7 +1,8 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { Notification, VigilOptions } from '@vigil/core';
+import type { Notification, ProcessInfo, SessionInfo, VigilOptions } from '@vigil/core';
+import { expect } from 'vitest';
 
 const ENTRY = fileURLToPath(new URL('../fixtures/journal-child.mjs', import.meta.url));
 
@@ -110,4 +111,56 @@ export class JournalChild implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.kill();
   }
+}
+
+/** Spawns `command`s one after the other, each once the previous one ended: their completions come in this order. */
+export async function runInTurn(
+  child: JournalChild,
+  sessionId: string,
+  commands: readonly string[],
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (const command of commands) {
+    const exited = child.next((message) => message.event === 'process:exited');
+    const info = await child.call<ProcessInfo>('spawn', { input: { sessionId, command } });
+    ids.push(info.processId);
+    await exited;
+  }
+  return ids;
+}
+
+/** The ids of the notifications delivered, in delivery order. */
+export const completionIds = (deliveries: readonly Delivery[]): string[] =>
+  deliveries.map(({ notification }) => notification.id);
+
+/**
+ * Ten commands in session `agent` of a vigil started with `options`, whose deliver acknowledges
+ * three completions and hangs on the 4th; then a SIGKILL. Returns the ten process ids.
+ */
+export async function killedAfterThreeOfTen(options: VigilOptions): Promise<string[]> {
+  await using first = await JournalChild.start(options);
+  await first.call('open', { sessionId: 'agent', ackFirst: 3 });
+  const ids = await runInTurn(
+    first,
+    'agent',
+    Array.from({ length: 10 }, (_, i) => `exit ${i}`),
+  );
+  // The 4th call hangs: three acknowledged, the 4th in flight, six waiting.
+  await first.deliveredCount(4);
+  expect(first.deliveries.map(({ acked }) => acked)).toEqual([true, true, true, false]);
+  await first.kill();
+  return ids;
+}
+
+/** Opening `agent` on `second` delivers exactly the other seven completions, once each and in order. */
+export async function deliversTheOtherSeven(second: JournalChild, ids: readonly string[]): Promise<void> {
+  await second.call('open', { sessionId: 'agent' });
+  await second.deliveredCount(7);
+  const info = await second.call<SessionInfo>('session', { sessionId: 'agent' });
+  expect(info.outboxDepth).toBe(0);
+  expect(completionIds(second.deliveries)).toEqual(ids.slice(3).map((id) => `${id}:completion`));
+  const codes = second.deliveries.map(
+    ({ notification }) => (notification as Notification & { type: 'completion' }).data.exitCode,
+  );
+  expect(codes).toEqual([3, 4, 5, 6, 7, 8, 9]);
 }

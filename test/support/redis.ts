@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -115,4 +116,26 @@ async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
+}
+
+/**
+ * Starts servers and clients for one test, each stopped by a function pushed on `cleanups` (the
+ * test file runs them, last first, after each test).
+ */
+export function redisFixture(cleanups: (() => unknown)[]) {
+  return {
+    async server(options: RedisServerOptions = {}): Promise<RedisServer> {
+      const server = await startRedis(options);
+      cleanups.push(() => server[Symbol.asyncDispose]());
+      return server;
+    },
+    /** A client for the test's own checks. */
+    client(server: RedisServer): Redis {
+      const redis = new Redis(server.url);
+      // Some tests stop the server under it: its reconnection attempts fail, and that is expected.
+      redis.on('error', () => undefined);
+      cleanups.push(() => redis.disconnect());
+      return redis;
+    },
+  };
 }

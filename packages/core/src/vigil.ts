@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { EventEmitter } from 'eventemitter3';
 import { z } from 'zod';
 import type {
@@ -145,6 +144,13 @@ export interface ApprovalsApi {
   subscribe(sessionId: string, listener: ApprovalListener): () => void;
 }
 
+/** This instance in a cluster of instances sharing one Redis store. */
+export interface ClusterMember {
+  readonly instanceId: string;
+  /** Sets this instance's entry in `<prefix>instances` (kept with its `pid`, `hostname`, `startedAt`). */
+  advertise(info: { readonly url?: string }): void;
+}
+
 /** A vigil instance: sessions, their pollers and everything they own. No state is shared between instances. */
 export interface Vigil extends AsyncDisposable {
   readonly config: VigilConfig;
@@ -154,8 +160,8 @@ export interface Vigil extends AsyncDisposable {
   readonly tape: TapeApi;
   readonly approvals: ApprovalsApi;
   /**
-   * With a store shared by several instances (`store.kind: 'redis'`): this instance in the cluster.
-   * Undefined otherwise.
+   * With `store.kind: 'redis'`: this instance in its cluster, its id and what other instances read
+   * of it (`advertise`: `vigil serve` sets its HTTP API's `url`). Undefined otherwise.
    */
   readonly cluster: ClusterMember | undefined;
   /** Registers a listener of a typed event; returns the function that removes it. */
@@ -168,17 +174,6 @@ export interface Vigil extends AsyncDisposable {
    * restart-safe stop. Idempotent.
    */
   close(options?: CloseOptions): Promise<void>;
-}
-
-/** A vigil in a cluster of instances sharing one Redis store. */
-export interface ClusterMember {
-  /** Its id in the cluster (`store.instanceId`, or the one kept in `<stateDir>/instance-id`). */
-  readonly instanceId: string;
-  /**
-   * Publishes the URL of its HTTP API in `P instances`, where the other instances find where to
-   * forward what this one must run. Synchronous (bounded by `store.timeoutMs`).
-   */
-  advertise(url: string): void;
 }
 
 export interface CloseOptions {
@@ -279,6 +274,7 @@ export function createVigil(options: VigilOptions = {}): Vigil {
         // Whatever did not stop by now is ended by force: processes by SIGKILL, pollers with their threads.
         await Promise.all([registry.destroy({ keepProcesses }), host.close()]);
         registry.forgetAll();
+        await store.released;
       }
     })();
     return closing;
@@ -405,9 +401,5 @@ export function createVigil(options: VigilOptions = {}): Vigil {
 }
 
 function clusterMember(store: RedisStore): ClusterMember {
-  const startedAt = Date.now();
-  return {
-    instanceId: store.instanceId,
-    advertise: (url) => store.advertise({ url, pid: process.pid, hostname: hostname(), startedAt }),
-  };
+  return { instanceId: store.instanceId, advertise: (info) => store.advertise(info) };
 }

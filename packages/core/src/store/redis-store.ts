@@ -76,14 +76,15 @@ export class RedisStore implements JournalStore {
   /** Why `#failed` failed. */
   #lastError: VigilError | undefined;
   #fenced: (sessionId: string) => void = () => undefined;
+  /** This instance's entry in `P instances`. */
+  #instance: Readonly<Record<string, unknown>>;
   #nextId = 0;
   #batches = 0;
   #scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
   #retryMs = RETRY_MS;
   #closed = false;
   #frozen = false;
-  /** Resolves once the worker thread ended (after `close`). */
-  terminated: Promise<number> = Promise.resolve(0);
+  #released: Promise<unknown> = Promise.resolve();
 
   constructor(options: RedisStoreOptions) {
     this.instanceId = options.instanceId;
@@ -94,6 +95,7 @@ export class RedisStore implements JournalStore {
     this.#signal = new Int32Array(signal);
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
+    this.#instance = { pid: process.pid, hostname: hostname(), startedAt: Date.now() };
     const workerData: RedisWorkerData = {
       port: port2,
       signal,
@@ -102,7 +104,7 @@ export class RedisStore implements JournalStore {
       leaseMs: options.leaseMs,
       timeoutMs: options.timeoutMs,
       instanceId: options.instanceId,
-      instance: { pid: process.pid, hostname: hostname(), startedAt: Date.now() },
+      instance: this.#instance,
     };
     this.#worker = new Worker(workerUrl(), { workerData, transferList: [port2] });
     this.#worker.unref();
@@ -121,14 +123,20 @@ export class RedisStore implements JournalStore {
     }
   }
 
+  /** Resolves once `close` ended the worker thread. */
+  get released(): Promise<unknown> {
+    return this.#released;
+  }
+
   /** `listener` hears of each session another instance took from this one (its lease was lost). */
   onFenced(listener: (sessionId: string) => void): void {
     this.#fenced = listener;
   }
 
   /** Sets what other instances read of this one (`vigil serve` sets its HTTP API's url). */
-  advertise(instance: Readonly<Record<string, unknown>>): void {
-    this.#call({ id: this.#nextId++, op: 'advertise', instance });
+  advertise(info: { readonly url?: string }): void {
+    this.#instance = { ...this.#instance, ...info };
+    this.#call({ id: this.#nextId++, op: 'advertise', instance: this.#instance });
   }
 
   restore(): RestoredSession[] {
@@ -259,7 +267,7 @@ export class RedisStore implements JournalStore {
 
   #end(): void {
     this.#port.close();
-    this.terminated = this.#worker.terminate();
+    this.#released = this.#worker.terminate();
   }
 
   #queue(sessionId: string, ...ops: string[]): void {

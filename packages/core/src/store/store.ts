@@ -95,6 +95,8 @@ export interface JournalStore {
    * open comes back with what it needs to continue here. Absent: every session is this instance's.
    */
   claim?(sessionId: string): RestoredSession | undefined;
+  /** Resolves once `close` released everything (a thread of the store's has ended). Absent: at once. */
+  readonly released?: Promise<unknown>;
   /** A shared store: `listener` hears of each session another instance took from this one. */
   onFenced?(listener: (sessionId: string) => void): void;
 }

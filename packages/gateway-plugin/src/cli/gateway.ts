@@ -195,7 +195,7 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     : (options.host ?? '127.0.0.1');
   const url = `http://${shown}:${port}`;
   try {
-    vigil.cluster?.advertise(options.cluster?.advertiseUrl ?? url);
+    vigil.cluster?.advertise({ url: options.cluster?.advertiseUrl ?? url });
   } catch (error) {
     await Promise.all([handler.close(), vigil.close({ keepProcesses: true }), cluster?.close()]);
     server.close();
