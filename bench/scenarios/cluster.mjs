@@ -1,5 +1,6 @@
 /**
- * Cross-instance latency of a cluster (`vigil serve --redis`): a real redis-server and two real
+ * Cross-instance latency of a cluster (`vigil serve --redis`): a real redis-server (append-only
+ * file fsynced every second) and two real
  * `vigil serve --redis` processes, A and B. One session on A runs an echo child watching 'PING'
  * (rate limits out of the way); a sample writes `PING <k>` to its stdin through A's HTTP API and
  * ends when the line's `watch.match` tape event arrives on an SSE stream:
@@ -13,7 +14,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { childMain, metric, runHosts } from '../lib/child.mjs';
 import { SHARED } from '../lib/hosts.mjs';
 import { percentile, round, within } from '../lib/measure.mjs';
+import { benchRedis } from '../lib/redis-server.mjs';
 
 const SCENARIO = 'cluster';
 const TOKEN = 'bench-cluster-token-0123456789abcdef';
@@ -30,15 +31,6 @@ const CONFIG = {
   watch: { cooldownMs: 0, lifetimeMaxHits: 1_000_000, breaker: { maxMatches: 1_000_000 } },
 };
 const WARM_UP = 30;
-
-async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** Starts `command args` and resolves once a line of its stdout matches `ready`, with that line. */
 async function started(command, args, ready, env = {}) {
@@ -106,19 +98,13 @@ async function stream(base, sessionId, onMatch) {
 async function measure(_host, { quick }) {
   const samples = quick ? 100 : 500;
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-cluster-'));
+  const redis = await benchRedis();
   const children = [];
   try {
-    const port = await freePort();
-    const redis = await started(
-      '/usr/bin/redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
-      /Ready to accept connections/,
-    );
-    children.push(redis.child);
     const config = join(dir, 'config.json');
     writeFileSync(config, JSON.stringify(CONFIG));
     const serve = async (id) => {
-      const args = [CLI, 'serve', '--port', '0', '--config', config, '--redis', `redis://127.0.0.1:${port}`];
+      const args = [CLI, 'serve', '--port', '0', '--config', config, '--redis', redis.url];
       const { child, line } = await started(process.execPath, [...args, '--instance-id', id], /serving on/, {
         VIGIL_TOKEN: TOKEN,
       });
@@ -168,12 +154,13 @@ async function measure(_host, { quick }) {
     ];
   } finally {
     // The instances first, while Redis still runs: a stop without a state directory ends their commands.
-    for (const child of children.reverse()) {
+    for (const child of children) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await once(child, 'exit');
       }
     }
+    await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
