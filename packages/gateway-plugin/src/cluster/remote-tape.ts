@@ -20,6 +20,9 @@ export interface RemoteReadOptions {
 
 type Entries = [id: string, fields: string[]][];
 
+/** A subscription's waits, one blocking read after another: the stream never ends on its own. */
+const SUBSCRIPTION_WAIT_MS = 30_000;
+
 /**
  * A session's tape read from its Redis stream, for a session another instance serves: the same
  * pages as `vigil.tape.read` (cursor checks, `reset`, `closed`), long-polling with `XREAD BLOCK`.
@@ -55,10 +58,7 @@ export class RemoteTape {
       );
     }
     const waitMs = Math.min(options.waitMs ?? 0, this.#limits.maxWaitMs);
-    const page = await this.#page(sessionId, after, limit);
-    if (page.events.length > 0 || page.reset || page.closed || waitMs === 0) return page;
-    await this.#waitAfter(sessionId, after, waitMs, options.signal);
-    return this.#page(sessionId, after, limit);
+    return this.#read(sessionId, { after, limit, waitMs, signal: options.signal });
   }
 
   /** Every event after `after`, in order, until `session.closed`; a cursor evicted meanwhile rejects `ERR_INVALID_CURSOR`. */
@@ -68,10 +68,11 @@ export class RemoteTape {
   ): AsyncGenerator<TapeEvent, void> {
     let cursor = options.after;
     for (;;) {
-      const page = await this.read(sessionId, {
+      // Not bounded by `tape.maxWaitMs` (which may be 0): a subscriber waits as long as it takes.
+      const page = await this.#read(sessionId, {
         after: cursor,
         limit: this.#limits.maxLimit,
-        waitMs: this.#limits.maxWaitMs,
+        waitMs: SUBSCRIPTION_WAIT_MS,
         signal: options.signal,
       });
       if (page.reset) {
@@ -88,6 +89,18 @@ export class RemoteTape {
       }
       if (page.closed && page.events.length === 0) return;
     }
+  }
+
+  /** One page after `after`, waiting up to `waitMs` for one when caught up. */
+  async #read(
+    sessionId: string,
+    options: { after: number; limit: number; waitMs: number; signal: AbortSignal | undefined },
+  ): Promise<TapePage> {
+    const { after, limit, waitMs, signal } = options;
+    const page = await this.#page(sessionId, after, limit);
+    if (page.events.length > 0 || page.reset || page.closed || waitMs === 0) return page;
+    await this.#waitAfter(sessionId, after, waitMs, signal);
+    return this.#page(sessionId, after, limit);
   }
 
   /** Reads the counters and the range in one transaction: the page never mixes two commits. */
