@@ -217,6 +217,10 @@ describe('vigil serve --redis: a cluster of instances', () => {
     expect(done.body.process.state).toBe('killed');
     const gone = await b.call('GET', '/v1/processes/proc_000000000000');
     expect(gone.body.error.code).toBe('ERR_UNKNOWN_PROCESS');
+    // Closed on its owner: the session is closed for every instance.
+    expect((await b.call('DELETE', '/v1/sessions/owned-3')).status).toBe(200);
+    const late = await b.call('POST', '/v1/sessions/owned-3/processes', { body: { command: 'true' } });
+    expect(late.body.error.code).toBe('ERR_SESSION_CLOSED');
   });
 
   raceIt('runs the command of an approval answered on another instance on the owner', async () => {

@@ -1,4 +1,4 @@
-import { VigilError } from '@vigil/core';
+import { toVigilError, VigilError } from '@vigil/core';
 import type { ForwardedReply, ForwardRequest } from '../http/cluster-routing.js';
 import { FORWARDED_BY_HEADER } from '../http/cluster-routing.js';
 import type { SessionOwner } from './remote-sessions.js';
@@ -28,6 +28,9 @@ export async function forwardTo(
       owner,
       `instance ${request.forwardedBy} forwarded the request here, but this instance (${self.instanceId}) does not serve the session`,
     );
+  }
+  if (owner.closed) {
+    throw new VigilError('ERR_SESSION_CLOSED', `session ${sessionId} is closed`, { details: { sessionId } });
   }
   if (owner.instanceId === self.instanceId) {
     throw ownedElsewhere(sessionId, owner, 'this instance holds its lease but has not opened it (yet)');
@@ -59,11 +62,21 @@ export async function forwardTo(
       signal: request.signal,
     });
   } catch (cause) {
-    if (request.signal.aborted) throw cause;
+    if (request.signal.aborted) throw toVigilError(request.signal.reason, 'ERR_ABORTED');
     const why = (cause as { cause?: { code?: string } }).cause?.code ?? String(cause);
     const error = ownedElsewhere(sessionId, owner, `it cannot be reached (${why})`);
     throw Object.assign(error, { cause });
   }
   const text = await response.text();
-  return text === '' ? { status: response.status } : { status: response.status, body: JSON.parse(text) };
+  if (text === '') return { status: response.status };
+  try {
+    return { status: response.status, body: JSON.parse(text) };
+  } catch (cause) {
+    const error = ownedElsewhere(
+      sessionId,
+      owner,
+      `its answer (${response.status}) is not JSON: is ${owner.url} a vigil?`,
+    );
+    throw Object.assign(error, { cause });
+  }
 }

@@ -18,6 +18,8 @@ export interface SessionOwner {
   readonly url: string | undefined;
   /** Its lease on the session is current and its liveness key exists. */
   readonly alive: boolean;
+  /** The session is closed: nothing runs in it any more, wherever it was served. */
+  readonly closed: boolean;
 }
 
 interface StoredApproval {
@@ -127,9 +129,9 @@ export class RemoteSessions {
   /** The session's owner; undefined when the store has no such session. */
   async owner(sessionId: string): Promise<SessionOwner | undefined> {
     const keys = this.#keys;
-    const [lease, recorded] = (await this.#exec(
-      this.#redis.multi().get(keys.lease(sessionId)).hget(keys.session(sessionId), 'owner'),
-    )) as [string | null, string | null];
+    const [lease, [recorded, state]] = (await this.#exec(
+      this.#redis.multi().get(keys.lease(sessionId)).hmget(keys.session(sessionId), 'owner', 'state'),
+    )) as [string | null, (string | null)[]];
     const holder = lease?.split(' ')[0];
     const instanceId = holder ?? recorded;
     if (instanceId === null || instanceId === undefined) return undefined;
@@ -137,7 +139,7 @@ export class RemoteSessions {
       this.#redis.multi().hget(keys.instances, instanceId).exists(keys.instance(instanceId)),
     )) as [string | null, number];
     const url = entry === null ? undefined : (JSON.parse(entry) as { url?: string }).url;
-    return { instanceId, url, alive: holder !== undefined && live === 1 };
+    return { instanceId, url, alive: holder !== undefined && live === 1, closed: state === 'closed' };
   }
 
   #exec(batch: { exec(): Promise<[Error | null, unknown][] | null> }): Promise<unknown[]> {
