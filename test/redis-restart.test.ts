@@ -14,6 +14,7 @@ import {
   deliversTheOtherSeven,
   JournalChild,
   killedAfterThreeOfTen,
+  runInTurn,
 } from './support/journal-child.js';
 import { Inbox, newSessionId } from './support/processes.js';
 import { raceIt } from './support/race.js';
@@ -137,6 +138,50 @@ describe('a vigil on Redis restarted on its stateDir', () => {
         processId,
         data: { state: 'killed' },
       });
+    },
+  );
+});
+
+describe('failover: the owner SIGKILLed', () => {
+  raceIt(
+    'another instance takes its session once the lease expired: delivers the unacknowledged once and in order, ends its command lost',
+    async () => {
+      const server = await fixture.server();
+      const options = (dir: string) => ({
+        ...optionsOf(server, dir),
+        store: { kind: 'redis' as const, url: server.url, leaseMs: 1_500 },
+      });
+      const survivor = createVigil(options(stateDir()));
+      cleanups.push(() => survivor.close());
+      const restored = nextEvent(survivor, 'session:restored');
+      const dir = stateDir();
+      const { ids, sleeper } = await (async () => {
+        await using owner = await JournalChild.start(options(dir));
+        await owner.call('open', { sessionId: 'agent', ackFirst: 3 });
+        const ids = await runInTurn(
+          owner,
+          'agent',
+          Array.from({ length: 6 }, (_, i) => `exit ${i}`),
+        );
+        await owner.deliveredCount(4);
+        const sleeper = await owner.call<ProcessInfo>('spawn', {
+          input: { sessionId: 'agent', command: 'sleep 30' },
+        });
+        const { pid } = await owner.call<ProcessInfo>('get', { processId: sleeper.processId });
+        if (pid !== null) cleanups.push(() => killGroup(pid));
+        await owner.kill();
+        return { ids, sleeper: sleeper.processId };
+      })();
+      const gone = readFileSync(join(dir, 'instance-id'), 'utf8').trim();
+      const [{ sessionId }] = await restored;
+      expect(sessionId).toBe('agent');
+      const inbox = new Inbox();
+      await survivor.sessions.open('agent', { deliver: inbox.deliver });
+      const lost = await inbox.of(sleeper, 'completion');
+      expect(lost.data).toMatchObject({ state: 'lost', reason: `its instance ${gone} is gone` });
+      const completions = inbox.acked.filter(({ type }) => type === 'completion').map(({ id }) => id);
+      expect(completions).toEqual([...ids.slice(3), sleeper].map((id) => `${id}:completion`));
+      expect(survivor.processes.get(sleeper).state).toBe('lost');
     },
   );
 });

@@ -22,6 +22,11 @@ export interface VigilEvents {
    * so this one dropped it (its deliveries and poller stopped, its processes here killed).
    */
   'session:fenced': [{ readonly sessionId: string }];
+  /**
+   * With a store shared by several instances (Redis): this instance took over a session whose
+   * instance is gone. It is dormant, as after a restart, until `sessions.open` gives it a deliver.
+   */
+  'session:restored': [{ readonly sessionId: string }];
   /** Background failures that have no caller to reject (a pool error, a deliver that keeps failing). */
   error: [VigilError];
 }

@@ -153,6 +153,7 @@ export class SessionRegistry {
       store,
     };
     store.onFenced?.((sessionId) => this.#fenced(sessionId));
+    store.onTaken?.((saved) => this.#takenOver(saved));
     this.#restore(store.restore());
     this.#reaper = this.#startReaper();
     this.#ticker = setInterval(
@@ -193,6 +194,9 @@ export class SessionRegistry {
     if (existing !== undefined) this.#forgetClosed(existing);
     // A shared store: this instance serves the session only with its lease (ERR_SESSION_OWNED).
     const left = this.#store.claim?.(sessionId);
+    // Taken over by this instance's failover scan meanwhile: it is here, dormant.
+    const taken = this.#sessions.get(sessionId);
+    if (taken?.live && taken.dormant) return taken.attach(delivery);
     if (left !== undefined) {
       // Another instance left it open and is gone: it continues here, pending notifications first.
       this.#restore([left]);
@@ -442,6 +446,26 @@ export class SessionRegistry {
     void session.close('fenced: another instance owns the session').then(() => {
       for (const [processId, owner] of this.#owners) if (owner === session) this.#forget(processId);
     });
+  }
+
+  /**
+   * Failover: this instance took over a session whose instance is gone (its lease expired). It is
+   * restored dormant, as after a restart; `session:restored` tells the gateway to open it again,
+   * which delivers what was pending.
+   */
+  #takenOver(saved: RestoredSession): void {
+    const sessionId = saved.record.sessionId;
+    const existing = this.#sessions.get(sessionId);
+    // A closing vigil takes nothing on (its close gives the lease back).
+    if (this.#closed || (existing !== undefined && existing.state !== 'closed')) return;
+    if (existing !== undefined) {
+      // A closed session of the same id kept for reading: the store's session is the new one.
+      clearTimeout(this.#retained.get(existing));
+      this.#retained.delete(existing);
+      this.#sessions.delete(sessionId);
+    }
+    this.#restore([saved]);
+    this.#events.emit('session:restored', { sessionId });
   }
 
   #ended(processId: string): void {

@@ -59,4 +59,9 @@ export interface LeasesLost {
   readonly lost: readonly string[];
 }
 
-export type RedisMessage = RedisReply | LeasesLost;
+/** Pushed by the worker: a session of a gone instance this one took over (failover). */
+export interface SessionTaken {
+  readonly taken: RestoredSession;
+}
+
+export type RedisMessage = RedisReply | LeasesLost | SessionTaken;

@@ -183,16 +183,18 @@ return lost
 `;
 
 /**
- * Gives up the leases still held (a closing instance) and the instance's presence: ARGV = prefix,
- * instanceId, then sessionId, token pairs. A lease another instance took is left alone.
+ * Gives up leases: ARGV = prefix, instanceId, leaving (`1`: the instance closes, its presence goes
+ * too), then sessionId, token pairs. A lease another instance took is left alone.
  */
 export const RELEASE = `
 local prefix, me = ARGV[1], ARGV[2]
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local key = prefix .. 's:' .. ARGV[i] .. ':lease'
   if redis.call('GET', key) == me .. ' ' .. ARGV[i + 1] then redis.call('DEL', key) end
 end
-redis.call('DEL', prefix .. 'instance:' .. me)
-redis.call('HDEL', prefix .. 'instances', me)
+if ARGV[3] == '1' then
+  redis.call('DEL', prefix .. 'instance:' .. me)
+  redis.call('HDEL', prefix .. 'instances', me)
+end
 return 1
 `;

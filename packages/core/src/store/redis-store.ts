@@ -76,6 +76,7 @@ export class RedisStore implements JournalStore {
   /** Why `#failed` failed. */
   #lastError: VigilError | undefined;
   #fenced: (sessionId: string) => void = () => undefined;
+  #taken: (session: RestoredSession) => void = () => undefined;
   /** This instance's entry in `P instances`. */
   #instance: Readonly<Record<string, unknown>>;
   #nextId = 0;
@@ -131,6 +132,14 @@ export class RedisStore implements JournalStore {
   /** `listener` hears of each session another instance took from this one (its lease was lost). */
   onFenced(listener: (sessionId: string) => void): void {
     this.#fenced = listener;
+  }
+
+  /**
+   * `listener` receives each session of a gone instance that this one took over (its lease had
+   * expired): it continues here. Looked for every `leaseMs / 2`, once `restore` ran.
+   */
+  onTaken(listener: (session: RestoredSession) => void): void {
+    this.#taken = listener;
   }
 
   /** Sets what other instances read of this one (`vigil serve` sets its HTTP API's url). */
@@ -370,6 +379,11 @@ export class RedisStore implements JournalStore {
   #dispatch(message: RedisMessage): void {
     if ('lost' in message) {
       for (const sessionId of message.lost) this.#lose(sessionId);
+      return;
+    }
+    if ('taken' in message) {
+      this.#held.add(message.taken.record.sessionId);
+      this.#taken(message.taken);
       return;
     }
     const waiting = this.#waiting.get(message.id);

@@ -54,6 +54,7 @@ redis.defineCommand('vigilRelease', { numberOfKeys: 0, lua: RELEASE });
 /** Sessions whose lease this instance holds, with their fencing token. */
 const held = new Map<string, string>();
 let renewal: NodeJS.Timeout | undefined;
+let scan: NodeJS.Timeout | undefined;
 
 function post(message: RedisMessage): void {
   port.postMessage(message);
@@ -99,7 +100,18 @@ async function renew(): Promise<void> {
   if (gone.length > 0) post({ lost: gone });
 }
 
-async function claim(sessionId: string): Promise<RestoredSession | null> {
+/** Claims run one at a time, so that the takeover scan and an open of the same session never both restore it. */
+let claiming: Promise<unknown> = Promise.resolve();
+
+function claim(sessionId: string): Promise<RestoredSession | null> {
+  const next = claiming.then(() => claimNow(sessionId));
+  claiming = next.catch(() => undefined);
+  return next;
+}
+
+async function claimNow(sessionId: string): Promise<RestoredSession | null> {
+  // Taken already (by the takeover scan, which told the main thread): nothing more to restore.
+  if (held.has(sessionId)) return null;
   const [status, value, extra] = await redis.vigilClaim(prefix, me, sessionId, leaseMs);
   if (status === 'owned') {
     const owner = value!;
@@ -122,6 +134,31 @@ function ownerUrl(json: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Failover: every leaseMs / 2, the open sessions nobody holds a lease of (their instance is gone)
+ * are taken, one at a time, and sent to the main thread to continue here.
+ */
+async function takeOver(): Promise<void> {
+  for (const sessionId of await redis.smembers(keys.sessions)) {
+    if (held.has(sessionId) || (await redis.exists(keys.lease(sessionId))) === 1) continue;
+    try {
+      const taken = await claim(sessionId);
+      if (taken !== null) post({ taken });
+      // Closed meanwhile: the lease goes back.
+      else if (held.has(sessionId)) await release(sessionId);
+    } catch (error) {
+      // Another instance was faster: it is theirs.
+      if ((error as WireError).code !== 'ERR_SESSION_OWNED') throw error;
+    }
+  }
+}
+
+async function release(sessionId: string): Promise<void> {
+  const token = held.get(sessionId);
+  held.delete(sessionId);
+  if (token !== undefined) await redis.vigilRelease(prefix, me, 0, sessionId, token).catch(() => undefined);
 }
 
 /** Every open session whose lease this instance can take, with what it needs to continue. */
@@ -243,8 +280,9 @@ async function commit(batchId: string, groups: readonly CommitGroup[]): Promise<
 
 async function close(): Promise<void> {
   clearInterval(renewal);
+  clearInterval(scan);
   try {
-    if (redis.status === 'ready') await redis.vigilRelease(prefix, me, ...[...held].flat());
+    if (redis.status === 'ready') await redis.vigilRelease(prefix, me, 1, ...[...held].flat());
   } finally {
     held.clear();
     redis.disconnect();
@@ -257,8 +295,19 @@ async function handle(request: RedisRequest): Promise<RedisMessage> {
     case 'connect':
       await connect();
       return { id, ok: true };
-    case 'restore':
-      return { id, restored: await restore() };
+    case 'restore': {
+      const restored = await restore();
+      // From now on, sessions of gone instances are taken over (after the restore: never twice).
+      scan = setInterval(
+        () => {
+          takeOver().catch(() => {
+            // Redis is away: the next scan tries again.
+          });
+        },
+        Math.max(100, Math.floor(leaseMs / 2)),
+      );
+      return { id, restored };
+    }
     case 'claim':
       return { id, claimed: await claim(request.sessionId) };
     case 'commit':

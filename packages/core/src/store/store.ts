@@ -99,4 +99,6 @@ export interface JournalStore {
   readonly released?: Promise<unknown>;
   /** A shared store: `listener` hears of each session another instance took from this one. */
   onFenced?(listener: (sessionId: string) => void): void;
+  /** A shared store: `listener` receives each session of a gone instance this one took over. */
+  onTaken?(listener: (session: RestoredSession) => void): void;
 }
