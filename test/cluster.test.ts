@@ -256,6 +256,34 @@ describe('vigil serve --redis: a cluster of instances', () => {
     expect((await a.call('GET', `/v1/processes/${processId}/poll`)).body.tail).toContain('approved-here');
   });
 
+  raceIt(
+    'takes over the sessions of a SIGKILLed instance, delivers their completions and ends its commands lost',
+    async () => {
+      await using redis = await startRedis();
+      const store = { kind: 'redis', url: redis.url, leaseMs: 1_000 } as const;
+      const member = (instanceId: string) =>
+        startServe({ config: { ...config, store }, token: TOKEN, cluster: { redis: redis.url, instanceId } });
+      await using a = await member('inst-a');
+      await using b = await member('inst-b');
+      const { processId } = await a.spawn('sleep 30');
+
+      a.child.kill('SIGKILL');
+      await a.exited;
+      // B's failover takes the session once A's lease expired, and opens it with its deliver.
+      await b.lines.next((line) => line.startsWith('[stop-1] taken over'));
+      const completion = await b.lines.next(
+        (line) => line.startsWith('[stop-1]') && line.includes(processId),
+      );
+      expect(completion).toContain('inst-a');
+      const process = await b.call('GET', `/v1/processes/${processId}`);
+      expect(process.body).toMatchObject({ state: 'lost', sessionId: 'stop-1' });
+      expect(process.body.reason).toContain('inst-a');
+      const session = await b.call('GET', '/v1/sessions/stop-1');
+      expect(session.body.poller.threadId).not.toBe(-1);
+      expect(session.body.outboxDepth).toBe(0);
+    },
+  );
+
   it('refuses an operation whose owner is gone or unreachable with ERR_SESSION_OWNED naming it', async () => {
     await using redis = await startRedis();
     await using b = await instance(redis.url, 'inst-b', TOKEN);

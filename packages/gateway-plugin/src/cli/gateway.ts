@@ -114,6 +114,13 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     },
   });
   const vigil = plugin.vigil;
+  // Failover: a session this instance took over from a gone one is opened with the gateway's
+  // deliver at once, which delivers what was pending there (exactly once: the store says what was
+  // acknowledged). Registered before anything can be taken over.
+  vigil.on('session:restored', ({ sessionId }) => {
+    // Fenced or closed meanwhile: nothing left to open here.
+    vigil.sessions.open(sessionId, { deliver: plugin.deliver }).catch(() => undefined);
+  });
   let cluster: Awaited<ReturnType<typeof joinCluster>> | undefined;
   try {
     cluster = vigil.cluster === undefined ? undefined : await joinCluster(vigil, token);

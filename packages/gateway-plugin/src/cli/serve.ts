@@ -101,6 +101,9 @@ export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway
     const count = gateway.restored.length;
     write(`  state: ${state}${from}; ${count} session${count === 1 ? '' : 's'} restored`);
   }
+  gateway.plugin.vigil.on('session:restored', ({ sessionId }) =>
+    write(`[${sessionId}] taken over: its instance is gone; continued here`),
+  );
   if (cluster !== undefined) {
     const advertised = cluster.advertiseUrl ?? gateway.url;
     write(
