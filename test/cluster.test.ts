@@ -266,6 +266,8 @@ describe('vigil serve --redis: a cluster of instances', () => {
       await using a = await member('inst-a');
       await using b = await member('inst-b');
       const { processId } = await a.spawn('sleep 30');
+      // A client of B streams the session while A serves it, and on through the takeover.
+      const onB = await readSse(`${b.url}/v1/stream?sessions=stop-1`, TOKEN);
 
       a.child.kill('SIGKILL');
       await a.exited;
@@ -281,6 +283,17 @@ describe('vigil serve --redis: a cluster of instances', () => {
       const session = await b.call('GET', '/v1/sessions/stop-1');
       expect(session.body.poller.threadId).not.toBe(-1);
       expect(session.body.outboxDepth).toBe(0);
+      const exited = await onB.events.next(
+        (e) =>
+          e.event === 'tape' &&
+          e.data.event.type === 'process.exited' &&
+          e.data.event.processId === processId,
+      );
+      expect(exited.data.event.data.state).toBe('lost');
+      onB.stop();
+      await onB.ended;
+      const seqs = onB.events.items.filter((e) => e.event === 'tape').map((e) => e.data.event.seq as number);
+      expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
     },
   );
 
