@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import type { TapeEvent } from '@vigil/core';
 import { describe, expect, it } from 'vitest';
-import { PREFIX, storeWriter } from './support/cluster-store.js';
+import { keys, storeWriter } from './support/cluster-store.js';
 import { raceIt } from './support/race.js';
 import { startRedis } from './support/redis.js';
 import { CLI, type ServeProcess, startServe } from './support/serve-process.js';
@@ -40,13 +40,13 @@ const matchEvent = (n: number): Omit<TapeEvent, 'seq' | 'at'> =>
   }) as Omit<TapeEvent, 'seq' | 'at'>;
 
 describe('vigil serve --redis: a cluster of instances', () => {
-  it('registers the instance with its advertised url and a liveness key that expires', async () => {
+  it('registers the instance with its advertised url and an expiring liveness key', async () => {
     await using redis = await startRedis();
     await using a = await instance(redis.url, 'inst-a', TOKEN);
     await using store = await storeWriter(redis.url);
-    const entry = JSON.parse((await store.redis.hget(`${PREFIX}instances`, 'inst-a')) ?? '{}');
+    const entry = JSON.parse((await store.redis.hget(keys.instances, 'inst-a')) ?? '{}');
     expect(entry).toMatchObject({ url: a.url, pid: a.child.pid });
-    const ttl = await store.redis.pttl(`${PREFIX}instance:inst-a`);
+    const ttl = await store.redis.pttl(keys.instance('inst-a'));
     expect(ttl).toBeGreaterThan(0);
     expect(a.lines.items.some((line) => line.includes('cluster: instance inst-a'))).toBe(true);
   });

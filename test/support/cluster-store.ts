@@ -1,9 +1,11 @@
-// Writes the Redis keys of DESIGN's schema the way the Redis journal store does, so that the
-// gateway's cluster layer (its reader, router and forwarder) can be tested against them.
+// Writes the Redis keys of the store's schema the way the Redis journal store does, so that the
+// gateway's cluster layer (its reader, router and forwarder) can be tested against situations no
+// live instance is in: a session whose owner is gone or unreachable, a tape appended at will.
 import type { TapeEvent } from '@vigil/core';
+import { redisKeys } from '@vigil/core/redis';
 import { Redis } from 'ioredis';
 
-export const PREFIX = 'vigil:';
+export const keys = redisKeys('vigil:');
 
 export interface StoreWriter extends AsyncDisposable {
   readonly redis: Redis;
@@ -17,13 +19,12 @@ export interface StoreWriter extends AsyncDisposable {
 
 export async function storeWriter(url: string): Promise<StoreWriter> {
   const redis = new Redis(url);
-  const key = (sessionId: string, part = '') => `${PREFIX}s:${sessionId}${part}`;
   return {
     redis,
     async openSession(sessionId, owner) {
       await redis
         .multi()
-        .hset(key(sessionId), {
+        .hset(keys.session(sessionId), {
           state: 'open',
           openedAt: Date.now(),
           closedAt: '',
@@ -33,34 +34,24 @@ export async function storeWriter(url: string): Promise<StoreWriter> {
           firstSeq: 1,
           owner,
         })
-        .set(key(sessionId, ':lease'), `${owner} 1`, 'PX', 60_000)
-        .sadd(`${PREFIX}sessions`, sessionId)
+        .set(keys.lease(sessionId), `${owner} 1`, 'PX', 60_000)
+        .sadd(keys.sessions, sessionId)
         .exec();
     },
     async append(sessionId, ...events) {
-      const lastSeq = Number((await redis.hget(key(sessionId), 'lastSeq')) ?? 0);
+      const lastSeq = Number((await redis.hget(keys.session(sessionId), 'lastSeq')) ?? 0);
       const batch = redis.multi();
       events.forEach((event, i) => {
         const seq = lastSeq + i + 1;
-        batch.xadd(
-          key(sessionId, ':tape'),
-          `${seq}-0`,
-          'e',
-          JSON.stringify({ seq, at: Date.now(), ...event }),
-        );
+        batch.xadd(keys.tape(sessionId), `${seq}-0`, 'e', JSON.stringify({ seq, at: Date.now(), ...event }));
       });
-      await batch.hset(key(sessionId), 'lastSeq', lastSeq + events.length).exec();
+      await batch.hset(keys.session(sessionId), 'lastSeq', lastSeq + events.length).exec();
       return lastSeq + events.length;
     },
     async instance(instanceId, url, alive = true) {
-      const batch = redis
-        .multi()
-        .hset(
-          `${PREFIX}instances`,
-          instanceId,
-          JSON.stringify({ url, pid: 0, hostname: 'test', startedAt: 0 }),
-        );
-      if (alive) batch.set(`${PREFIX}instance:${instanceId}`, '0', 'PX', 60_000);
+      const entry = JSON.stringify({ url, pid: 0, hostname: 'test', startedAt: 0 });
+      const batch = redis.multi().hset(keys.instances, instanceId, entry);
+      if (alive) batch.set(keys.instance(instanceId), '0', 'PX', 60_000);
       await batch.exec();
     },
     async [Symbol.asyncDispose]() {
