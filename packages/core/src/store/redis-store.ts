@@ -77,6 +77,8 @@ export class RedisStore implements JournalStore {
   #lastError: VigilError | undefined;
   #fenced: (sessionId: string) => void = () => undefined;
   #taken: (session: RestoredSession) => void = () => undefined;
+  /** Sessions the failover scan took, until `#taken` hears of them. */
+  readonly #takenOver = new Map<string, RestoredSession>();
   /** This instance's entry in `P instances`. */
   #instance: Readonly<Record<string, unknown>>;
   #nextId = 0;
@@ -86,6 +88,8 @@ export class RedisStore implements JournalStore {
   #closed = false;
   #frozen = false;
   #released: Promise<unknown> = Promise.resolve();
+  /** Batch ids are unique across this instance's restarts: a resent batch is recognised, no other. */
+  readonly #started = Date.now();
 
   constructor(options: RedisStoreOptions) {
     this.instanceId = options.instanceId;
@@ -164,7 +168,10 @@ export class RedisStore implements JournalStore {
     this.commitNow();
     const reply = this.#call({ id: this.#nextId++, op: 'claim', sessionId });
     this.#held.add(sessionId);
-    return (reply as unknown as { claimed: RestoredSession | null }).claimed ?? undefined;
+    // The failover scan took it just before: it is this claim's (its notice is not handed out).
+    const taken = this.#takenOver.get(sessionId);
+    this.#takenOver.delete(sessionId);
+    return (reply as unknown as { claimed: RestoredSession | null }).claimed ?? taken;
   }
 
   putSession(record: SessionRecord): void {
@@ -295,7 +302,7 @@ export class RedisStore implements JournalStore {
     if (this.#queued.size === 0 && this.#callbacks.length === 0) return undefined;
     const groups = [...this.#queued].map(([sessionId, ops]) => ({ sessionId, ops }));
     const batch = {
-      batchId: `${this.instanceId}:${process.pid}:${++this.#batches}`,
+      batchId: `${this.instanceId}:${this.#started}:${++this.#batches}`,
       groups,
       callbacks: this.#callbacks,
     };
@@ -350,7 +357,8 @@ export class RedisStore implements JournalStore {
   #lose(sessionId: string): void {
     if (!this.#held.delete(sessionId)) return;
     this.#queued.delete(sessionId);
-    this.#fenced(sessionId);
+    // Never inside a synchronous call (a commit in progress): once the caller's code is done.
+    queueMicrotask(() => this.#fenced(sessionId));
   }
 
   #schedule(): void {
@@ -382,8 +390,16 @@ export class RedisStore implements JournalStore {
       return;
     }
     if ('taken' in message) {
-      this.#held.add(message.taken.record.sessionId);
-      this.#taken(message.taken);
+      const { sessionId } = message.taken.record;
+      this.#held.add(sessionId);
+      this.#takenOver.set(sessionId, message.taken);
+      // Never inside a synchronous call (a commit in progress): once the caller's code is done.
+      queueMicrotask(() => {
+        const taken = this.#takenOver.get(sessionId);
+        if (taken === undefined) return;
+        this.#takenOver.delete(sessionId);
+        this.#taken(taken);
+      });
       return;
     }
     const waiting = this.#waiting.get(message.id);
