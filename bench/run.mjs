@@ -1,12 +1,13 @@
 /**
  * vigil benchmarks. Usage: node --expose-gc bench/run.mjs [--quick] [churn] [scale] [hung-close]
  * [latency] [throughput] [flood] [finished] [delivery] [tape] [http] [tenants] [stalled-sse] [page]
- * [spawn] [soak] [journal] [redis]
+ * [spawn] [soak] [journal] [redis] [cluster]
  * (no scenario names: all of them). Each host is measured in its own child process; the run exits
  * non-zero if any child fails. Build first (`pnpm bench` does).
  */
 import { report } from './report.mjs';
 import * as churn from './scenarios/churn.mjs';
+import * as cluster from './scenarios/cluster.mjs';
 import * as delivery from './scenarios/delivery.mjs';
 import * as finished from './scenarios/finished.mjs';
 import * as flood from './scenarios/flood.mjs';
@@ -42,6 +43,7 @@ const SCENARIOS = {
   soak,
   journal,
   redis,
+  cluster,
 };
 
 const args = process.argv.slice(2);

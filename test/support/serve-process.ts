@@ -43,6 +43,8 @@ export interface ServeProcessOptions {
   readonly args?: readonly string[];
   /** The bearer token (a restarted serve takes its predecessor's). Default: a random one. */
   readonly token?: string;
+  /** Joins the cluster of this Redis as this instance (`--redis`, `--instance-id`). */
+  readonly cluster?: { readonly redis: string; readonly instanceId: string };
 }
 
 /**
@@ -64,6 +66,9 @@ export async function startServe(options: ServeProcessOptions = {}): Promise<Ser
       '0',
       '--config',
       configFile,
+      ...(options.cluster === undefined
+        ? []
+        : ['--redis', options.cluster.redis, '--instance-id', options.cluster.instanceId]),
       ...(options.args ?? []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIGIL_TOKEN: token, ...options.env } },

@@ -1,7 +1,13 @@
 // `@vigil/gateway-plugin`: the gateway-agnostic plugin, the HTTP API, and the embedded reference
 // gateway behind `vigil serve`. The OpenClaw adapter is the `./openclaw` subpath.
-export type { EmbeddedGateway, EmbeddedGatewayOptions, GatewayHttpOptions } from './cli/gateway.js';
+export type {
+  EmbeddedGateway,
+  EmbeddedGatewayOptions,
+  GatewayClusterOptions,
+  GatewayHttpOptions,
+} from './cli/gateway.js';
 export { startGateway } from './cli/gateway.js';
+export type { ClusterRouting, ForwardedReply, ForwardRequest } from './http/cluster-routing.js';
 export type { ErrorBody } from './http/errors.js';
 export type { HttpHandler, HttpHandlerStats, StreamInfo } from './http/handler.js';
 export { createHttpHandler } from './http/handler.js';

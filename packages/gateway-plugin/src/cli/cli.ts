@@ -24,6 +24,10 @@ Options of serve:
   --stop-processes-on-exit
                           with a state directory, end every running command on stop anyway
                           (default: they run on, for the next start on the directory to adopt)
+  --redis <url>           join a cluster of instances sharing this Redis (redis://host:port/db;
+                          default: VIGIL_REDIS_URL, else none); all instances share one token
+  --instance-id <id>      this instance's id in the cluster (default: a random one)
+  --advertise-url <url>   the URL the other instances reach this one by (default: its own URL)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -40,6 +44,9 @@ async function main(argv: string[]): Promise<number> {
       'cors-origin': { type: 'string', multiple: true },
       'state-dir': { type: 'string' },
       'stop-processes-on-exit': { type: 'boolean' },
+      redis: { type: 'string' },
+      'instance-id': { type: 'string' },
+      'advertise-url': { type: 'string' },
     },
   });
   const command = positionals[0];
@@ -66,6 +73,11 @@ async function main(argv: string[]): Promise<number> {
       ...(values['cors-origin'] === undefined ? {} : { corsOrigins: values['cors-origin'] }),
       ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
       ...(values['stop-processes-on-exit'] === true ? { stopProcessesOnExit: true } : {}),
+      cluster: {
+        redis: values.redis,
+        instanceId: values['instance-id'],
+        advertiseUrl: values['advertise-url'],
+      },
     });
     return 0;
   }

@@ -31,6 +31,21 @@ export interface EmbeddedGatewayOptions {
   readonly keepAliveMs?: number;
   /** The HTTP API's limits and the server's timeouts (see `GatewayHttpOptions`). */
   readonly http?: GatewayHttpOptions;
+  /** Join a cluster of instances sharing one Redis (`vigil serve --redis`). Default: none. */
+  readonly cluster?: GatewayClusterOptions;
+}
+
+/**
+ * How the gateway joins a cluster (see `vigil serve --redis`): vigil's journal goes to this Redis
+ * (`config.store`, whose other fields, `prefix`, `leaseMs`, `timeoutMs`, the config may set).
+ */
+export interface GatewayClusterOptions {
+  /** The Redis of the cluster's store. */
+  readonly url: string;
+  /** This instance's id in the cluster. Default: `store.instanceId`, else the one kept in the state directory, else random. */
+  readonly instanceId?: string;
+  /** The URL the other instances reach this one's HTTP API by. Default: the URL it listens on. */
+  readonly advertiseUrl?: string;
 }
 
 /**
@@ -67,6 +82,8 @@ export interface EmbeddedGateway extends AsyncDisposable {
    * notifications go to `onNotification`, their commands were adopted), in id order.
    */
   readonly restored: readonly string[];
+  /** This instance's id in its cluster (with a Redis store). */
+  readonly instanceId?: string;
   /**
    * Closes the sessions and the server together; `force` ends every process group at once (a second
    * Ctrl-C); `keepProcesses` is the restart-safe stop (see `vigil.close`).
@@ -84,14 +101,33 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
   }
   const secrets = options.config?.secrets;
   const plugin = createGatewayPlugin({
-    // The token is redacted from every output, wherever a command found it.
-    config: { ...options.config, secrets: { ...secrets, values: [...(secrets?.values ?? []), token] } },
+    // The token is redacted from every output, wherever a command found it. An unreachable Redis
+    // fails here (ERR_STORE_UNAVAILABLE naming it), before anything runs.
+    config: {
+      ...options.config,
+      ...withClusterStore(options),
+      secrets: { ...secrets, values: [...(secrets?.values ?? []), token] },
+    },
     ...(options.pool === undefined ? {} : { pool: options.pool }),
     inject: async (sessionId, message) => {
       await options.onNotification?.(sessionId, message);
     },
   });
   const vigil = plugin.vigil;
+  // Failover: a session this instance took over from a gone one is opened with the gateway's
+  // deliver at once, which delivers what was pending there (exactly once: the store says what was
+  // acknowledged). Registered before anything can be taken over.
+  vigil.on('session:restored', ({ sessionId }) => {
+    // Fenced or closed meanwhile: nothing left to open here.
+    vigil.sessions.open(sessionId, { deliver: plugin.deliver }).catch(() => undefined);
+  });
+  let cluster: Awaited<ReturnType<typeof joinCluster>> | undefined;
+  try {
+    cluster = vigil.cluster === undefined ? undefined : await joinCluster(vigil, token);
+  } catch (error) {
+    await vigil.close({ keepProcesses: true });
+    throw error;
+  }
   let port = 0;
   const allowed = (host: string): boolean => {
     const names = [
@@ -119,13 +155,14 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
     ...(options.cors === undefined ? {} : { cors: options.cors }),
     stream: { ...limits.stream, keepAliveMs },
     openSession: (sessionId) => vigil.sessions.open(sessionId, { deliver: plugin.deliver }),
+    ...(cluster === undefined ? {} : { cluster }),
   });
   let restored: string[];
   try {
     restored = await reopenRestored(vigil, plugin.deliver);
   } catch (error) {
     // Restart-safe: a start that fails must not end the commands the next start can adopt.
-    await vigil.close({ keepProcesses: true });
+    await Promise.all([vigil.close({ keepProcesses: true }), cluster?.close()]);
     throw error;
   }
   const assets = createWebAssets();
@@ -156,13 +193,21 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
       });
     });
   } catch (error) {
-    await Promise.all([handler.close(), vigil.close({ keepProcesses: true })]);
+    await Promise.all([handler.close(), vigil.close({ keepProcesses: true }), cluster?.close()]);
     throw error;
   }
   port = (server.address() as AddressInfo).port;
   const shown = (options.host ?? '127.0.0.1').includes(':')
     ? `[${options.host}]`
     : (options.host ?? '127.0.0.1');
+  const url = `http://${shown}:${port}`;
+  try {
+    vigil.cluster?.advertise({ url: options.cluster?.advertiseUrl ?? url });
+  } catch (error) {
+    await Promise.all([handler.close(), vigil.close({ keepProcesses: true }), cluster?.close()]);
+    server.close();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   const close = (closeOptions: CloseOptions = {}): Promise<void> => {
     // The first close decides whether the commands run on; a hurry reaches a close already
@@ -177,16 +222,18 @@ export async function startGateway(options: EmbeddedGatewayOptions = {}): Promis
         await new Promise<void>((resolve) => server.close(() => resolve()));
       })();
       await Promise.all([requests, plugin.hooks.gatewayStop()]);
+      await cluster?.close();
     })();
     return closing;
   };
   return {
-    url: `http://${shown}:${port}`,
+    url,
     token,
     plugin,
     handler,
     server,
     restored,
+    ...(vigil.cluster === undefined ? {} : { instanceId: vigil.cluster.instanceId }),
     close,
     [Symbol.asyncDispose]: () => close(),
   };
@@ -203,4 +250,37 @@ async function reopenRestored(vigil: Vigil, deliver: Deliver): Promise<string[]>
     .map((session) => session.sessionId);
   await Promise.all(restored.map((sessionId) => vigil.sessions.open(sessionId, { deliver })));
   return restored;
+}
+
+/** `config.store` for `options.cluster`: Redis at its URL, with the config's other store fields. */
+function withClusterStore(options: EmbeddedGatewayOptions): Pick<VigilOptions, 'store'> {
+  const given = options.cluster;
+  if (given === undefined) return {};
+  const store = options.config?.store?.kind === 'redis' ? options.config.store : {};
+  return {
+    store: {
+      ...store,
+      kind: 'redis',
+      url: given.url,
+      ...(given.instanceId === undefined ? {} : { instanceId: given.instanceId }),
+    },
+  };
+}
+
+/**
+ * The gateway's view of the cluster its vigil's store is in: its own connection to the same Redis,
+ * for the reads of other instances' sessions (the module, and ioredis with it, loads only here).
+ */
+async function joinCluster(vigil: Vigil, token: string) {
+  const { store, tape } = vigil.config;
+  if (store.kind !== 'redis' || vigil.cluster === undefined) throw new Error('not in a cluster');
+  const { Cluster } = await import('../cluster/cluster.js');
+  return Cluster.open({
+    url: store.url,
+    prefix: store.prefix,
+    instanceId: vigil.cluster.instanceId,
+    timeoutMs: store.timeoutMs,
+    token,
+    tape,
+  });
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { SURVIVOR_LIMIT_MS, VigilError } from '@vigil/core';
+import { displayUrl } from '@vigil/core/redis';
 import { bearerTokenProblem } from '../http/bearer-token.js';
+import { type ClusterFlags, chooseCluster } from './cluster-flags.js';
 import { type EmbeddedGateway, type GatewayHttpOptions, startGateway } from './gateway.js';
 import { chooseStateDir, type StateDirChoice } from './state-dir.js';
 import { neutraliseControls } from './terminal-text.js';
@@ -17,6 +19,8 @@ export interface ServeOptions {
   readonly stateDir?: string;
   /** With a state directory, a stop still ends every command (as without one) instead of leaving them to the next start. */
   readonly stopProcessesOnExit?: boolean;
+  /** `--redis`, `--instance-id`, `--advertise-url`: join a cluster (default `VIGIL_REDIS_URL`, else none). */
+  readonly cluster?: ClusterFlags;
   readonly write?: (line: string) => void;
 }
 
@@ -72,7 +76,9 @@ export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway
     throw new VigilError('ERR_INVALID_CONFIG', `--token: ${problem}`, { details: { field: 'token' } });
   }
   const stateDir = chooseStateDir(options.stateDir, process.env.VIGIL_STATE_DIR);
+  const cluster = chooseCluster(options.cluster ?? {}, process.env.VIGIL_REDIS_URL);
   const gateway = await startGateway({
+    ...(cluster === undefined ? {} : { cluster }),
     ...(options.host === undefined ? {} : { host: options.host }),
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.token === undefined ? {} : { token: options.token }),
@@ -94,6 +100,15 @@ export async function serve(options: ServeOptions = {}): Promise<EmbeddedGateway
     const from = stateDir === undefined ? '' : ` (from ${stateDir.from})`;
     const count = gateway.restored.length;
     write(`  state: ${state}${from}; ${count} session${count === 1 ? '' : 's'} restored`);
+  }
+  gateway.plugin.vigil.on('session:restored', ({ sessionId }) =>
+    write(`[${sessionId}] taken over: its instance is gone; continued here`),
+  );
+  if (cluster !== undefined) {
+    const advertised = cluster.advertiseUrl ?? gateway.url;
+    write(
+      `  cluster: instance ${gateway.instanceId} on ${displayUrl(cluster.url)}, reached at ${advertised}`,
+    );
   }
   write(
     keepProcesses

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { SessionInfo } from '@vigil/core';
 import { z } from 'zod';
 import { bearerTokenSchema } from './bearer-token.js';
+import type { ClusterRouting } from './cluster-routing.js';
 
 const fn = <F>() => z.custom<F>((value) => typeof value === 'function', 'must be a function');
 
@@ -73,6 +74,16 @@ export const httpApiOptionsSchema = z.strictObject({
    * own, to give sessions opened over HTTP its `deliver`.
    */
   openSession: fn<(sessionId: string) => Promise<SessionInfo>>().optional(),
+  /**
+   * The cluster this instance belongs to (`vigil serve --redis`): sessions it does not serve are
+   * read from the shared store, and what must run on their owner is forwarded there. Default: none.
+   */
+  cluster: z
+    .custom<ClusterRouting>(
+      (value) => typeof value === 'object' && value !== null && 'forwardToSession' in value,
+      'must be a cluster routing object',
+    )
+    .optional(),
 });
 
 /** Options of `createHttpHandler` (see `httpApiOptionsSchema` for each field and its default). */

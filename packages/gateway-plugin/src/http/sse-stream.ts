@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { type ApprovalSnapshot, toVigilError, type Vigil, VigilError } from '@vigil/core';
 import { type DropReason, SseWriter, type WriterLimits } from './sse-writer.js';
+import type { StreamSource } from './stream-sources.js';
 
 /**
  * The multiplexed Server-Sent Events stream of `GET /v1/stream?sessions=a,b`.
@@ -36,6 +37,8 @@ export interface StreamOptions extends WriterLimits {
 /** What a stream will serve: its sessions, their starting cursors, and whether all are already finished. */
 export interface StreamPlan {
   readonly sessions: readonly string[];
+  /** Where each session's events come from. */
+  readonly sources: ReadonlyMap<string, StreamSource>;
   readonly cursors: StreamCursors;
   /** Every session is closed and its cursor is at `session.closed`: nothing will ever be sent. */
   readonly done: boolean;
@@ -73,11 +76,11 @@ function badId(): VigilError {
  * Checks a stream request before any byte is sent: every session exists (`ERR_UNKNOWN_SESSION`), the
  * list is at most `maxSessions` long, and no cursor is ahead of its tape (`ERR_INVALID_CURSOR`).
  */
-export function planStream(
-  vigil: Vigil,
+export async function planStream(
   sessions: readonly string[],
+  sourceOf: (sessionId: string) => StreamSource,
   options: { readonly lastEventId: string | undefined; readonly maxSessions: number },
-): StreamPlan {
+): Promise<StreamPlan> {
   if (sessions.length > options.maxSessions) {
     throw new VigilError(
       'ERR_INVALID_INPUT',
@@ -88,9 +91,11 @@ export function planStream(
   const given =
     options.lastEventId === undefined ? new Map<string, number>() : decodeStreamId(options.lastEventId);
   const cursors: StreamCursors = new Map();
+  const sources = new Map(sessions.map((sessionId) => [sessionId, sourceOf(sessionId)] as const));
+  const infos = await Promise.all(sessions.map((sessionId) => sources.get(sessionId)!.info()));
   let done = true;
-  for (const sessionId of sessions) {
-    const info = vigil.sessions.get(sessionId);
+  for (const [i, sessionId] of sessions.entries()) {
+    const info = infos[i]!;
     const cursor = given.get(sessionId) ?? 0;
     if (cursor > info.lastSeq) {
       throw new VigilError(
@@ -102,7 +107,7 @@ export function planStream(
     cursors.set(sessionId, cursor);
     if (info.state !== 'closed' || cursor < info.lastSeq) done = false;
   }
-  return { sessions, cursors, done };
+  return { sessions, sources, cursors, done };
 }
 
 const OUTPUT_FLUSH_MS = 250;
@@ -132,7 +137,7 @@ export async function runStream(
   plan: StreamPlan,
   options: StreamOptions & { readonly signal: AbortSignal },
 ): Promise<DropReason | undefined> {
-  const { cursors, sessions } = plan;
+  const { cursors, sessions, sources } = plan;
   // Ends every session's part when the client leaves, the API closes or the client is dropped.
   const stop = new AbortController();
   const signal = AbortSignal.any([options.signal, stop.signal]);
@@ -170,7 +175,7 @@ export async function runStream(
   const followTape = async (sessionId: string): Promise<void> => {
     for (;;) {
       try {
-        const events = vigil.tape.subscribe(sessionId, { after: cursors.get(sessionId) ?? 0, signal });
+        const events = sources.get(sessionId)!.subscribe({ after: cursors.get(sessionId) ?? 0, signal });
         for await (const event of events) {
           // Checked right before the write: no other session's write can slip in between.
           while (writer.blocked) await writer.drained(signal);
@@ -204,7 +209,7 @@ export async function runStream(
   };
   res.on('drain', sendSnapshots);
 
-  // Live output, for views: coalesced per process (one event per OUTPUT_FLUSH_MS, its last
+  // Live output, for views (of the sessions this instance serves): coalesced per process (one event per OUTPUT_FLUSH_MS, its last
   // OUTPUT_TAIL_CHARS characters). Not on the tape, so it moves no cursor and is not replayed.
   const streamed = new Set(sessions);
   const output = new Map<string, { sessionId: string; text: string }>();
@@ -225,7 +230,7 @@ export async function runStream(
   const follow = async (sessionId: string): Promise<void> => {
     let unsubscribe = (): void => {};
     try {
-      unsubscribe = vigil.approvals.subscribe(sessionId, (snapshot) => {
+      unsubscribe = sources.get(sessionId)!.approvals((snapshot) => {
         snapshots.set(sessionId, snapshot);
         sendSnapshots();
       });

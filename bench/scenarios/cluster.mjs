@@ -1,0 +1,172 @@
+/**
+ * Cross-instance latency of a cluster (`vigil serve --redis`): a real redis-server (append-only
+ * file fsynced every second) and two real
+ * `vigil serve --redis` processes, A and B. One session on A runs an echo child watching 'PING'
+ * (rate limits out of the way); a sample writes `PING <k>` to its stdin through A's HTTP API and
+ * ends when the line's `watch.match` tape event arrives on an SSE stream:
+ *
+ * - of B, which does not serve the session: the event goes through Redis (A's commit script, then
+ *   B's `XREAD BLOCK` wakes and `XRANGE` reads it);
+ * - of A itself, open at the same time: the local path, for comparison.
+ *
+ * One sample at a time, after a warm-up. Only the worker host (shared threads): `vigil serve` runs it.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { childMain, metric, runHosts } from '../lib/child.mjs';
+import { SHARED } from '../lib/hosts.mjs';
+import { percentile, round, within } from '../lib/measure.mjs';
+import { benchRedis } from '../lib/redis-server.mjs';
+
+const SCENARIO = 'cluster';
+const TOKEN = 'bench-cluster-token-0123456789abcdef';
+const CLI = fileURLToPath(new URL('../../packages/gateway-plugin/dist/cli/cli.js', import.meta.url));
+const ECHO = 'while read l; do echo "$l"; done';
+const CONFIG = {
+  watch: { cooldownMs: 0, lifetimeMaxHits: 1_000_000, breaker: { maxMatches: 1_000_000 } },
+};
+const WARM_UP = 30;
+
+/** Starts `command args` and resolves once a line of its stdout matches `ready`, with that line. */
+async function started(command, args, ready, env = {}) {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const lines = createInterface({ input: child.stdout });
+  const line = await within(
+    new Promise((resolve, reject) => {
+      lines.on('line', (text) => {
+        if (ready.test(text)) resolve(text);
+      });
+      child.once('exit', (code) => reject(new Error(`${command} exited (${code}) before it was ready`)));
+    }),
+    20_000,
+    command,
+  );
+  return { child, line };
+}
+
+function call(base, method, path, body) {
+  return fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  }).then(async (res) => {
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return text === '' ? undefined : JSON.parse(text);
+  });
+}
+
+/** An SSE stream of `sessionId` on `base`: calls `onMatch(line)` for each watch.match. */
+async function stream(base, sessionId, onMatch) {
+  const abort = new AbortController();
+  const res = await fetch(`${base}/v1/stream?sessions=${sessionId}`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+    signal: abort.signal,
+  });
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of res.body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (!block.includes('event: tape')) continue;
+          const data = JSON.parse(block.slice(block.indexOf('data: ') + 6));
+          if (data.event.type === 'watch.match') onMatch(data.event.data.lines[0]);
+        }
+      }
+    } catch {
+      // Aborted at the end.
+    }
+  })();
+  return async () => {
+    abort.abort();
+    await reading;
+  };
+}
+
+async function measure(_host, { quick }) {
+  const samples = quick ? 100 : 500;
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-cluster-'));
+  const redis = await benchRedis();
+  const children = [];
+  try {
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify(CONFIG));
+    const serve = async (id) => {
+      const args = [CLI, 'serve', '--port', '0', '--config', config, '--redis', redis.url];
+      const { child, line } = await started(process.execPath, [...args, '--instance-id', id], /serving on/, {
+        VIGIL_TOKEN: TOKEN,
+      });
+      children.push(child);
+      return /serving on (\S+)/.exec(line)[1];
+    };
+    const a = await serve('bench-a');
+    const b = await serve('bench-b');
+    await call(a, 'POST', '/v1/sessions', { sessionId: 'bench' });
+    const { processId } = await call(a, 'POST', '/v1/sessions/bench/processes', {
+      command: ECHO,
+      watch: ['PING'],
+    });
+    const waiters = { a: new Map(), b: new Map() };
+    const arrived = (side) => (line) => waiters[side].get(line)?.();
+    const stops = [await stream(a, 'bench', arrived('a')), await stream(b, 'bench', arrived('b'))];
+    const times = { a: [], b: [] };
+    for (let k = 0; k < WARM_UP + samples; k++) {
+      const line = `PING ${k}`;
+      const start = process.hrtime.bigint();
+      const seen = ['a', 'b'].map(
+        (side) =>
+          new Promise((resolve) => {
+            waiters[side].set(line, () => {
+              waiters[side].delete(line);
+              resolve(Number(process.hrtime.bigint() - start) / 1e6);
+            });
+          }),
+      );
+      await call(a, 'POST', `/v1/processes/${processId}/write`, { data: `${line}\n` });
+      const [onA, onB] = await within(Promise.all(seen), 10_000, `sample ${k}`);
+      if (k >= WARM_UP) {
+        times.a.push(onA);
+        times.b.push(onB);
+      }
+    }
+    for (const stop of stops) await stop();
+    return [
+      metric(
+        `line written on A → watch.match on B's SSE, p50 (${samples} samples)`,
+        round(percentile(times.b, 50), 2),
+        'ms',
+      ),
+      metric('  the same, p99', round(percentile(times.b, 99), 2), 'ms'),
+      metric("  the same on A's own SSE (local), p50", round(percentile(times.a, 50), 2), 'ms'),
+      metric("  the same on A's own SSE (local), p99", round(percentile(times.a, 99), 2), 'ms'),
+    ];
+  } finally {
+    // The instances first, while Redis still runs: a stop without a state directory ends their commands.
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+    }
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+childMain(import.meta.url, SCENARIO, measure);
+
+export function run(opts) {
+  return runHosts(import.meta.url, SCENARIO, [SHARED], opts);
+}
