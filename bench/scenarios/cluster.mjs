@@ -10,8 +10,14 @@
  * - of A itself, open at the same time: the local path, for comparison.
  *
  * One sample at a time, after a warm-up. Only the worker host (shared threads): `vigil serve` runs it.
+ *
+ * Failover: two more instances, C and D, with `store.leaseMs` L. A session on C runs a command;
+ * C is SIGKILLed; the time is from the kill until D prints the first notification it delivers for
+ * the session (the command's completion, ended `lost`: it ran on the instance that is gone). D
+ * finds the session once C's lease expired (up to L after C's last renewal) and its scan runs
+ * (every L/2).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +45,7 @@ async function started(command, args, ready, env = {}) {
     env: { ...process.env, ...env },
   });
   const lines = createInterface({ input: child.stdout });
+  lines.on('line', () => {});
   const line = await within(
     new Promise((resolve, reject) => {
       lines.on('line', (text) => {
@@ -49,7 +56,76 @@ async function started(command, args, ready, env = {}) {
     20_000,
     command,
   );
-  return { child, line };
+  return { child, line, lines };
+}
+
+/** Stops instances while their Redis still runs: a stop without a state directory ends their commands. */
+async function stopAll(children) {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  }
+}
+
+/** Resolves with the time (performance.now) of the first line of `lines` matching `pattern`. */
+const lineAt = (lines, pattern) =>
+  new Promise((resolve) => {
+    const listener = (text) => {
+      if (!pattern.test(text)) return;
+      lines.off('line', listener);
+      resolve(performance.now());
+    };
+    lines.on('line', listener);
+  });
+
+/**
+ * Milliseconds from the SIGKILL of a session's owner until another instance delivers the
+ * session's first notification, with `store.leaseMs` = `leaseMs`.
+ */
+async function failover(dir, leaseMs) {
+  // A Redis and instances of its own: any live instance of a cluster may take a session over.
+  const redis = await benchRedis();
+  const children = [];
+  try {
+    return await failoverOn(redis.url, dir, leaseMs, children);
+  } finally {
+    await stopAll(children);
+    await redis.stop();
+  }
+}
+
+async function failoverOn(redisUrl, dir, leaseMs, children) {
+  const config = join(dir, `failover-${leaseMs}.json`);
+  writeFileSync(config, JSON.stringify({ ...CONFIG, store: { kind: 'redis', url: redisUrl, leaseMs } }));
+  const serve = async (id) => {
+    const args = [CLI, 'serve', '--port', '0', '--config', config, '--redis', redisUrl, '--instance-id', id];
+    const started_ = await started(process.execPath, args, /serving on/, { VIGIL_TOKEN: TOKEN });
+    children.push(started_.child);
+    return { ...started_, url: /serving on (\S+)/.exec(started_.line)[1] };
+  };
+  const owner = await serve(`bench-owner-${leaseMs}`);
+  const heir = await serve(`bench-heir-${leaseMs}`);
+  const sessionId = `failover-${leaseMs}`;
+  await call(owner.url, 'POST', '/v1/sessions', { sessionId });
+  // Marked, to be found and ended afterwards (its pid may not be known yet when the spawn answers).
+  const marker = `vigil-bench-failover-${process.pid}-${leaseMs}`;
+  await call(owner.url, 'POST', `/v1/sessions/${sessionId}/processes`, { command: `sleep 600 # ${marker}` });
+  const takenOver = lineAt(heir.lines, new RegExp(`^\\[${sessionId}\\] taken over`));
+  const delivered = lineAt(heir.lines, new RegExp(`^\\[${sessionId}\\] (?!taken over)`));
+  const exited = once(owner.child, 'exit');
+  const killedAt = performance.now();
+  owner.child.kill('SIGKILL');
+  await exited;
+  const [takenAt, deliveredAt] = await within(
+    Promise.all([takenOver, delivered]),
+    10 * leaseMs + 30_000,
+    'the failover',
+  );
+  // The command outlived its instance (as on a machine that is gone): end it here.
+  spawnSync('pkill', ['-KILL', '-f', marker]);
+  return { takenOver: takenAt - killedAt, delivered: deliveredAt - killedAt };
 }
 
 function call(base, method, path, body) {
@@ -142,7 +218,20 @@ async function measure(_host, { quick }) {
       }
     }
     for (const stop of stops) await stop();
+    const failovers = [];
+    for (const leaseMs of quick ? [1_000] : [1_000, 10_000]) {
+      const { takenOver, delivered } = await failover(dir, leaseMs);
+      failovers.push(
+        metric(
+          `failover: owner SIGKILLed → first notification delivered by another instance (leaseMs ${leaseMs})`,
+          Math.round(delivered),
+          'ms',
+        ),
+        metric('  of which until the session was taken over', Math.round(takenOver), 'ms'),
+      );
+    }
     return [
+      ...failovers,
       metric(
         `line written on A → watch.match on B's SSE, p50 (${samples} samples)`,
         round(percentile(times.b, 50), 2),
@@ -153,13 +242,7 @@ async function measure(_host, { quick }) {
       metric("  the same on A's own SSE (local), p99", round(percentile(times.a, 99), 2), 'ms'),
     ];
   } finally {
-    // The instances first, while Redis still runs: a stop without a state directory ends their commands.
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
-    }
+    await stopAll(children);
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
