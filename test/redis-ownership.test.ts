@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createVigil, type VigilError } from '@vigil/core';
 import { leaseHolder, type RedisStore, redisKeys } from '@vigil/core/redis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { COMMIT } from '../packages/core/src/store/redis-scripts.js';
 import { runNodeScript } from './support/fixtures.js';
 import { raceIt } from './support/race.js';
 import { eventOf, putOpen, type RedisServer, redisFixture } from './support/redis.js';
@@ -70,9 +71,10 @@ describe('a Redis outage longer than leaseMs', () => {
     async () => {
       const server = await fixture.server({ persist: true });
       const redis = fixture.client(server);
-      const leaseMs = 400;
+      // The owner renews every 500 ms, the other scans every 150 ms: the other would be first.
+      const leaseMs = 1_500;
       const owner = store(server, 'owner', { leaseMs });
-      const other = store(server, 'other', { leaseMs });
+      const other = store(server, 'other', { leaseMs: 300 });
       owner.restore();
       other.restore();
       const fenced: string[] = [];
@@ -83,7 +85,7 @@ describe('a Redis outage longer than leaseMs', () => {
       for (const sessionId of sessions) openWithEvent(owner, sessionId);
       await server.stop('SIGKILL');
       // The outage outlasts every lease (they expire while Redis is away).
-      await delay(leaseMs * 3);
+      await delay(leaseMs + 500);
       await server.restart();
       // The other instance's first scan after it reconnected.
       await new Promise<void>((resolve) => other.onScanned(resolve));
@@ -162,6 +164,40 @@ describe('a commit', () => {
     target.commitNow();
     expect(await redis.hget(keys.session('s'), 'lastSeq')).toBe('2');
     expect(await redis.hkeys(keys.pending('s'))).toEqual(['Z']);
+  });
+
+  it('never applies a stale copy of an older batch again (batch numbers rise)', async () => {
+    const server = await fixture.server();
+    const redis = fixture.client(server);
+    const target = store(server, 'a');
+    openWithEvent(target, 's');
+    target.appendEvent('s', eventOf(2));
+    target.commitNow();
+    const [lease, batch] = await Promise.all([
+      redis.get(keys.lease('s')),
+      redis.hget(keys.session('s'), 'batch'),
+    ]);
+    const [holder, token] = lease!.split(' ');
+    const [, process, number] = /^(.*):(\d+)$/.exec(batch!)!;
+    // The first batch again, as a delayed copy would come: its event 3 is valid, and still not applied.
+    const older = `${process}:${Number(number) - 1}`;
+    const reply = await redis.eval(
+      COMMIT,
+      0,
+      'vigil:',
+      holder!,
+      older,
+      10_000,
+      1,
+      's',
+      token!,
+      3,
+      'E',
+      3,
+      '{}',
+    );
+    expect(reply).toEqual(['s', 'applied']);
+    expect(await redis.hget(keys.session('s'), 'lastSeq')).toBe('2');
   });
 });
 
