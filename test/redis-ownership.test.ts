@@ -231,6 +231,8 @@ describe("the store's thread ending", () => {
       const exited = new Promise((resolve) => workers[0].once('exit', resolve));
       await workers[0].terminate();
       await exited;
+      // Nothing commits any more: a callback waiting for a commit never runs.
+      store.afterCommit(() => { ran = true; });
       let commitNow;
       try { store.commitNow(); commitNow = 'returned'; } catch (error) { commitNow = error.code; }
       store.close();

@@ -258,6 +258,8 @@ export class RedisStore implements JournalStore {
   }
 
   afterCommit(callback: () => void): void {
+    // The thread ended: nothing is committed any more, so nothing waiting for a commit runs.
+    if (this.#gone !== undefined) return;
     const idle =
       this.#queued.size === 0 &&
       this.#callbacks.length === 0 &&
@@ -300,7 +302,8 @@ export class RedisStore implements JournalStore {
   close(): void {
     if (this.#closed) return;
     try {
-      this.commitNow();
+      // After the thread ended there is nothing to commit with (that was reported).
+      if (this.#gone === undefined) this.commitNow();
     } catch (error) {
       this.#onError(error as VigilError);
     }
