@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { describe, expect } from 'vitest';
 import {
   leakedResources,
   nextEvent,
   record,
   resources,
+  runNodeScript,
   settledThreads,
   workerVigil,
 } from './support/fixtures.js';
@@ -193,17 +191,6 @@ describe('worker host lifecycle', () => {
       await vigil.close();
       console.log('closed');
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: fileURLToPath(new URL('.', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    const watchdog = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const [code, signal] = await once(child, 'exit');
-    clearTimeout(watchdog);
-    expect({ code, signal, out: out.trim() }).toEqual({ code: 0, signal: null, out: 'closed' });
+    expect(await runNodeScript(script)).toEqual({ code: 0, signal: null, out: 'closed' });
   });
 });

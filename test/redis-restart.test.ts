@@ -102,7 +102,7 @@ describe('a vigil on Redis, SIGKILLed', () => {
       });
       const process = await second.call<ProcessInfo>('get', { processId });
       expect(process.state).toBe('lost');
-      expect(await redis.get(keys.lease('agent'))).toMatch(/^vigil-\w+ \d+$/);
+      expect(await redis.get(keys.lease('agent'))).toMatch(/^vigil-\w+\/[0-9a-f]+ \d+$/);
       expect(await redis.get(keys.lease('agent'))).not.toContain(gone);
     },
   );

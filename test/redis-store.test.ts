@@ -2,13 +2,13 @@
 // finds equals what was written, the tape's seq stays gapless and exact, a lease held by another
 // instance refuses the open, a stale holder's writes are fenced, and closing leaks nothing.
 import { createVigil, type Vigil, type VigilError } from '@vigil/core';
-import { RedisStore, redisKeys } from '@vigil/core/redis';
+import { type RedisStore, redisKeys } from '@vigil/core/redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { leakedResources, nextEvent, resources, settledThreads } from './support/fixtures.js';
 import { osThreads } from './support/proc.js';
 import { Inbox, newSessionId } from './support/processes.js';
 import { raceIt } from './support/race.js';
-import { type RedisServer, redisFixture } from './support/redis.js';
+import { eventOf, putOpen, type RedisServer, redisFixture } from './support/redis.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -19,33 +19,7 @@ const fixture = redisFixture(cleanups);
 
 const errors: VigilError[] = [];
 function store(server: RedisServer, instanceId: string, leaseMs = 10_000): RedisStore {
-  const opened = new RedisStore({
-    url: server.url,
-    prefix: 'vigil:',
-    leaseMs,
-    timeoutMs: 2_000,
-    instanceId,
-    onError: (error) => errors.push(error),
-  });
-  cleanups.push(() => {
-    opened.close();
-    return opened.released;
-  });
-  return opened;
-}
-
-const eventOf = (seq: number) =>
-  ({ seq, type: 'watch.resumed', at: seq, data: { suppressed: 0, pausedMs: 0, message: `${seq}` } }) as never;
-
-function putOpen(target: RedisStore, sessionId: string): void {
-  target.putSession({
-    sessionId,
-    state: 'open',
-    openedAt: 1,
-    closedAt: null,
-    closeReason: null,
-    approvalVersion: 0,
-  });
+  return fixture.store(server, instanceId, errors, { leaseMs });
 }
 
 describe('RedisStore', () => {
@@ -215,7 +189,7 @@ describe('a vigil on Redis', () => {
     await vigil.sessions.open(sessionId, { deliver: inbox.deliver });
     const { processId } = vigil.processes.spawn({ sessionId, command: 'exit 3' });
     await inbox.of(processId, 'completion');
-    expect(await redis.get(keys.lease(sessionId))).toMatch(/^one \d+$/);
+    expect(await redis.get(keys.lease(sessionId))).toMatch(/^one\/[0-9a-f]+ \d+$/);
     expect(vigil.cluster?.instanceId).toBe('one');
     vigil.cluster!.advertise({ url: 'http://127.0.0.1:7010' });
     expect(JSON.parse((await redis.hget(keys.instances, 'one'))!)).toMatchObject({
@@ -300,6 +274,6 @@ describe('a vigil on Redis', () => {
     expect(sessionId).toBe(taken);
     // The other one is still its own.
     expect(one.sessions.get(kept).state).toBe('open');
-    expect(await redis.get(keys.lease(kept))).toMatch(/^one \d+$/);
+    expect(await redis.get(keys.lease(kept))).toMatch(/^one\/[0-9a-f]+ \d+$/);
   });
 });

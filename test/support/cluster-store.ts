@@ -34,7 +34,7 @@ export async function storeWriter(url: string): Promise<StoreWriter> {
           firstSeq: 1,
           owner,
         })
-        .set(keys.lease(sessionId), `${owner} 1`, 'PX', 60_000)
+        .set(keys.lease(sessionId), `${owner}/test 1`, 'PX', 60_000)
         .sadd(keys.sessions, sessionId)
         .exec();
     },

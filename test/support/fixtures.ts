@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, watch } from 'node:fs';
 import {
@@ -139,4 +140,25 @@ export async function outputContains(vigil: Vigil, processId: string, needle: st
     off();
     watcher.close();
   }
+}
+
+/**
+ * Runs `script` (an ES module) in a Node process of its own, from `test/` (so `@vigil/*` resolve);
+ * resolves with its exit code and stdout, or SIGKILLs it after 20 s.
+ */
+export async function runNodeScript(
+  script: string,
+): Promise<{ code: number | null; signal: string | null; out: string }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: new URL('..', import.meta.url),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(watchdog);
+  return { code, signal, out: out.trim() };
 }

@@ -7,6 +7,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { VigilError } from '@vigil/core';
+import { RedisStore, type RedisStoreOptions } from '@vigil/core/redis';
 import { Redis } from 'ioredis';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -118,6 +120,22 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** A test event of seq `seq` (what a store journals). */
+export const eventOf = (seq: number) =>
+  ({ seq, type: 'watch.resumed', at: seq, data: { suppressed: 0, pausedMs: 0, message: `${seq}` } }) as never;
+
+/** Journals `sessionId` as open on `target` (not committed yet). */
+export function putOpen(target: RedisStore, sessionId: string): void {
+  target.putSession({
+    sessionId,
+    state: 'open',
+    openedAt: 1,
+    closedAt: null,
+    closeReason: null,
+    approvalVersion: 0,
+  });
+}
+
 /**
  * Starts servers and clients for one test, each stopped by a function pushed on `cleanups` (the
  * test file runs them, last first, after each test).
@@ -128,6 +146,28 @@ export function redisFixture(cleanups: (() => unknown)[]) {
       const server = await startRedis(options);
       cleanups.push(() => server[Symbol.asyncDispose]());
       return server;
+    },
+    /** A `RedisStore` of `instanceId` on `server` (prefix `vigil:`), closed after the test; its errors go to `errors`. */
+    store(
+      server: RedisServer,
+      instanceId: string,
+      errors: VigilError[],
+      options: Partial<Omit<RedisStoreOptions, 'url' | 'instanceId' | 'onError'>> = {},
+    ): RedisStore {
+      const opened = new RedisStore({
+        url: server.url,
+        prefix: 'vigil:',
+        leaseMs: 10_000,
+        timeoutMs: 2_000,
+        instanceId,
+        onError: (error) => errors.push(error),
+        ...options,
+      });
+      cleanups.push(() => {
+        opened.close();
+        return opened.released;
+      });
+      return opened;
     },
     /** A client for the test's own checks. */
     client(server: RedisServer): Redis {

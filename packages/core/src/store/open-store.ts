@@ -15,7 +15,16 @@ export function openStore(config: VigilConfig, onError: (error: VigilError) => v
   if (store.kind === 'redis') {
     const { url, prefix, leaseMs, timeoutMs } = store;
     const instanceId = instanceIdOf(store.instanceId, config.stateDir);
-    return new RedisStore({ url, prefix, leaseMs, timeoutMs, instanceId, onError });
+    const { stateDir } = config;
+    return new RedisStore({
+      url,
+      prefix,
+      leaseMs,
+      timeoutMs,
+      instanceId,
+      onError,
+      ...(stateDir === undefined ? {} : { stateDir }),
+    });
   }
   if (config.stateDir === undefined) return new MemoryStore();
   const { synchronous, maxBytes } = config.journal;

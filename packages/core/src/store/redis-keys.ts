@@ -14,7 +14,7 @@ export function redisKeys(prefix: string) {
     sessions: `${prefix}sessions`,
     /** Hash: the SessionRecord's fields, `lastSeq`, `firstSeq`, `owner`. */
     session,
-    /** String `"<instanceId> <token>"`, PX = leaseMs. */
+    /** String `"<instanceId>/<nonce> <token>"` (nonce: per process start), PX = leaseMs; see `leaseHolder`. */
     lease: (sessionId: string) => `${session(sessionId)}:lease`,
     /** Integer: INCR on every acquisition gives the fencing token. */
     fence: (sessionId: string) => `${session(sessionId)}:fence`,
@@ -29,6 +29,12 @@ export function redisKeys(prefix: string) {
     /** Hash: processId → JSON `{ instanceId, record }`. */
     processes: (sessionId: string) => `${session(sessionId)}:processes`,
   };
+}
+
+/** The instance id a lease value names (`"<instanceId>/<nonce> <token>"`); undefined for none. */
+export function leaseHolder(lease: string | null | undefined): string | undefined {
+  if (lease === null || lease === undefined) return undefined;
+  return /^[^/ ]*/.exec(lease)![0];
 }
 
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -11,6 +11,13 @@ export interface RedisWorkerData {
   readonly leaseMs: number;
   readonly timeoutMs: number;
   readonly instanceId: string;
+  /** Random per start: leases name `<instanceId>/<nonce>`, so another live process with the same id is told apart. */
+  readonly nonce: string;
+  /**
+   * The holder (`<instanceId>/<nonce>`) that last ran on this instance's stateDir ('' for none):
+   * dead, since this process holds the stateDir's lock, so its leases are taken back at once.
+   */
+  readonly previous: string;
   /** The instance's entry in `P instances` (without url until `vigil serve` sets it). */
   readonly instance: Readonly<Record<string, unknown>>;
 }
@@ -25,6 +32,7 @@ export type RedisRequest =
   | { readonly id: number; readonly op: 'connect' }
   | { readonly id: number; readonly op: 'restore' }
   | { readonly id: number; readonly op: 'claim'; readonly sessionId: string }
+  | { readonly id: number; readonly op: 'release'; readonly sessionId: string }
   | {
       readonly id: number;
       readonly op: 'commit';
@@ -64,4 +72,9 @@ export interface SessionTaken {
   readonly taken: RestoredSession;
 }
 
-export type RedisMessage = RedisReply | LeasesLost | SessionTaken;
+/** Pushed by the worker after each failover scan that ran (see `RedisStore#onScanned`). */
+export interface ScanDone {
+  readonly scanned: true;
+}
+
+export type RedisMessage = RedisReply | LeasesLost | SessionTaken | ScanDone;

@@ -2,10 +2,39 @@
 // the prefix as in `redis-keys.ts` (so one Redis server, not Redis Cluster: a commit touches many
 // sessions' keys). A script validates first and writes after: a Lua error does not roll back.
 
-/** Shared by the scripts: the session's lease is `"<me> <token>"`, or lapsed with nobody taking it since. */
+/** How many arguments follow each op letter of a commit group (see `COMMIT`). */
+export const OP_ARITY: Readonly<Record<string, number>> = {
+  S: 1,
+  E: 2,
+  T: 1,
+  N: 2,
+  D: 2,
+  W: 1,
+  A: 2,
+  R: 3,
+  P: 2,
+  X: 1,
+  Z: 0,
+};
+
+/** The op letters of a commit group's arguments, in order. */
+export function opLetters(ops: readonly string[]): string[] {
+  const letters: string[] = [];
+  for (let j = 0; j < ops.length; j += 1 + (OP_ARITY[ops[j]!] ?? 0)) letters.push(ops[j]!);
+  return letters;
+}
+
+const LUA_ARITY = `{ ${Object.entries(OP_ARITY)
+  .map(([op, n]) => `${op} = ${n}`)
+  .join(', ')} }`;
+
+/**
+ * Shared by the scripts: the session's lease is `"<holder> <token>"` (holder = `<instanceId>/<nonce>`,
+ * one process), or lapsed with nobody taking it since.
+ */
 const HOLDS = `
-local function holds(key, me, token, leaseMs)
-  local mine = me .. ' ' .. token
+local function holds(key, holder, token, leaseMs)
+  local mine = holder .. ' ' .. token
   local lease = redis.call('GET', key .. ':lease')
   if lease == mine then return true end
   -- Expired while Redis or this instance was away, and nobody acquired it since: still ours.
@@ -18,25 +47,34 @@ end
 `;
 
 /**
- * A commit: ARGV = prefix, instanceId, batchId, leaseMs, groupCount, then per session group
+ * A commit: ARGV = prefix, holder (`<instanceId>/<nonce>`), batchId (`<process>:<n>`, n rising), leaseMs, groupCount, then per session group
  * sessionId, token, n and n op arguments. Ops (letter and arguments):
  * S record-json | E seq json | T firstSeq | N id json | D id seq | W id | A id view-json |
  * R id outcome decision | P id record-json | X processId | Z.
- * Returns per group `sessionId, status`: `ok`, `applied` (this batch was applied before: its reply
- * was lost), `fenced` (the lease is not ours) or `gap:<lastSeq>:<seq>` (an event out of seq order).
+ * Returns per group `sessionId, status`: `ok`, `applied` (this batch, or a later one of the same
+ * process, was applied before: its reply was lost), `fenced` (the lease is not ours) or `gap:<lastSeq>:<seq>` (an event out of seq order).
  */
 export const COMMIT = `${HOLDS}
-local prefix, me, batch, leaseMs = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local ARITY = { S = 1, E = 2, T = 1, N = 2, D = 2, W = 1, A = 2, R = 3, P = 2, X = 1, Z = 0 }
+local prefix, holder, batch, leaseMs = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local me = string.match(holder, '^[^/]*')
+-- A batch id is '<process>:<n>', n rising: a copy of this batch or of an older one was applied.
+local process, number = string.match(batch, '^(.*):(%d+)$')
+local function applied(key)
+  local last = redis.call('HGET', key, 'batch')
+  if not last then return false end
+  local lastProcess, lastNumber = string.match(last, '^(.*):(%d+)$')
+  return lastProcess == process and tonumber(lastNumber) >= tonumber(number)
+end
+local ARITY = ${LUA_ARITY}
 local groups, out, i = {}, {}, 6
 for g = 1, tonumber(ARGV[5]) do
   local sid, token, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local group = { sid = sid, key = prefix .. 's:' .. sid, first = i + 3, last = i + 2 + n }
   i = group.last + 1
   local status = 'ok'
-  if not holds(group.key, me, token, leaseMs) then
+  if not holds(group.key, holder, token, leaseMs) then
     status = 'fenced'
-  elseif redis.call('HGET', group.key, 'batch') == batch then
+  elseif applied(group.key) then
     status = 'applied'
   else
     local expected = tonumber(redis.call('HGET', group.key, 'lastSeq') or '0')
@@ -142,18 +180,33 @@ return out
 `;
 
 /**
- * Takes a session's lease: ARGV = prefix, instanceId, sessionId, leaseMs. Returns
- * `owned, <owner>, <owner's instance JSON or ''>` when another instance holds it, else
+ * Takes a session's lease: ARGV = prefix, holder (`<instanceId>/<nonce>`), sessionId, leaseMs,
+ * mode, previous. A lease held by another holder is respected, even one of this instance id (a
+ * second live process with the same id), except `previous`: the holder that last ran on this
+ * instance's stateDir, dead since this process holds the stateDir's lock. Mode `scan` (the
+ * failover scan) takes only a session without a lease whose recorded owner is not alive either (a
+ * Redis outage expired the leases of live owners: they renew them when it returns). Returns
+ * `owned, <owner id>, <owner's instance JSON or ''>` when it is not free, else
  * `ok, <token>, <state or ''>`. What a closed session left (its owner died before forgetting it) goes.
  */
 export const CLAIM = `
-local prefix, me, sid, leaseMs = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local prefix, holder, sid, leaseMs = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local mode, previous = ARGV[5], ARGV[6]
+local me = string.match(holder, '^[^/]*')
 local key = prefix .. 's:' .. sid
+local function owned(owner)
+  return { 'owned', owner, redis.call('HGET', prefix .. 'instances', owner) or '' }
+end
 local lease = redis.call('GET', key .. ':lease')
 if lease then
   local owner = string.match(lease, '^(%S+) ')
-  if owner ~= me then
-    return { 'owned', owner, redis.call('HGET', prefix .. 'instances', owner) or '' }
+  if owner ~= holder and owner ~= previous then return owned(string.match(owner, '^[^/]*')) end
+end
+if mode == 'scan' then
+  if lease then return owned(string.match(lease, '^[^/ ]*')) end
+  local recorded = redis.call('HGET', key, 'owner')
+  if recorded and recorded ~= me and redis.call('EXISTS', prefix .. 'instance:' .. recorded) == 1 then
+    return owned(recorded)
   end
 end
 local state = redis.call('HGET', key, 'state') or ''
@@ -163,37 +216,39 @@ if state == 'closed' then
   state = ''
 end
 local token = redis.call('INCR', key .. ':fence')
-redis.call('SET', key .. ':lease', me .. ' ' .. token, 'PX', leaseMs)
+redis.call('SET', key .. ':lease', holder .. ' ' .. token, 'PX', leaseMs)
 if state ~= '' then redis.call('HSET', key, 'owner', me) end
 return { 'ok', tostring(token), state }
 `;
 
 /**
- * Renews this instance and every lease it holds: ARGV = prefix, instanceId, leaseMs, instance JSON,
- * then sessionId, token pairs. Returns the sessions whose lease another instance took.
+ * Renews this instance and every lease it holds: ARGV = prefix, holder, leaseMs, instance JSON,
+ * then sessionId, token pairs. Returns the sessions whose lease another holder took.
  */
 export const RENEW = `${HOLDS}
-local prefix, me, leaseMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local prefix, holder, leaseMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local me = string.match(holder, '^[^/]*')
 redis.call('SET', prefix .. 'instance:' .. me, ARGV[4], 'PX', leaseMs)
 redis.call('HSET', prefix .. 'instances', me, ARGV[4])
 local lost = {}
 for i = 5, #ARGV, 2 do
   local key = prefix .. 's:' .. ARGV[i]
-  if holds(key, me, ARGV[i + 1], leaseMs) then redis.call('PEXPIRE', key .. ':lease', leaseMs)
+  if holds(key, holder, ARGV[i + 1], leaseMs) then redis.call('PEXPIRE', key .. ':lease', leaseMs)
   else lost[#lost + 1] = ARGV[i] end
 end
 return lost
 `;
 
 /**
- * Gives up leases: ARGV = prefix, instanceId, leaving (`1`: the instance closes, its presence goes
+ * Gives up leases: ARGV = prefix, holder, leaving (`1`: the instance closes, its presence goes
  * too), then sessionId, token pairs. A lease another instance took is left alone.
  */
 export const RELEASE = `
-local prefix, me = ARGV[1], ARGV[2]
+local prefix, holder = ARGV[1], ARGV[2]
+local me = string.match(holder, '^[^/]*')
 for i = 4, #ARGV, 2 do
   local key = prefix .. 's:' .. ARGV[i] .. ':lease'
-  if redis.call('GET', key) == me .. ' ' .. ARGV[i + 1] then redis.call('DEL', key) end
+  if redis.call('GET', key) == holder .. ' ' .. ARGV[i + 1] then redis.call('DEL', key) end
 end
 if ARGV[3] == '1' then
   redis.call('DEL', prefix .. 'instance:' .. me)

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
@@ -15,6 +16,7 @@ import type {
   RedisWorkerData,
   WireError,
 } from './redis-protocol.js';
+import { lockStateDir, type StateLock } from './state-lock.js';
 import type { JournalStore, NotificationState, RestoredSession, SessionRecord } from './store.js';
 
 export interface RedisStoreOptions {
@@ -24,6 +26,11 @@ export interface RedisStoreOptions {
   /** A synchronous call (`commitNow`, a claim, the connection at start) fails past this. */
   readonly timeoutMs: number;
   readonly instanceId: string;
+  /**
+   * The instance's stateDir, held with a lock while the store is open (a second vigil on it fails
+   * with `ERR_STATE_LOCKED`); the leases of the process that ran on it before are taken back at once.
+   */
+  readonly stateDir?: string;
   /** A batch that failed to commit (Redis away): it is kept and committed again later. */
   readonly onError: (error: VigilError) => void;
 }
@@ -77,6 +84,10 @@ export class RedisStore implements JournalStore {
   #lastError: VigilError | undefined;
   #fenced: (sessionId: string) => void = () => undefined;
   #taken: (session: RestoredSession) => void = () => undefined;
+  #scanned: () => void = () => undefined;
+  readonly #lock: StateLock | undefined;
+  /** Set once the worker thread ended while the store was open: every call fails with it. */
+  #gone: VigilError | undefined;
   /** Sessions the failover scan took, until `#taken` hears of them. */
   readonly #takenOver = new Map<string, RestoredSession>();
   /** This instance's entry in `P instances`. */
@@ -98,6 +109,11 @@ export class RedisStore implements JournalStore {
     this.#onError = options.onError;
     const signal = new SharedArrayBuffer(4);
     this.#signal = new Int32Array(signal);
+    const nonce = randomBytes(6).toString('hex');
+    this.#lock =
+      options.stateDir === undefined
+        ? undefined
+        : lockStateDir(options.stateDir, `${this.instanceId}/${nonce}`);
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     this.#instance = { pid: process.pid, hostname: hostname(), startedAt: Date.now() };
@@ -109,15 +125,19 @@ export class RedisStore implements JournalStore {
       leaseMs: options.leaseMs,
       timeoutMs: options.timeoutMs,
       instanceId: options.instanceId,
+      nonce,
+      previous: this.#lock?.previous ?? '',
       instance: this.#instance,
     };
-    this.#worker = new Worker(workerUrl(), { workerData, transferList: [port2] });
+    // Not the main thread's flags: under `node -e` they would make the thread run that script instead.
+    this.#worker = new Worker(workerUrl(), { workerData, transferList: [port2], execArgv: [] });
     this.#worker.unref();
     this.#worker.on('error', (error) =>
       this.#onError(
         new VigilError('ERR_INTERNAL', `the Redis store's thread failed: ${error.message}`, { cause: error }),
       ),
     );
+    this.#worker.on('exit', () => this.#workerGone());
     port1.on('message', (message: RedisMessage) => this.#dispatch(message));
     port1.unref();
     try {
@@ -146,6 +166,11 @@ export class RedisStore implements JournalStore {
     this.#taken = listener;
   }
 
+  /** `listener` runs after each failover scan (once `restore` ran, every `leaseMs / 2`, not within leaseMs of a reconnection). */
+  onScanned(listener: () => void): void {
+    this.#scanned = listener;
+  }
+
   /** Sets what other instances read of this one (`vigil serve` sets its HTTP API's url). */
   advertise(info: { readonly url?: string }): void {
     this.#instance = { ...this.#instance, ...info };
@@ -166,7 +191,16 @@ export class RedisStore implements JournalStore {
   claim(sessionId: string): RestoredSession | undefined {
     // A delete of an earlier session of this id goes first: the claim must not find its remains.
     this.commitNow();
-    const reply = this.#call({ id: this.#nextId++, op: 'claim', sessionId });
+    const heldBefore = this.#held.has(sessionId);
+    let reply: RedisReply;
+    try {
+      reply = this.#call({ id: this.#nextId++, op: 'claim', sessionId });
+    } catch (error) {
+      // Its answer did not come in time: the lease the worker may have taken goes back (or the
+      // session is served here with no one knowing), after the claim in the worker's order.
+      if (!heldBefore && (error as VigilError).code !== 'ERR_SESSION_OWNED') this.#release(sessionId);
+      throw error;
+    }
     this.#held.add(sessionId);
     // The failover scan took it just before: it is this claim's (its notice is not handed out).
     const taken = this.#takenOver.get(sessionId);
@@ -224,6 +258,8 @@ export class RedisStore implements JournalStore {
   }
 
   afterCommit(callback: () => void): void {
+    // The thread ended: nothing is committed any more, so nothing waiting for a commit runs.
+    if (this.#gone !== undefined) return;
     const idle =
       this.#queued.size === 0 &&
       this.#callbacks.length === 0 &&
@@ -237,6 +273,7 @@ export class RedisStore implements JournalStore {
   }
 
   commitNow(): void {
+    if (this.#gone !== undefined) throw this.#gone;
     this.#cancelScheduled();
     if (this.#inFlight !== undefined) this.#pump(() => this.#inFlight === undefined, this.#timeoutMs);
     // A batch that failed goes first, alone; then what was queued behind it.
@@ -265,7 +302,8 @@ export class RedisStore implements JournalStore {
   close(): void {
     if (this.#closed) return;
     try {
-      this.commitNow();
+      // After the thread ended there is nothing to commit with (that was reported).
+      if (this.#gone === undefined) this.commitNow();
     } catch (error) {
       this.#onError(error as VigilError);
     }
@@ -282,8 +320,45 @@ export class RedisStore implements JournalStore {
   }
 
   #end(): void {
+    this.#closed = true;
     this.#port.close();
     this.#released = this.#worker.terminate();
+    this.#lock?.release();
+  }
+
+  #release(sessionId: string): void {
+    if (this.#gone !== undefined) return;
+    const id = this.#nextId++;
+    this.#waiting.set(id, () => undefined);
+    this.#post({ id, op: 'release', sessionId });
+  }
+
+  /**
+   * The worker thread ended while the store was open (it crashed): nothing can be written any
+   * more. Whoever waits fails with `ERR_STORE_UNAVAILABLE`, every held session is fenced (its
+   * lease lapses: another instance takes it over), and every later call fails at once.
+   */
+  #workerGone(): void {
+    if (this.#closed || this.#gone !== undefined) return;
+    this.#gone = new VigilError(
+      'ERR_STORE_UNAVAILABLE',
+      `the connection to Redis at ${this.url} is gone: the Redis store's thread ended`,
+      { details: { url: this.url } },
+    );
+    const error: WireError = {
+      code: 'ERR_STORE_UNAVAILABLE',
+      message: this.#gone.message,
+      details: { url: this.url },
+    };
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const [id, settle] of waiting) settle({ id, error });
+    this.#cancelScheduled();
+    this.#failed = undefined;
+    this.#queued.clear();
+    this.#callbacks = [];
+    for (const sessionId of [...this.#held]) this.#lose(sessionId);
+    this.#onError(this.#gone);
   }
 
   #queue(sessionId: string, ...ops: string[]): void {
@@ -362,7 +437,7 @@ export class RedisStore implements JournalStore {
   }
 
   #schedule(): void {
-    if (this.#closed || this.#frozen) return;
+    if (this.#closed || this.#frozen || this.#gone !== undefined) return;
     this.#scheduled ??= setImmediate(() => this.#flush());
   }
 
@@ -381,12 +456,17 @@ export class RedisStore implements JournalStore {
   }
 
   #post(request: RedisRequest): void {
+    if (this.#gone !== undefined) throw this.#gone;
     this.#port.postMessage(request);
   }
 
   #dispatch(message: RedisMessage): void {
     if ('lost' in message) {
       for (const sessionId of message.lost) this.#lose(sessionId);
+      return;
+    }
+    if ('scanned' in message) {
+      this.#scanned();
       return;
     }
     if ('taken' in message) {

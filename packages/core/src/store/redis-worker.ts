@@ -17,7 +17,7 @@ import type {
   RefusedGroup,
   WireError,
 } from './redis-protocol.js';
-import { CLAIM, COMMIT, RELEASE, RENEW } from './redis-scripts.js';
+import { CLAIM, COMMIT, opLetters, RELEASE, RENEW } from './redis-scripts.js';
 import type { RestoredSession, SessionRecord } from './store.js';
 
 interface VigilRedis extends Redis {
@@ -27,8 +27,13 @@ interface VigilRedis extends Redis {
   vigilRelease(...args: (string | number)[]): Promise<number>;
 }
 
+/** The longest wait between two reconnection attempts. */
+const RECONNECT_MAX_MS = 2_000;
+
 const data = workerData as RedisWorkerData;
-const { port, prefix, leaseMs, timeoutMs, instanceId: me } = data;
+const { port, prefix, leaseMs, timeoutMs, instanceId: me, previous } = data;
+/** What this process's leases name: its instance id and a nonce of this start (another live process with the same id is not this one). */
+const holder = `${me}/${data.nonce}`;
 const signal = new Int32Array(data.signal);
 const keys = redisKeys(prefix);
 const shownUrl = displayUrl(data.url);
@@ -42,10 +47,17 @@ const redis = new Redis(data.url, {
   autoResendUnfulfilledCommands: false,
   connectTimeout: timeoutMs,
   commandTimeout: timeoutMs,
-  retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+  retryStrategy: (attempt) => Math.min(attempt * 100, RECONNECT_MAX_MS),
 }) as VigilRedis;
 // Failures reach the caller of each command; the client's own reports would only repeat them.
 redis.on('error', () => undefined);
+/** When the connection was last (re)established: no takeover scan before leaseMs after it. */
+let readyAt = Number.POSITIVE_INFINITY;
+redis.on('ready', () => {
+  readyAt = performance.now();
+  // Back from an outage: the leases that expired meanwhile are taken back before anyone scans.
+  if (renewal !== undefined) renew().catch(() => undefined);
+});
 redis.defineCommand('vigilCommit', { numberOfKeys: 0, lua: COMMIT });
 redis.defineCommand('vigilClaim', { numberOfKeys: 0, lua: CLAIM });
 redis.defineCommand('vigilRenew', { numberOfKeys: 0, lua: RENEW });
@@ -94,25 +106,33 @@ async function connect(): Promise<void> {
 }
 
 async function renew(): Promise<void> {
-  const pairs = [...held].flat();
-  const lost = await redis.vigilRenew(prefix, me, leaseMs, instance, ...pairs);
-  const gone = lost.filter((sessionId) => held.delete(sessionId));
+  const sent = new Map(held);
+  const lost = await redis.vigilRenew(prefix, holder, leaseMs, instance, ...[...sent].flat());
+  // A session released or claimed again meanwhile has another token: this answer is not about it.
+  const gone = lost.filter(
+    (sessionId) => held.get(sessionId) === sent.get(sessionId) && held.delete(sessionId),
+  );
   if (gone.length > 0) post({ lost: gone });
 }
 
 /** Claims run one at a time, so that the takeover scan and an open of the same session never both restore it. */
 let claiming: Promise<unknown> = Promise.resolve();
 
-function claim(sessionId: string): Promise<RestoredSession | null> {
-  const next = claiming.then(() => claimNow(sessionId));
+function serially<T>(work: () => Promise<T>): Promise<T> {
+  const next = claiming.then(work);
   claiming = next.catch(() => undefined);
   return next;
 }
 
-async function claimNow(sessionId: string): Promise<RestoredSession | null> {
-  // Taken already (by the takeover scan, which told the main thread): nothing more to restore.
-  if (held.has(sessionId)) return null;
-  const [status, value, extra] = await redis.vigilClaim(prefix, me, sessionId, leaseMs);
+/** `scan`: for the failover scan, which takes only sessions whose owner is gone. */
+function claim(sessionId: string, mode: 'open' | 'scan' = 'open'): Promise<RestoredSession | null> {
+  return serially(() => claimNow(sessionId, mode));
+}
+
+async function claimNow(sessionId: string, mode: 'open' | 'scan'): Promise<RestoredSession | null> {
+  // Held already (a claim whose answer the main thread gave up on, or the takeover scan's): as it is now.
+  if (held.has(sessionId)) return readOrRelease(sessionId);
+  const [status, value, extra] = await redis.vigilClaim(prefix, holder, sessionId, leaseMs, mode, previous);
   if (status === 'owned') {
     const owner = value!;
     const url = ownerUrl(extra ?? '');
@@ -124,7 +144,17 @@ async function claimNow(sessionId: string): Promise<RestoredSession | null> {
   }
   held.set(sessionId, value!);
   // A session a gone instance left open: it continues here.
-  return extra === '' || extra === undefined ? null : read(sessionId);
+  return extra === '' || extra === undefined ? null : readOrRelease(sessionId);
+}
+
+/** The session as Redis has it; when that cannot be read, its lease goes back (nobody would serve it). */
+async function readOrRelease(sessionId: string): Promise<RestoredSession | null> {
+  try {
+    return await read(sessionId);
+  } catch (error) {
+    await release(sessionId);
+    throw error;
+  }
 }
 
 function ownerUrl(json: string): string | undefined {
@@ -138,13 +168,16 @@ function ownerUrl(json: string): string | undefined {
 
 /**
  * Failover: every leaseMs / 2, the open sessions nobody holds a lease of (their instance is gone)
- * are taken, one at a time, and sent to the main thread to continue here.
+ * are taken, one at a time, and sent to the main thread to continue here. Not within leaseMs (plus
+ * a reconnection's delay) of a (re)connection: after a Redis outage every lease has expired, and
+ * the live owners take theirs back first.
  */
 async function takeOver(): Promise<void> {
+  if (performance.now() - readyAt < leaseMs + RECONNECT_MAX_MS) return;
   for (const sessionId of await redis.smembers(keys.sessions)) {
     if (held.has(sessionId) || (await redis.exists(keys.lease(sessionId))) === 1) continue;
     try {
-      const taken = await claim(sessionId);
+      const taken = await claim(sessionId, 'scan');
       if (taken !== null) post({ taken });
       // Closed meanwhile: the lease goes back.
       else if (held.has(sessionId)) await release(sessionId);
@@ -153,12 +186,14 @@ async function takeOver(): Promise<void> {
       if ((error as WireError).code !== 'ERR_SESSION_OWNED') throw error;
     }
   }
+  post({ scanned: true });
 }
 
 async function release(sessionId: string): Promise<void> {
   const token = held.get(sessionId);
   held.delete(sessionId);
-  if (token !== undefined) await redis.vigilRelease(prefix, me, 0, sessionId, token).catch(() => undefined);
+  if (token !== undefined)
+    await redis.vigilRelease(prefix, holder, 0, sessionId, token).catch(() => undefined);
 }
 
 /** Every open session whose lease this instance can take, with what it needs to continue. */
@@ -252,7 +287,7 @@ interface StoredApproval {
 
 async function commit(batchId: string, groups: readonly CommitGroup[]): Promise<RefusedGroup[]> {
   const refused: RefusedGroup[] = [];
-  const args: (string | number)[] = [prefix, me, batchId, leaseMs, 0];
+  const args: (string | number)[] = [prefix, holder, batchId, leaseMs, 0];
   let count = 0;
   for (const { sessionId, ops } of groups) {
     const token = held.get(sessionId);
@@ -274,7 +309,7 @@ async function commit(batchId: string, groups: readonly CommitGroup[]): Promise<
     if (status !== 'ok' && status !== 'applied') refused.push({ sessionId, status });
   }
   // A deleted session's lease went with it.
-  for (const { sessionId, ops } of groups) if (ops.includes('Z')) held.delete(sessionId);
+  for (const { sessionId, ops } of groups) if (opLetters(ops).includes('Z')) held.delete(sessionId);
   return refused;
 }
 
@@ -282,7 +317,7 @@ async function close(): Promise<void> {
   clearInterval(renewal);
   clearInterval(scan);
   try {
-    if (redis.status === 'ready') await redis.vigilRelease(prefix, me, 1, ...[...held].flat());
+    if (redis.status === 'ready') await redis.vigilRelease(prefix, holder, 1, ...[...held].flat());
   } finally {
     held.clear();
     redis.disconnect();
@@ -310,6 +345,10 @@ async function handle(request: RedisRequest): Promise<RedisMessage> {
     }
     case 'claim':
       return { id, claimed: await claim(request.sessionId) };
+    case 'release':
+      // After the claims before it: a claim the main thread gave up on gives its lease back.
+      await serially(() => release(request.sessionId));
+      return { id, ok: true };
     case 'commit':
       return { id, refused: await commit(request.batchId, request.groups) };
     case 'advertise':

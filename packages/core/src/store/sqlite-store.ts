@@ -447,7 +447,7 @@ interface SessionRow {
 }
 
 /** Opens (or creates, private to the user) the database file. */
-function open(path: string, stateDir: string): SqlDatabase {
+export function open(path: string, stateDir: string): SqlDatabase {
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     closeSync(openSync(path, 'a', 0o600));
@@ -461,7 +461,7 @@ function open(path: string, stateDir: string): SqlDatabase {
  * Takes the database for this process alone: `locking_mode = EXCLUSIVE` keeps the lock from the
  * first write until the connection closes (or the process dies, when the kernel drops it).
  */
-function lock(db: SqlDatabase, path: string, ownerFile: string): void {
+export function lock(db: SqlDatabase, path: string, ownerFile: string): void {
   try {
     db.exec('PRAGMA locking_mode = EXCLUSIVE');
     db.exec('PRAGMA journal_mode = WAL');

@@ -6,7 +6,7 @@ import {
   type SessionState,
   VigilError,
 } from '@vigil/core';
-import type { RedisKeys } from '@vigil/core/redis';
+import { leaseHolder, type RedisKeys } from '@vigil/core/redis';
 import type { Redis } from 'ioredis';
 import { processInfoOf, type StoredProcess } from './process-record-info.js';
 import { execAll, guarded } from './redis-errors.js';
@@ -132,7 +132,7 @@ export class RemoteSessions {
     const [lease, [recorded, state]] = (await this.#exec(
       this.#redis.multi().get(keys.lease(sessionId)).hmget(keys.session(sessionId), 'owner', 'state'),
     )) as [string | null, (string | null)[]];
-    const holder = lease?.split(' ')[0];
+    const holder = leaseHolder(lease);
     const instanceId = holder ?? recorded;
     if (instanceId === null || instanceId === undefined) return undefined;
     const [entry, live] = (await this.#exec(
