@@ -15,7 +15,7 @@
  * C is SIGKILLed; the time is from the kill until D prints the first notification it delivers for
  * the session (the command's completion, ended `lost`: it ran on the instance that is gone). D
  * finds the session once C's lease expired (up to L after C's last renewal) and its scan runs
- * (every L/2).
+ * (every L/2), measured once D has run for L + 2 s (it does not scan before: see the README).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -109,6 +109,9 @@ async function failoverOn(redisUrl, dir, leaseMs, children) {
   const heir = await serve(`bench-heir-${leaseMs}`);
   const sessionId = `failover-${leaseMs}`;
   await call(owner.url, 'POST', '/v1/sessions', { sessionId });
+  // An instance scans for orphaned sessions only from leaseMs + 2 s after it connected (live owners
+  // renew first after an outage): measure the steady state, not a start.
+  await new Promise((resolve) => setTimeout(resolve, leaseMs + 2_000));
   // Marked, to be found and ended afterwards (its pid may not be known yet when the spawn answers).
   const marker = `vigil-bench-failover-${process.pid}-${leaseMs}`;
   await call(owner.url, 'POST', `/v1/sessions/${sessionId}/processes`, { command: `sleep 600 # ${marker}` });
