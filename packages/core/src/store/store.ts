@@ -79,10 +79,18 @@ export interface JournalStore {
   deleteProcess(sessionId: string, processId: string): void;
   /** Drops everything of a session (it closed and was forgotten). */
   deleteSession(sessionId: string): void;
-  /** Runs `callback` once every write queued before this call is committed (at once for memory). */
-  afterCommit(callback: () => void): void;
-  /** Commits every queued write now. Throws the store's error (`ERR_JOURNAL`, `ERR_JOURNAL_FULL`). */
-  commitNow(): void;
+  /**
+   * Runs `callback` once every write queued before this call is committed (at once for memory).
+   * `sessionId`: the session whose writes it makes visible. A shared store never runs it if that
+   * session's writes were refused (another instance owns it): the session is dropped (`onFenced`).
+   */
+  afterCommit(callback: () => void, sessionId?: string): void;
+  /**
+   * Commits every queued write now. Throws the store's error (`ERR_JOURNAL`, `ERR_JOURNAL_FULL`).
+   * `sessionId`: the caller's session; a shared store throws `ERR_SESSION_OWNED` (or `ERR_JOURNAL`
+   * when Redis refused them) if that session's writes were refused, now or before: it was dropped.
+   */
+  commitNow(sessionId?: string): void;
   /**
    * Commits what is queued, then drops every later write: the journal stays as it is now for the
    * next vigil (a restart-safe stop, whose sessions must not be journaled as closed). Idempotent.
