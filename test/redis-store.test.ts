@@ -457,12 +457,12 @@ describe('a vigil on Redis', () => {
       });
       const seen: string[] = [];
       const reading = new AbortController();
+      cleanups.push(() => reading.abort());
       const following = (async () => {
         for await (const event of one.tape.subscribe(sessionId, { signal: reading.signal })) {
           seen.push(event.type);
         }
-      })().catch(() => undefined);
-      cleanups.push(() => reading.abort());
+      })().catch((error: unknown) => error);
       // Another instance takes the lease, as after `one` paused past leaseMs; then the match comes.
       const token = await redis.incr(keys.fence(sessionId));
       await redis.set(keys.lease(sessionId), `two ${token}`, 'PX', 60_000);
@@ -478,8 +478,13 @@ describe('a vigil on Redis', () => {
       expect(seen).toContain('process.started');
       expect(seen).not.toContain('watch.match');
       expect(inbox.calls.map(({ type }) => type)).not.toContain('watch_match');
-      reading.abort();
-      await following;
+      // Its subscriber is told why nothing more comes, rather than left waiting (the owner is named
+      // when the commit found it, not when the lease's renewal did).
+      expect(await following).toMatchObject({
+        code: 'ERR_SESSION_OWNED',
+        details: { sessionId },
+      });
+      expect(seen).not.toContain('watch.match');
     },
   );
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { EventEmitter } from 'eventemitter3';
 import type { ApprovalChange } from '../approvals/approval-queue.js';
 import type { VigilConfig } from '../config.js';
-import { toVigilError } from '../errors.js';
+import { toVigilError, type VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { ProcessRecord } from '../process/process-record.js';
 import type { JournalStore, RestoredSession, SessionRecord } from '../store/store.js';
@@ -384,6 +384,14 @@ export class Journal {
 
   subscribe(options?: TapeSubscribeOptions) {
     return this.#tape.subscribe(options);
+  }
+
+  /**
+   * A shared store dropped the session (another instance owns it): what it records from now on is
+   * never committed, so never readable; readers waiting for more end with `why`.
+   */
+  drop(why: VigilError): void {
+    this.#tape.drop(why);
   }
 
   /**

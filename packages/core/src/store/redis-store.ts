@@ -87,7 +87,7 @@ export class RedisStore implements JournalStore {
   #failed: Batch | undefined;
   /** Why `#failed` failed. */
   #lastError: VigilError | undefined;
-  #fenced: (sessionId: string) => void = () => undefined;
+  #fenced: (sessionId: string, why: VigilError) => void = () => undefined;
   #taken: (session: RestoredSession) => void = () => undefined;
   /** Sessions the failover scan took, until `#taken` hears of them. */
   readonly #takenOver = new Map<string, RestoredSession>();
@@ -146,7 +146,7 @@ export class RedisStore implements JournalStore {
   }
 
   /** `listener` hears of each session another instance took from this one (its lease was lost). */
-  onFenced(listener: (sessionId: string) => void): void {
+  onFenced(listener: (sessionId: string, why: VigilError) => void): void {
     this.#fenced = listener;
   }
 
@@ -414,7 +414,7 @@ export class RedisStore implements JournalStore {
     // A lost lease is the session's news (`session:fenced`); a refusal is a fault of the journal.
     if (why.code !== 'ERR_SESSION_OWNED') this.#onError(why);
     // Never inside a synchronous call (a commit in progress): once the caller's code is done.
-    queueMicrotask(() => this.#fenced(sessionId));
+    queueMicrotask(() => this.#fenced(sessionId, why));
   }
 
   /** The session's lease is this instance's (again): its writes are sent. */

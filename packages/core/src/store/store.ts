@@ -1,4 +1,5 @@
 import type { ApprovalDecision, ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
+import type { VigilError } from '../errors.js';
 import type { Notification } from '../journal/notification.js';
 import type { TapeEvent } from '../journal/tape-events.js';
 import type { ProcessRecord } from '../process/process-record.js';
@@ -107,7 +108,7 @@ export interface JournalStore {
   /** Resolves once `close` released everything (a thread of the store's has ended). Absent: at once. */
   readonly released?: Promise<unknown>;
   /** A shared store: `listener` hears of each session another instance took from this one. */
-  onFenced?(listener: (sessionId: string) => void): void;
+  onFenced?(listener: (sessionId: string, why: VigilError) => void): void;
   /** A shared store: `listener` receives each session of a gone instance this one took over. */
   onTaken?(listener: (session: RestoredSession) => void): void;
 }
