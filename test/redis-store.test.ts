@@ -1,6 +1,9 @@
 // The Redis journal store (`store.kind: 'redis'`) against a real redis-server: what a restore
 // finds equals what was written, the tape's seq stays gapless and exact, a lease held by another
 // instance refuses the open, a stale holder's writes are fenced, and closing leaks nothing.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createVigil, type OpenSessionOptions, type Vigil, type VigilError } from '@vigil/core';
 import { RedisStore, redisKeys } from '@vigil/core/redis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -442,6 +445,29 @@ describe('a vigil on Redis', () => {
       expect(await redis.hkeys(keys.processes(sessionId))).toEqual([]);
       expect(await redis.get(keys.lease(sessionId))).toBe(`two ${token}`);
       expect(() => one.sessions.get(sessionId)).toThrow(/unknown session/);
+    },
+  );
+
+  raceIt(
+    "fails an approval's answer made after the lease was taken, and never runs its command",
+    async () => {
+      const { redis, keys, one, sessionId } = await oneSession('answer');
+      const dir = mkdtempSync(join(tmpdir(), 'vigil-fenced-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const ran = join(dir, 'ran');
+      one.processes.spawn({ sessionId, command: `touch ${ran}`, requireApproval: true });
+      const { approvalId } = one.approvals.snapshot(sessionId).head!;
+      const token = await redis.incr(keys.fence(sessionId));
+      await redis.set(keys.lease(sessionId), `two ${token}`, 'PX', 60_000);
+      const closed = nextEvent(one, 'session:closed', (info) => info.sessionId === sessionId);
+      expect(() => one.approvals.respond(sessionId, approvalId, 'approve')).toThrow(
+        expect.objectContaining({ code: 'ERR_SESSION_OWNED', details: { sessionId, owner: 'two' } }),
+      );
+      // Dropped here: the answer was never journaled, and the command never started.
+      await closed;
+      expect(existsSync(ran)).toBe(false);
+      const [stored] = Object.values(await redis.hgetall(keys.approvals(sessionId)));
+      expect(JSON.parse(stored!)).toMatchObject({ outcome: null, decision: null });
     },
   );
 
