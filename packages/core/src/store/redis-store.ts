@@ -145,7 +145,10 @@ export class RedisStore implements JournalStore {
     return this.#released;
   }
 
-  /** `listener` hears of each session another instance took from this one (its lease was lost). */
+  /**
+   * `listener` hears of each session this instance dropped, and why: another instance took it (its
+   * lease was lost: `ERR_SESSION_OWNED`), or Redis refused its writes (`ERR_JOURNAL`).
+   */
   onFenced(listener: (sessionId: string, why: VigilError) => void): void {
     this.#fenced = listener;
   }

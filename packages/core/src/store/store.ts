@@ -107,7 +107,10 @@ export interface JournalStore {
   claim?(sessionId: string): RestoredSession | undefined;
   /** Resolves once `close` released everything (a thread of the store's has ended). Absent: at once. */
   readonly released?: Promise<unknown>;
-  /** A shared store: `listener` hears of each session another instance took from this one. */
+  /**
+   * A shared store: `listener` hears of each session it dropped (another instance took it, or its
+   * writes were refused), and why.
+   */
   onFenced?(listener: (sessionId: string, why: VigilError) => void): void;
   /** A shared store: `listener` receives each session of a gone instance this one took over. */
   onTaken?(listener: (session: RestoredSession) => void): void;
