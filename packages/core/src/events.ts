@@ -18,8 +18,10 @@ export interface VigilEvents {
     { readonly notification: Notification; readonly error: VigilError; readonly attempt: number },
   ];
   /**
-   * With a store shared by several instances (Redis): another instance took this session's lease,
-   * so this one dropped it (its deliveries and poller stopped, its processes here killed).
+   * With a store shared by several instances (Redis): another instance took this session's lease
+   * (or Redis refused its writes: its tape there is not where this instance left it), so this one
+   * dropped it (its deliveries and poller stopped, its processes here killed, nothing it recorded
+   * since its last confirmed commit readable or delivered).
    */
   'session:fenced': [{ readonly sessionId: string }];
   /**

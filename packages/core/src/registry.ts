@@ -152,7 +152,7 @@ export class SessionRegistry {
       now,
       store,
     };
-    store.onFenced?.((sessionId) => this.#fenced(sessionId));
+    store.onFenced?.((sessionId, why) => this.#fenced(sessionId, why));
     store.onTaken?.((saved) => this.#takenOver(saved));
     this.#restore(store.restore());
     this.#reaper = this.#startReaper();
@@ -438,10 +438,12 @@ export class SessionRegistry {
    * it owns the session now. This instance drops it at once: no more deliveries, its poller
    * stopped, its processes here killed (the new owner marked them lost), and nothing of it written.
    */
-  #fenced(sessionId: string): void {
+  #fenced(sessionId: string, why: VigilError): void {
     const session = this.#sessions.get(sessionId);
     if (session === undefined || session.state === 'closed') return;
     this.#sessions.delete(sessionId);
+    // Nothing more of its tape becomes readable here: its readers hear why, rather than wait.
+    session.journal.drop(why);
     this.#events.emit('session:fenced', { sessionId });
     void session.close('fenced: another instance owns the session').then(() => {
       for (const [processId, owner] of this.#owners) if (owner === session) this.#forget(processId);

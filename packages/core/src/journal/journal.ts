@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { EventEmitter } from 'eventemitter3';
 import type { ApprovalChange } from '../approvals/approval-queue.js';
 import type { VigilConfig } from '../config.js';
-import { toVigilError } from '../errors.js';
+import { toVigilError, type VigilError } from '../errors.js';
 import type { VigilEvents } from '../events.js';
 import type { ProcessRecord } from '../process/process-record.js';
 import type { JournalStore, RestoredSession, SessionRecord } from '../store/store.js';
@@ -108,6 +108,11 @@ export class Journal {
   #notifying = true;
   /** The store was told to forget the events before this seq. */
   #trimmed = 1;
+  /**
+   * Acknowledgements the next deliver waits for until they are durable, released by
+   * `closeDelivery` (no next deliver comes; and a session a shared store dropped never commits them).
+   */
+  readonly #unsettled = new Set<() => void>();
 
   constructor(options: JournalOptions) {
     const { sessionId, config, events, store, restored } = options;
@@ -140,7 +145,7 @@ export class Journal {
           attempts,
         });
         // The next deliver waits for this acknowledgement to be durable: a crash repeats one at most.
-        return store.durable ? new Promise<void>((resolve) => store.afterCommit(resolve)) : undefined;
+        return store.durable ? this.#durable() : undefined;
       },
       onWithdrawn: (notification) => {
         store.setNotificationState(notification, 'withdrawn');
@@ -221,7 +226,7 @@ export class Journal {
         this.#trimmed = this.#tape.firstSeq;
         store.trimEvents(this.sessionId, this.#trimmed);
       }
-    });
+    }, this.sessionId);
     if (COMMITTED_AT_ONCE.has(type)) this.#commitReporting();
     return event;
   }
@@ -254,15 +259,31 @@ export class Journal {
 
   /**
    * Commits what is queued now: an operation that must not succeed unless its effects are
-   * durable calls this last. Throws `ERR_JOURNAL_FULL` / `ERR_JOURNAL`.
+   * durable calls this last. Throws `ERR_JOURNAL_FULL` / `ERR_JOURNAL`; with a shared store
+   * `ERR_SESSION_OWNED` once another instance owns the session (its writes here were refused).
    */
   commit(): void {
-    this.#store.commitNow();
+    this.#store.commitNow(this.sessionId);
   }
 
-  /** Runs `callback` once everything recorded so far is committed (at once without a journal). */
+  /**
+   * Runs `callback` once everything recorded so far is committed (at once without a journal); never
+   * if the session is dropped first (a shared store: another instance owns it now).
+   */
   afterCommit(callback: () => void): void {
-    this.#store.afterCommit(callback);
+    this.#store.afterCommit(callback, this.sessionId);
+  }
+
+  /** Resolves once what was recorded so far is committed, or once delivery closes. */
+  #durable(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const settle = () => {
+        this.#unsettled.delete(settle);
+        resolve();
+      };
+      this.#unsettled.add(settle);
+      this.#store.afterCommit(settle, this.sessionId);
+    });
   }
 
   /** The notification an event is, or undefined when it is none (or nobody must hear of it). */
@@ -320,6 +341,7 @@ export class Journal {
   /** Commits at once; a failure is reported, and the batch stays queued for the store's next attempt. */
   #commitReporting(): void {
     try {
+      // Not as the session's: a session dropped by a shared store is reported once, by the store.
       this.#store.commitNow();
     } catch (error) {
       this.#events.emit('error', toVigilError(error, 'ERR_JOURNAL'));
@@ -365,12 +387,22 @@ export class Journal {
   }
 
   /**
+   * A shared store dropped the session (another instance owns it): what it records from now on is
+   * never committed, so never readable; readers waiting for more end with `why`.
+   */
+  drop(why: VigilError): void {
+    this.#tape.drop(why);
+  }
+
+  /**
    * Stops delivering: no `deliver` call starts after this, and the one in flight is aborted and gets
    * `graceMs` to settle. The tape stays open for the session's last events.
    */
   closeDelivery(graceMs: number): Promise<void> {
     this.#notifying = false;
-    return this.#outbox.close(graceMs);
+    const closed = this.#outbox.close(graceMs);
+    for (const settle of this.#unsettled) settle();
+    return closed;
   }
 }
 

@@ -64,6 +64,8 @@ export class Tape<M extends EventDataMap = LooseEventData> {
   #closed = false;
   readonly #exited = new Set<string>();
   readonly #waiters = new Set<() => void>();
+  /** Why nothing more becomes readable (the journal's store dropped the session), once it did. */
+  #dropped: VigilError | undefined;
 
   constructor(sessionId: string, options: TapeOptions) {
     this.sessionId = sessionId;
@@ -168,6 +170,15 @@ export class Tape<M extends EventDataMap = LooseEventData> {
     return { event, json };
   }
 
+  /**
+   * Nothing more becomes readable (the session's store dropped it): a reader that has read
+   * everything readable gets `why` instead of waiting, and the waiting ones are woken to get it.
+   */
+  drop(why: VigilError): void {
+    this.#dropped = why;
+    this.#wake();
+  }
+
   /** Makes every staged event up to `seq` readable, and wakes every waiting reader. */
   publish(seq: number): void {
     if (seq <= this.#visibleSeq) return;
@@ -200,7 +211,8 @@ export class Tape<M extends EventDataMap = LooseEventData> {
    * is open, returning as soon as an event is appended or the tape closes (G12).
    * `waitMs` above `maxWaitMs` is clamped to `maxWaitMs`; every other bad option rejects:
    * `after` with `ERR_INVALID_CURSOR` (also when ahead of `lastSeq`), `limit`/`waitMs` with
-   * `ERR_INVALID_INPUT`. Aborting `signal` rejects with `abortError(signal)`.
+   * `ERR_INVALID_INPUT`. Aborting `signal` rejects with `abortError(signal)`. A wait rejects with
+   * the store's error (`ERR_SESSION_OWNED`) once the session was dropped (see `drop`).
    */
   async read(options: TapeReadOptions = {}): Promise<TapePageOf<AnyTapeEvent<M>>> {
     if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object');
@@ -221,7 +233,8 @@ export class Tape<M extends EventDataMap = LooseEventData> {
   /**
    * Yields every event with `seq > after` in order, long-polling when caught up, and ends after
    * yielding `session.closed`. If retention evicts events it has not yielded, `next()` rejects with
-   * `ERR_INVALID_CURSOR` (`details.firstSeq`). `return()` (a `break`) releases a pending wait.
+   * `ERR_INVALID_CURSOR` (`details.firstSeq`), and once the session was dropped, after its last
+   * readable event, with the store's error. `return()` (a `break`) releases a pending wait.
    * Throws `ERR_INVALID_CURSOR` synchronously for a bad `after`.
    */
   subscribe(options: TapeSubscribeOptions = {}): AsyncIterableIterator<AnyTapeEvent<M>, undefined> {
@@ -260,7 +273,11 @@ export class Tape<M extends EventDataMap = LooseEventData> {
   ): Promise<TapePageOf<AnyTapeEvent<M>>> {
     if (signal?.aborted) throw abortError(signal);
     // No await between this check and registering the waiter, so no append can slip in between.
-    if (after === this.#visibleSeq && waitMs > 0 && !this.closed) await this.#waitForAppend(waitMs, signal);
+    if (after === this.#visibleSeq && waitMs > 0 && !this.closed) {
+      if (this.#dropped !== undefined) throw this.#dropped;
+      await this.#waitForAppend(waitMs, signal);
+      if (after === this.#visibleSeq && this.#dropped !== undefined) throw this.#dropped;
+    }
     return this.#page(after, limit);
   }
 

@@ -49,7 +49,7 @@ export interface WireError {
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
-/** A group the commit did not apply, and why (`fenced`, or `gap:<lastSeq>:<seq>`). */
+/** A group the commit did not apply, and why (`fenced[:<owner>]`, or `gap:<lastSeq>:<seq>`). */
 export interface RefusedGroup {
   readonly sessionId: string;
   readonly status: string;

@@ -4,7 +4,7 @@
 
 /** How many arguments follow each op letter of a commit group (see `COMMIT`). */
 export const OP_ARITY: Readonly<Record<string, number>> = {
-  S: 1,
+  S: 5,
   E: 2,
   T: 1,
   N: 2,
@@ -49,10 +49,14 @@ end
 /**
  * A commit: ARGV = prefix, holder (`<instanceId>/<nonce>`), batchId (`<process>:<n>`, n rising), leaseMs, groupCount, then per session group
  * sessionId, token, n and n op arguments. Ops (letter and arguments):
- * S record-json | E seq json | T firstSeq | N id json | D id seq | W id | A id view-json |
- * R id outcome decision | P id record-json | X processId | Z.
+ * S state openedAt approvalVersion closedAt closeReason (each nullable one '' or '=<value>') |
+ * E seq json | T firstSeq | N id json | D id seq | W id | A id view-json | R id outcome decision |
+ * P id record-json | X processId | Z.
  * Returns per group `sessionId, status`: `ok`, `applied` (this batch, or a later one of the same
- * process, was applied before: its reply was lost), `fenced` (the lease is not ours) or `gap:<lastSeq>:<seq>` (an event out of seq order).
+ * process, was applied before: its reply was lost), `fenced:<owner>` (the lease is not ours; owner
+ * empty when nobody holds it) or `gap:<lastSeq>:<seq>` (an event out of seq order).
+ * Nothing in the write phase can fail (no JSON is decoded: a record's fields come as separate
+ * strings), so a batch is applied whole or, per group, not at all.
  */
 export const COMMIT = `${HOLDS}
 local prefix, holder, batch, leaseMs = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -73,7 +77,8 @@ for g = 1, tonumber(ARGV[5]) do
   i = group.last + 1
   local status = 'ok'
   if not holds(group.key, holder, token, leaseMs) then
-    status = 'fenced'
+    local lease = redis.call('GET', group.key .. ':lease')
+    status = 'fenced:' .. (lease and string.match(lease, '^([^%s/]+)') or '')
   elseif applied(group.key) then
     status = 'applied'
   else
@@ -100,15 +105,15 @@ for g = 1, tonumber(ARGV[5]) do
   out[#out + 1] = status
 end
 
-local function putSession(g, json)
-  local record = cjson.decode(json)
-  redis.call('HSET', g.key, 'state', record.state, 'openedAt', record.openedAt,
-    'approvalVersion', record.approvalVersion, 'owner', me)
-  for _, field in ipairs({ 'closedAt', 'closeReason' }) do
-    if record[field] == cjson.null then redis.call('HDEL', g.key, field)
-    else redis.call('HSET', g.key, field, record[field]) end
+-- A nullable field comes as '' (null) or its value after a '=' (so that '' stays a value).
+local function putSession(g, state, openedAt, approvalVersion, closedAt, closeReason)
+  redis.call('HSET', g.key, 'state', state, 'openedAt', openedAt, 'approvalVersion', approvalVersion,
+    'owner', me)
+  for field, value in pairs({ closedAt = closedAt, closeReason = closeReason }) do
+    if value == '' then redis.call('HDEL', g.key, field)
+    else redis.call('HSET', g.key, field, string.sub(value, 2)) end
   end
-  if record.state == 'closed' then redis.call('SREM', prefix .. 'sessions', g.sid)
+  if state == 'closed' then redis.call('SREM', prefix .. 'sessions', g.sid)
   else redis.call('SADD', prefix .. 'sessions', g.sid) end
 end
 
@@ -131,6 +136,8 @@ local function resolve(g, id, outcome, decision)
   if not current then return end
   local at = string.find(current, ',"view":', 1, true)
   local n = string.match(current, '^{"n":(%d+)')
+  -- Not written by this script: left as it is rather than failing half-way through the batch.
+  if not at or not n then return end
   redis.call('HSET', approvals, id, '{"n":' .. n .. ',"outcome":' .. cjson.encode(outcome) ..
     ',"decision":' .. (decision == '' and 'null' or cjson.encode(decision)) .. string.sub(current, at))
 end
@@ -139,7 +146,7 @@ local function apply(g)
   local a, j = ARGV, g.first
   while j <= g.last do
     local op = a[j]
-    if op == 'S' then putSession(g, a[j + 1])
+    if op == 'S' then putSession(g, a[j + 1], a[j + 2], a[j + 3], a[j + 4], a[j + 5])
     elseif op == 'E' then
       redis.call('XADD', g.key .. ':tape', a[j + 1] .. '-0', 'e', a[j + 2])
       redis.call('HSET', g.key, 'lastSeq', a[j + 1])

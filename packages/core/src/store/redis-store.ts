@@ -41,11 +41,21 @@ const RETRY_MAX_MS = 2_000;
 /** The restore reads every session this instance takes: it may take this many times `timeoutMs`. */
 const RESTORE_TIMEOUTS = 10;
 
+/**
+ * A callback of `afterCommit`, and the session whose writes it waits for: it never runs once that
+ * session is dropped here (fenced, or refused), since what it would make visible was not written.
+ */
+interface Waiter {
+  readonly run: () => void;
+  readonly sessionId: string | undefined;
+  dropped: boolean;
+}
+
 /** One commit: its id (a resend after a lost reply is recognised), its writes, and who waits for them. */
 interface Batch {
   readonly batchId: string;
   readonly groups: readonly CommitGroup[];
-  readonly callbacks: readonly (() => void)[];
+  readonly waiters: readonly Waiter[];
 }
 
 /**
@@ -76,13 +86,15 @@ export class RedisStore implements JournalStore {
   readonly #held = new Set<string>();
   /** Writes queued since the last batch, by session, in order. */
   #queued = new Map<string, string[]>();
-  #callbacks: (() => void)[] = [];
+  #waiters: Waiter[] = [];
+  /** Sessions this instance dropped (another instance owns them, or Redis refused their writes), and why. */
+  readonly #lost = new Map<string, VigilError>();
   #inFlight: Batch | undefined;
   /** A batch that failed: sent again, alone and with the same id, before anything newer. */
   #failed: Batch | undefined;
   /** Why `#failed` failed. */
   #lastError: VigilError | undefined;
-  #fenced: (sessionId: string) => void = () => undefined;
+  #fenced: (sessionId: string, why: VigilError) => void = () => undefined;
   #taken: (session: RestoredSession) => void = () => undefined;
   #scanned: () => void = () => undefined;
   readonly #lock: StateLock | undefined;
@@ -153,8 +165,11 @@ export class RedisStore implements JournalStore {
     return this.#released;
   }
 
-  /** `listener` hears of each session another instance took from this one (its lease was lost). */
-  onFenced(listener: (sessionId: string) => void): void {
+  /**
+   * `listener` hears of each session this instance dropped, and why: another instance took it (its
+   * lease was lost: `ERR_SESSION_OWNED`), or Redis refused its writes (`ERR_JOURNAL`).
+   */
+  onFenced(listener: (sessionId: string, why: VigilError) => void): void {
     this.#fenced = listener;
   }
 
@@ -180,7 +195,7 @@ export class RedisStore implements JournalStore {
   restore(): RestoredSession[] {
     const reply = this.#call({ id: this.#nextId++, op: 'restore' }, this.#timeoutMs * RESTORE_TIMEOUTS);
     const { restored } = reply as unknown as { restored: RestoredSession[] };
-    for (const session of restored) this.#held.add(session.record.sessionId);
+    for (const session of restored) this.#hold(session.record.sessionId);
     return restored;
   }
 
@@ -201,7 +216,7 @@ export class RedisStore implements JournalStore {
       if (!heldBefore && (error as VigilError).code !== 'ERR_SESSION_OWNED') this.#release(sessionId);
       throw error;
     }
-    this.#held.add(sessionId);
+    this.#hold(sessionId);
     // The failover scan took it just before: it is this claim's (its notice is not handed out).
     const taken = this.#takenOver.get(sessionId);
     this.#takenOver.delete(sessionId);
@@ -209,7 +224,16 @@ export class RedisStore implements JournalStore {
   }
 
   putSession(record: SessionRecord): void {
-    this.#queue(record.sessionId, 'S', JSON.stringify(record));
+    const { sessionId, state, openedAt, approvalVersion, closedAt, closeReason } = record;
+    this.#queue(
+      sessionId,
+      'S',
+      state,
+      String(openedAt),
+      String(approvalVersion),
+      nullable(closedAt === null ? null : String(closedAt)),
+      nullable(closeReason),
+    );
   }
 
   appendEvent(sessionId: string, event: TapeEvent, json = JSON.stringify(event)): void {
@@ -255,24 +279,35 @@ export class RedisStore implements JournalStore {
     this.#queue(sessionId, 'Z');
     // Its lease goes with it: writes of this id wait for the next claim.
     this.#held.delete(sessionId);
+    this.#lost.delete(sessionId);
   }
 
-  afterCommit(callback: () => void): void {
+  /**
+   * `sessionId`: the session whose writes `callback` makes visible. It never runs if that session
+   * was dropped here (fenced or refused) before its writes were committed, nor for a session this
+   * instance does not hold (its writes are not sent).
+   */
+  afterCommit(callback: () => void, sessionId?: string): void {
     // The thread ended: nothing is committed any more, so nothing waiting for a commit runs.
     if (this.#gone !== undefined) return;
+    if (sessionId !== undefined && !this.#held.has(sessionId)) return;
     const idle =
       this.#queued.size === 0 &&
-      this.#callbacks.length === 0 &&
+      this.#waiters.length === 0 &&
       this.#inFlight === undefined &&
       this.#failed === undefined;
     if (idle) callback();
     else {
-      this.#callbacks.push(callback);
+      this.#waiters.push({ run: callback, sessionId, dropped: false });
       this.#schedule();
     }
   }
 
-  commitNow(): void {
+  /**
+   * `sessionId`: the caller's session. Throws `ERR_SESSION_OWNED` if another instance owns it (its
+   * writes were fenced, now or before), `ERR_JOURNAL` if Redis refused them: it was dropped here.
+   */
+  commitNow(sessionId?: string): void {
     if (this.#gone !== undefined) throw this.#gone;
     this.#cancelScheduled();
     if (this.#inFlight !== undefined) this.#pump(() => this.#inFlight === undefined, this.#timeoutMs);
@@ -285,6 +320,8 @@ export class RedisStore implements JournalStore {
       this.#pump(() => this.#inFlight !== batch, this.#timeoutMs);
       if (this.#failed === batch) throw this.#lastError!;
     }
+    const lost = sessionId === undefined ? undefined : this.#lost.get(sessionId);
+    if (lost !== undefined) throw lost;
   }
 
   freeze(): void {
@@ -295,7 +332,9 @@ export class RedisStore implements JournalStore {
       this.#onError(error as VigilError);
     }
     this.#frozen = true;
+    // What could not be committed by now is dropped, as SqliteStore drops it.
     this.#queued.clear();
+    this.#failed = undefined;
     this.#cancelScheduled();
   }
 
@@ -309,7 +348,7 @@ export class RedisStore implements JournalStore {
     }
     this.#closed = true;
     this.#cancelScheduled();
-    this.#callbacks = [];
+    this.#waiters = [];
     try {
       // A restart-safe stop keeps its leases: the same instance takes them back when it restarts.
       if (!this.#frozen) this.#call({ id: this.#nextId++, op: 'close' });
@@ -356,8 +395,8 @@ export class RedisStore implements JournalStore {
     this.#cancelScheduled();
     this.#failed = undefined;
     this.#queued.clear();
-    this.#callbacks = [];
-    for (const sessionId of [...this.#held]) this.#lose(sessionId);
+    this.#waiters = [];
+    for (const sessionId of [...this.#held]) this.#lose(sessionId, this.#gone);
     this.#onError(this.#gone);
   }
 
@@ -374,15 +413,15 @@ export class RedisStore implements JournalStore {
 
   /** The queued writes and callbacks as a batch, or undefined when nothing waits. */
   #take(): Batch | undefined {
-    if (this.#queued.size === 0 && this.#callbacks.length === 0) return undefined;
+    if (this.#queued.size === 0 && this.#waiters.length === 0) return undefined;
     const groups = [...this.#queued].map(([sessionId, ops]) => ({ sessionId, ops }));
     const batch = {
       batchId: `${this.instanceId}:${this.#started}:${++this.#batches}`,
       groups,
-      callbacks: this.#callbacks,
+      waiters: this.#waiters,
     };
     this.#queued = new Map();
-    this.#callbacks = [];
+    this.#waiters = [];
     return batch;
   }
 
@@ -400,10 +439,12 @@ export class RedisStore implements JournalStore {
   #settle(batch: Batch, reply: RedisReply, report: boolean): void {
     this.#inFlight = undefined;
     if ('error' in reply) {
-      // Nothing of it is visible; it is sent again, as it is, once Redis answers.
-      this.#failed = batch;
       this.#lastError = wireError(reply.error);
       if (report) this.#onError(this.#lastError);
+      // Frozen or closed meanwhile (its commit gave up waiting for it): nothing more is written.
+      if (this.#closed || this.#frozen) return;
+      // Nothing of it is visible; it is sent again, as it is, once Redis answers.
+      this.#failed = batch;
       this.#cancelScheduled();
       this.#scheduled = setTimeout(() => this.#flush(), this.#retryMs);
       this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
@@ -411,29 +452,53 @@ export class RedisStore implements JournalStore {
     }
     this.#failed = undefined;
     this.#retryMs = RETRY_MS;
+    const refused = new Set<string>();
     for (const { sessionId, status } of 'refused' in reply ? reply.refused : []) {
-      if (status === 'fenced') this.#lose(sessionId);
-      else {
-        this.#onError(
-          new VigilError(
-            'ERR_JOURNAL',
-            `the journal in Redis ${this.url} refused the writes of session ${sessionId}: its tape is not where this instance left it (${status})`,
-            { details: { sessionId, status } },
-          ),
-        );
-      }
+      refused.add(sessionId);
+      this.#lose(sessionId, this.#refusal(sessionId, status));
     }
     // Callbacks may queue writes of their own: those go with the next batch.
-    for (const callback of batch.callbacks) callback();
-    if (this.#queued.size > 0 || this.#callbacks.length > 0) this.#schedule();
+    for (const waiter of batch.waiters) {
+      if (waiter.dropped || (waiter.sessionId !== undefined && refused.has(waiter.sessionId))) continue;
+      waiter.run();
+    }
+    if (this.#queued.size > 0 || this.#waiters.length > 0) this.#schedule();
   }
 
-  /** Another instance owns the session now: nothing more of it is written here. */
-  #lose(sessionId: string): void {
+  /** Why a session's writes were refused: another instance owns it (`fenced[:<owner>]`), or its tape is not ours (`gap:…`). */
+  #refusal(sessionId: string, status: string): VigilError {
+    if (status === 'fenced' || status.startsWith('fenced:')) {
+      return ownedError(sessionId, status.slice('fenced:'.length) || undefined);
+    }
+    return new VigilError(
+      'ERR_JOURNAL',
+      `the journal in Redis ${this.url} refused the writes of session ${sessionId}: its tape is not where this instance left it (${status}); the session is dropped here`,
+      { details: { sessionId, status } },
+    );
+  }
+
+  /**
+   * The session is no longer this instance's (another instance owns it, or Redis refused its
+   * writes: what it journaled is not what Redis holds): nothing more of it is written here, and no
+   * callback waiting for its writes runs.
+   */
+  #lose(sessionId: string, why: VigilError): void {
     if (!this.#held.delete(sessionId)) return;
+    this.#lost.set(sessionId, why);
     this.#queued.delete(sessionId);
+    for (const waiters of [this.#waiters, this.#inFlight?.waiters, this.#failed?.waiters]) {
+      for (const waiter of waiters ?? []) if (waiter.sessionId === sessionId) waiter.dropped = true;
+    }
+    // A lost lease is the session's news (`session:fenced`); a refusal is a fault of the journal.
+    if (why.code !== 'ERR_SESSION_OWNED') this.#onError(why);
     // Never inside a synchronous call (a commit in progress): once the caller's code is done.
-    queueMicrotask(() => this.#fenced(sessionId));
+    queueMicrotask(() => this.#fenced(sessionId, why));
+  }
+
+  /** The session's lease is this instance's (again): its writes are sent. */
+  #hold(sessionId: string): void {
+    this.#held.add(sessionId);
+    this.#lost.delete(sessionId);
   }
 
   #schedule(): void {
@@ -443,7 +508,7 @@ export class RedisStore implements JournalStore {
 
   #flush(): void {
     this.#scheduled = undefined;
-    if (this.#inFlight !== undefined) return;
+    if (this.#inFlight !== undefined || this.#closed || this.#frozen) return;
     const batch = this.#failed ?? this.#take();
     if (batch !== undefined) this.#send(batch, true);
   }
@@ -462,7 +527,7 @@ export class RedisStore implements JournalStore {
 
   #dispatch(message: RedisMessage): void {
     if ('lost' in message) {
-      for (const sessionId of message.lost) this.#lose(sessionId);
+      for (const sessionId of message.lost) this.#lose(sessionId, ownedError(sessionId, undefined));
       return;
     }
     if ('scanned' in message) {
@@ -471,7 +536,7 @@ export class RedisStore implements JournalStore {
     }
     if ('taken' in message) {
       const { sessionId } = message.taken.record;
-      this.#held.add(sessionId);
+      this.#hold(sessionId);
       this.#takenOver.set(sessionId, message.taken);
       // Never inside a synchronous call (a commit in progress): once the caller's code is done.
       queueMicrotask(() => {
@@ -529,6 +594,20 @@ export class RedisStore implements JournalStore {
       Atomics.wait(this.#signal, 0, seen, left);
     }
   }
+}
+
+/** A nullable field of a commit op: '' for null, else the value after a '=' (see `COMMIT`). */
+function nullable(value: string | null): string {
+  return value === null ? '' : `=${value}`;
+}
+
+/** The session is served by another instance now (`owner`, when the commit saw who). */
+function ownedError(sessionId: string, owner: string | undefined): VigilError {
+  return new VigilError(
+    'ERR_SESSION_OWNED',
+    `session ${sessionId} is served by ${owner === undefined ? 'another instance' : `instance ${owner}`} now: this instance lost its lease and dropped it`,
+    { details: { sessionId, ...(owner === undefined ? {} : { owner }) } },
+  );
 }
 
 function wireError(error: WireError): VigilError {

@@ -305,8 +305,11 @@ async function commit(batchId: string, groups: readonly CommitGroup[]): Promise<
   for (let i = 0; i < statuses.length; i += 2) {
     const sessionId = statuses[i]!;
     const status = statuses[i + 1]!;
-    if (status === 'fenced') held.delete(sessionId);
-    if (status !== 'ok' && status !== 'applied') refused.push({ sessionId, status });
+    if (status === 'ok' || status === 'applied') continue;
+    // Fenced, or refused (its tape is not where this instance left it): the session is dropped
+    // here, and its lease is no longer renewed (once it lapses, the failover scan restores it).
+    held.delete(sessionId);
+    refused.push({ sessionId, status });
   }
   // A deleted session's lease went with it.
   for (const { sessionId, ops } of groups) if (opLetters(ops).includes('Z')) held.delete(sessionId);

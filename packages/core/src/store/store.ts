@@ -1,4 +1,5 @@
 import type { ApprovalDecision, ApprovalOutcome, ApprovalView } from '../approvals/approval-queue.js';
+import type { VigilError } from '../errors.js';
 import type { Notification } from '../journal/notification.js';
 import type { TapeEvent } from '../journal/tape-events.js';
 import type { ProcessRecord } from '../process/process-record.js';
@@ -79,10 +80,18 @@ export interface JournalStore {
   deleteProcess(sessionId: string, processId: string): void;
   /** Drops everything of a session (it closed and was forgotten). */
   deleteSession(sessionId: string): void;
-  /** Runs `callback` once every write queued before this call is committed (at once for memory). */
-  afterCommit(callback: () => void): void;
-  /** Commits every queued write now. Throws the store's error (`ERR_JOURNAL`, `ERR_JOURNAL_FULL`). */
-  commitNow(): void;
+  /**
+   * Runs `callback` once every write queued before this call is committed (at once for memory).
+   * `sessionId`: the session whose writes it makes visible. A shared store never runs it if that
+   * session's writes were refused (another instance owns it): the session is dropped (`onFenced`).
+   */
+  afterCommit(callback: () => void, sessionId?: string): void;
+  /**
+   * Commits every queued write now. Throws the store's error (`ERR_JOURNAL`, `ERR_JOURNAL_FULL`).
+   * `sessionId`: the caller's session; a shared store throws `ERR_SESSION_OWNED` (or `ERR_JOURNAL`
+   * when Redis refused them) if that session's writes were refused, now or before: it was dropped.
+   */
+  commitNow(sessionId?: string): void;
   /**
    * Commits what is queued, then drops every later write: the journal stays as it is now for the
    * next vigil (a restart-safe stop, whose sessions must not be journaled as closed). Idempotent.
@@ -98,8 +107,11 @@ export interface JournalStore {
   claim?(sessionId: string): RestoredSession | undefined;
   /** Resolves once `close` released everything (a thread of the store's has ended). Absent: at once. */
   readonly released?: Promise<unknown>;
-  /** A shared store: `listener` hears of each session another instance took from this one. */
-  onFenced?(listener: (sessionId: string) => void): void;
+  /**
+   * A shared store: `listener` hears of each session it dropped (another instance took it, or its
+   * writes were refused), and why.
+   */
+  onFenced?(listener: (sessionId: string, why: VigilError) => void): void;
   /** A shared store: `listener` receives each session of a gone instance this one took over. */
   onTaken?(listener: (session: RestoredSession) => void): void;
 }
