@@ -286,22 +286,24 @@ export class Journal {
     });
   }
 
-  /** The notification an event is, or undefined when it is none (or nobody must hear of it). */
+  /**
+   * The notification an event is, or undefined when it is none (or nobody must hear of it). A
+   * session-wide kind (`watch_paused`, `watch_resumed`) is of no process.
+   */
   #notificationOf(
     event: TapeEventOf<TapeEventData, TapeEventType>,
     kind: NotificationType | undefined,
     options: RecordOptions,
   ): Notification | undefined {
-    const { processId } = options;
     if (kind === undefined || !this.#notifying) return undefined;
-    if (SESSION_KINDS.has(kind)) return this.#sessionNotificationOf(event, kind);
+    const processId = SESSION_KINDS.has(kind) ? null : options.processId;
     if (processId === undefined) return undefined;
-    if (kind === 'completion' && (options.notify === false || this.#consumed.has(processId)))
-      return undefined;
+    const consumed = processId !== null && this.#consumed.has(processId);
+    if (kind === 'completion' && (options.notify === false || consumed)) return undefined;
     const id = kind === 'completion' ? `${processId}:completion` : notificationIdOf(event.data);
     // An id journaled before is not journaled again: the outbox would never deliver the copy, whose
     // row would stay pending and come back after a restart.
-    if (this.#known(id)) return undefined;
+    if (this.#staged.has(id) || this.#outbox.knows(id)) return undefined;
     // The event's data is the notification's data: `kind` is the notification type of `type`.
     return {
       id,
@@ -310,30 +312,7 @@ export class Journal {
       seq: event.seq,
       at: event.at,
       processId,
-      command: options.command ?? '',
-      data: event.data,
-    } as Notification;
-  }
-
-  #known(id: string): boolean {
-    return this.#staged.has(id) || this.#outbox.knows(id);
-  }
-
-  /** A notification about the session's watches as a whole: of no process; undefined if its id was journaled before. */
-  #sessionNotificationOf(
-    event: TapeEventOf<TapeEventData, TapeEventType>,
-    kind: NotificationType,
-  ): Notification | undefined {
-    const id = notificationIdOf(event.data);
-    if (this.#known(id)) return undefined;
-    return {
-      id,
-      sessionId: this.sessionId,
-      type: kind,
-      seq: event.seq,
-      at: event.at,
-      processId: null,
-      command: '',
+      command: processId === null ? '' : (options.command ?? ''),
       data: event.data,
     } as Notification;
   }
